@@ -1,0 +1,141 @@
+//! The issuer's signing side: vouchers, merchant certificates, revocation lists and reports.
+//!
+//! The issuer is online and usually has an allocator, but voucher and certificate signing work
+//! without one.
+
+use crate::codec::{SignedMessage, decode_signed, encode_signed};
+use crate::crypto::{self, Signer, SigningKey};
+use crate::error::{EncodeError, Error};
+use crate::msg::{AcceptancePolicy, MerchantCertificate, PreAuthRequest, Voucher};
+use crate::types::{Amount, KeyId, MerchantId, PublicKey, Timestamp, VoucherId};
+use rand_core::CryptoRngCore;
+
+/// An encoded message in a fixed-capacity buffer.
+pub type MessageBuf<const N: usize> = heapless::Vec<u8, N>;
+
+/// Encodes a signed message into a fixed-capacity buffer sized by its maximum length.
+pub(crate) fn sign_into<'a, T: SignedMessage<'a>, const N: usize>(
+    value: &T,
+    signer: &dyn Signer,
+) -> Result<MessageBuf<N>, EncodeError> {
+    let mut buf = [0u8; N];
+    let n = encode_signed(value, signer, &mut buf)?;
+    MessageBuf::from_slice(buf.get(..n).ok_or(EncodeError::BufferTooSmall)?).map_err(|_| EncodeError::BufferTooSmall)
+}
+
+/// The terms the issuer grants with a voucher, besides the amount asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VoucherTerms {
+    /// First second of validity.
+    pub not_before: Timestamp,
+    /// Last second of validity.
+    pub not_after: Timestamp,
+    /// Largest single payment; `None` means the whole limit.
+    pub max_single: Option<Amount>,
+    /// Most payments.
+    pub max_payments: u32,
+}
+
+/// An issuer signing key with its key id.
+#[derive(Debug)]
+pub struct Issuer {
+    key: SigningKey,
+    key_id: KeyId,
+}
+
+impl Issuer {
+    /// An issuer using `key`.
+    pub fn new(key: SigningKey) -> Self {
+        let key_id = KeyId::of(&key.public_key());
+        Issuer { key, key_id }
+    }
+    /// The key id (first 8 bytes of SHA-256 of the public key).
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+    /// The public key devices put in their trust store.
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+    /// The signer, for messages built elsewhere.
+    pub fn signer(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Answers a pre-authorization: checks the holder's proof of possession and signs a voucher
+    /// for the amount asked, under `terms`. Whether the instrument has the funds is the
+    /// backend's decision, made before calling this.
+    pub fn issue_voucher(
+        &self,
+        preauth: &[u8],
+        terms: VoucherTerms,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<MessageBuf<{ <Voucher as crate::codec::Message<'static>>::MAX_LEN }>, Error> {
+        let req = decode_signed::<PreAuthRequest<'_>>(preauth)?;
+        crypto::verifying_key(&req.holder_key)?;
+        req.verify(&req.holder_key)?;
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let voucher = Voucher {
+            id: VoucherId(id),
+            issuer_key_id: self.key_id,
+            holder_key: req.holder_key,
+            currency: req.currency,
+            limit: req.amount,
+            not_before: terms.not_before,
+            not_after: terms.not_after,
+            policy: AcceptancePolicy {
+                max_single: terms.max_single.unwrap_or(req.amount),
+                max_payments: terms.max_payments,
+            },
+        };
+        Ok(sign_into(&voucher, &self.key)?)
+    }
+
+    /// Certifies a merchant key.
+    pub fn certify_merchant(
+        &self,
+        merchant_id: MerchantId,
+        merchant_key: PublicKey,
+        display_name: &str,
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> Result<MessageBuf<{ <MerchantCertificate<'static> as crate::codec::Message<'static>>::MAX_LEN }>, Error> {
+        crypto::verifying_key(&merchant_key)?;
+        let cert = MerchantCertificate {
+            merchant_id,
+            issuer_key_id: self.key_id,
+            merchant_key,
+            display_name,
+            not_before,
+            not_after,
+        };
+        Ok(sign_into(&cert, &self.key)?)
+    }
+
+    /// Signs a revocation list; the ids are sorted and deduplicated here.
+    #[cfg(feature = "alloc")]
+    pub fn revocation_list(
+        &self,
+        serial: u64,
+        issued_at: Timestamp,
+        vouchers: &[VoucherId],
+        merchants: &[MerchantId],
+    ) -> Result<alloc::vec::Vec<u8>, Error> {
+        use crate::codec::Message;
+        use crate::msg::RevocationList;
+        let mut v: alloc::vec::Vec<VoucherId> = vouchers.to_vec();
+        v.sort();
+        v.dedup();
+        let mut m: alloc::vec::Vec<MerchantId> = merchants.to_vec();
+        m.sort();
+        m.dedup();
+        let vb: alloc::vec::Vec<u8> = v.iter().flat_map(|i| i.0).collect();
+        let mb: alloc::vec::Vec<u8> = m.iter().flat_map(|i| i.0).collect();
+        let list = RevocationList { issuer_key_id: self.key_id, serial, issued_at, vouchers: &vb, merchants: &mb };
+        let mut out = alloc::vec![0u8; RevocationList::MAX_LEN];
+        let n = encode_signed(&list, &self.key, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+}

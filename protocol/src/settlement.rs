@@ -1,0 +1,502 @@
+//! Settlement (SPEC §8.3, feature `alloc`): the issuer ingests sync batches from wallets and
+//! merchants, credits each delivered payment exactly once, proves double spending, and releases
+//! what is left of a voucher after its `not_after` plus the grace period.
+//!
+//! Ingesting is idempotent and per record: a record that fails any check is reported as
+//! rejected with its SPEC code and changes nothing.
+
+use crate::codec::{Message, MessageType, SignedMessage, decode_signed, decode_unsigned, encode_unsigned};
+use crate::crypto::{self, sha256};
+use crate::error::{Error, Rejection, VerifyError};
+use crate::issuer::Issuer;
+use crate::msg::{FraudKind, FraudProof, MerchantCertificate, Outcome, Payment, Receipt, ReportEntry, SyncBatch, SyncReport, Voucher};
+use crate::trust::TrustStore;
+use crate::types::{Amount, Currency, MerchantId, PaymentId, PublicKey, RecordId, Timestamp, VoucherId};
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use curve25519_dalek::edwards::CompressedEdwardsY;
+
+/// The default grace period after a voucher's `not_after` during which its payments may still
+/// be synced: 7 days.
+pub const DEFAULT_GRACE_SECS: u32 = 7 * 24 * 3600;
+
+#[derive(Clone, Debug)]
+struct PaymentEntry {
+    bytes: Vec<u8>,
+    voucher: VoucherId,
+    seq: u32,
+    amount: Amount,
+    merchant: MerchantId,
+    credited: bool,
+}
+
+#[derive(Clone, Debug)]
+struct VoucherLedger {
+    currency: Currency,
+    limit: Amount,
+    not_before: Timestamp,
+    not_after: Timestamp,
+    credited: u64,
+    by_seq: BTreeMap<u32, Vec<PaymentId>>,
+    fraud: bool,
+    released: Option<Amount>,
+}
+
+/// The settled state of one voucher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VoucherSummary {
+    /// The voucher.
+    pub id: VoucherId,
+    /// Its currency.
+    pub currency: Currency,
+    /// Its limit.
+    pub limit: Amount,
+    /// The total credited to merchants from it.
+    pub credited: Amount,
+    /// How much the credits exceed the limit (non-zero only after a double spend); the holder
+    /// owes it, and the FraudProof is the evidence.
+    pub overspend: Amount,
+    /// Whether a FraudProof was found for it.
+    pub fraud: bool,
+    /// What was released back to the holder's instrument, once settlement closed.
+    pub released: Option<Amount>,
+}
+
+/// The result of ingesting one batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ingested {
+    /// SHA-256 of the batch.
+    pub batch_id: [u8; 32],
+    /// One entry per record, in batch order.
+    pub entries: Vec<ReportEntry>,
+    /// The FraudProof messages this batch revealed.
+    pub proofs: Vec<Vec<u8>>,
+}
+
+impl Ingested {
+    /// Signs the report the sender gets back. At most
+    /// [`MAX_REPORT_PROOFS`](crate::msg::sync::MAX_REPORT_PROOFS) proofs travel in it; all of
+    /// them stay available from [`Settlement::proofs`].
+    pub fn report(&self, issuer: &Issuer, now: Timestamp) -> Result<Vec<u8>, Error> {
+        let n = self.proofs.len().min(crate::msg::sync::MAX_REPORT_PROOFS);
+        Ok(SyncReport::build(issuer, self.batch_id, now, &self.entries, self.proofs.get(..n).unwrap_or(&[]))?)
+    }
+}
+
+/// The issuer's settlement ledger (in memory; a deployment persists what it needs, as the CLI
+/// does in SQLite).
+#[derive(Clone, Debug)]
+pub struct Settlement<const N: usize = 8> {
+    trust: TrustStore<N>,
+    grace: u32,
+    merchants: BTreeMap<MerchantId, PublicKey>,
+    payments: BTreeMap<PaymentId, PaymentEntry>,
+    receipts: BTreeMap<PaymentId, RecordId>,
+    records: BTreeSet<RecordId>,
+    vouchers: BTreeMap<VoucherId, VoucherLedger>,
+    verified_vouchers: BTreeSet<[u8; 32]>,
+    credits: BTreeMap<(MerchantId, Currency), u64>,
+    proofs: Vec<Vec<u8>>,
+    proven: BTreeSet<(PaymentId, PaymentId)>,
+}
+
+/// A payment that passed every check but the signatures, waiting for batch verification.
+struct Candidate<'a> {
+    index: usize,
+    payment: crate::codec::Signed<'a, Payment<'a>>,
+    id: PaymentId,
+}
+
+impl<const N: usize> Settlement<N> {
+    /// A ledger trusting `trust`, with a grace period of `grace_secs` after each voucher's
+    /// `not_after`.
+    pub fn new(trust: TrustStore<N>, grace_secs: u32) -> Self {
+        Settlement {
+            trust,
+            grace: grace_secs,
+            merchants: BTreeMap::new(),
+            payments: BTreeMap::new(),
+            receipts: BTreeMap::new(),
+            records: BTreeSet::new(),
+            vouchers: BTreeMap::new(),
+            verified_vouchers: BTreeSet::new(),
+            credits: BTreeMap::new(),
+            proofs: Vec::new(),
+            proven: BTreeSet::new(),
+        }
+    }
+
+    /// Registers a merchant from its certificate (signed by a trusted issuer key).
+    pub fn register_merchant(&mut self, certificate: &[u8]) -> Result<MerchantId, Error> {
+        let c = decode_signed::<MerchantCertificate<'_>>(certificate)?;
+        self.trust.verify(&c, &c.issuer_key_id, c.not_before)?;
+        self.merchants.insert(c.merchant_id, c.merchant_key);
+        Ok(c.merchant_id)
+    }
+
+    fn deadline(&self, not_after: Timestamp) -> Timestamp {
+        not_after.saturating_add(self.grace)
+    }
+
+    /// Ingests one sync batch at `now` (SPEC §8.3). A batch that does not decode is refused
+    /// whole; otherwise every record gets its own outcome.
+    pub fn ingest(&mut self, batch: &[u8], now: Timestamp) -> Result<Ingested, Error> {
+        let b = decode_unsigned::<SyncBatch<'_>>(batch)?;
+        let records: Vec<&[u8]> = b.records().collect();
+        let mut outcomes: Vec<Option<Outcome>> = alloc::vec![None; records.len()];
+        let mut proofs = Vec::new();
+
+        // 1. Every payment: structural and policy checks, then all signatures in one batch.
+        let mut candidates: Vec<Candidate<'_>> = Vec::new();
+        for (index, r) in records.iter().enumerate() {
+            if MessageType::of(r) != Ok(MessageType::Payment) {
+                continue;
+            }
+            match self.check_payment(r, now) {
+                Ok(Some((payment, id))) => {
+                    if candidates.iter().any(|c| c.id == id) {
+                        outcomes[index] = Some(Outcome::Duplicate);
+                    } else {
+                        candidates.push(Candidate { index, payment, id });
+                    }
+                }
+                Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
+                Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
+            }
+        }
+        let verdicts = self.verify_signatures(&candidates);
+
+        // 2. Record the verified payments, finding any double spend.
+        let mut new_payments = Vec::new();
+        for (c, verdict) in candidates.iter().zip(verdicts) {
+            if let Err(e) = verdict {
+                outcomes[c.index] = Some(Outcome::Rejected(e.code()));
+                continue;
+            }
+            let found = self.record_payment(&c.payment, c.id)?;
+            if !found.is_empty() {
+                outcomes[c.index] = Some(Outcome::Conflict);
+            }
+            proofs.extend(found);
+            new_payments.push((c.index, c.id));
+        }
+
+        // 3. Receipts, which credit the payments they name.
+        let mut new_receipts = Vec::new();
+        for (index, r) in records.iter().enumerate() {
+            match MessageType::of(r) {
+                Ok(MessageType::Payment) => {}
+                Ok(MessageType::Receipt) => match self.record_receipt(r, now) {
+                    Ok(Some(pid)) => new_receipts.push((index, pid)),
+                    Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
+                    Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
+                },
+                Ok(_) => outcomes[index] = Some(Outcome::Rejected(crate::error::DecodeError::WrongType.code())),
+                Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
+            }
+        }
+
+        // 4. What each new record led to.
+        let credited = |s: &Self, pid: &PaymentId| s.payments.get(pid).is_some_and(|p| p.credited);
+        for (index, pid) in new_payments.iter().chain(new_receipts.iter()) {
+            if outcomes[*index].is_none() {
+                outcomes[*index] = Some(if credited(self, pid) { Outcome::Credited } else { Outcome::Pending });
+            }
+        }
+        let entries = records
+            .iter()
+            .zip(outcomes)
+            .map(|(r, o)| ReportEntry { record: RecordId(sha256(r)), outcome: o.unwrap_or(Outcome::Pending) })
+            .collect();
+        Ok(Ingested { batch_id: sha256(batch), entries, proofs })
+    }
+
+    /// Checks one payment record up to (not including) its signatures. `Ok(None)`: already known.
+    fn check_payment<'a>(
+        &self,
+        bytes: &'a [u8],
+        now: Timestamp,
+    ) -> Result<Option<(crate::codec::Signed<'a, Payment<'a>>, PaymentId)>, Error> {
+        let p = decode_signed::<Payment<'_>>(bytes)?;
+        let id = p.id();
+        if self.payments.contains_key(&id) {
+            return Ok(None);
+        }
+        let v = &p.voucher;
+        self.trust.issuer_key(&v.issuer_key_id, v.not_before)?;
+        if !self.merchants.contains_key(&p.merchant_id) {
+            return Err(Rejection::UnknownMerchant.into());
+        }
+        if p.amount > v.policy.max_single || p.seq > v.policy.max_payments {
+            return Err(Rejection::OverPolicy.into());
+        }
+        if p.cumulative > v.limit {
+            return Err(Rejection::OverLimit.into());
+        }
+        if now > self.deadline(v.not_after) {
+            return Err(Rejection::SettlementClosed.into());
+        }
+        Ok(Some((p, id)))
+    }
+
+    /// Verifies every candidate's voucher (once per voucher) and holder signature, in one
+    /// ed25519 batch when there are several; falls back to one by one to find the bad ones.
+    fn verify_signatures(&mut self, candidates: &[Candidate<'_>]) -> Vec<Result<(), VerifyError>> {
+        let mut verdicts: Vec<Result<(), VerifyError>> = alloc::vec![Ok(()); candidates.len()];
+        let mut jobs: Vec<(usize, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
+        let mut vouchers_in_batch = BTreeSet::new();
+        for (i, c) in candidates.iter().enumerate() {
+            let v = &c.payment.voucher;
+            let vh = sha256(v.bytes());
+            if !self.verified_vouchers.contains(&vh) && vouchers_in_batch.insert(vh) {
+                match self.trust.issuer_key(&v.issuer_key_id, v.not_before) {
+                    Ok(k) => jobs.push((i, signed_input::<Voucher>(v.signed_bytes()), *v.signature(), k)),
+                    Err(e) => verdicts[i] = Err(e),
+                }
+            }
+            let p = &c.payment;
+            jobs.push((i, signed_input::<Payment<'_>>(p.signed_bytes()), *p.signature(), v.holder_key));
+        }
+        if !batch_ok(&jobs) {
+            for (i, msg, sig, key) in &jobs {
+                if let Err(e) = crypto::verify(key, &[], msg, sig) {
+                    verdicts[*i] = Err(e);
+                }
+            }
+        }
+        // A voucher verified for one candidate but failing for another would be the same
+        // bytes, so the verdict of the first one stands for all.
+        for (i, c) in candidates.iter().enumerate() {
+            let vh = sha256(c.payment.voucher.bytes());
+            if verdicts[i].is_ok() {
+                self.verified_vouchers.insert(vh);
+            }
+        }
+        for (i, c) in candidates.iter().enumerate() {
+            let vh = sha256(c.payment.voucher.bytes());
+            if verdicts[i].is_ok() && !self.verified_vouchers.contains(&vh) {
+                verdicts[i] = Err(VerifyError::BadSignature);
+            }
+        }
+        verdicts
+    }
+
+    /// Stores a verified payment and returns the FraudProofs it reveals.
+    fn record_payment(&mut self, p: &crate::codec::Signed<'_, Payment<'_>>, id: PaymentId) -> Result<Vec<Vec<u8>>, Error> {
+        let v = &p.voucher;
+        let ledger = self.vouchers.entry(v.id).or_insert_with(|| VoucherLedger {
+            currency: v.currency,
+            limit: v.limit,
+            not_before: v.not_before,
+            not_after: v.not_after,
+            credited: 0,
+            by_seq: BTreeMap::new(),
+            fraud: false,
+            released: None,
+        });
+        let mut pairs: Vec<(FraudKind, PaymentId, PaymentId)> = Vec::new();
+        let at = |seq: Option<u32>| seq.and_then(|s| ledger.by_seq.get(&s)).cloned().unwrap_or_default();
+        for other in at(Some(p.seq)) {
+            pairs.push((FraudKind::SameSequence, other.min(id), other.max(id)));
+        }
+        for before in at(p.seq.checked_sub(1)) {
+            pairs.push((FraudKind::BrokenLink, before, id));
+        }
+        for after in at(p.seq.checked_add(1)) {
+            pairs.push((FraudKind::BrokenLink, id, after));
+        }
+        ledger.by_seq.entry(p.seq).or_default().push(id);
+        self.payments.insert(
+            id,
+            PaymentEntry {
+                bytes: p.bytes().to_vec(),
+                voucher: v.id,
+                seq: p.seq,
+                amount: p.amount,
+                merchant: p.merchant_id,
+                credited: false,
+            },
+        );
+        self.records.insert(RecordId(id.0));
+        let mut found = Vec::new();
+        for (kind, a, b) in pairs {
+            if let Some(proof) = self.prove(kind, a, b)? {
+                found.push(proof);
+            }
+        }
+        if !found.is_empty()
+            && let Some(l) = self.vouchers.get_mut(&v.id)
+        {
+            l.fraud = true;
+        }
+        self.proofs.extend(found.iter().cloned());
+        Ok(found)
+    }
+
+    /// Builds the FraudProof for a pair if the pair really breaks a rule and is not yet proven.
+    fn prove(&mut self, kind: FraudKind, a: PaymentId, b: PaymentId) -> Result<Option<Vec<u8>>, Error> {
+        if self.proven.contains(&(a, b)) {
+            return Ok(None);
+        }
+        let (Some(pa), Some(pb)) = (self.payments.get(&a), self.payments.get(&b)) else { return Ok(None) };
+        let first = decode_signed::<Payment<'_>>(&pa.bytes)?;
+        let second = decode_signed::<Payment<'_>>(&pb.bytes)?;
+        let kind = match kind {
+            FraudKind::BrokenLink if second.prev == first.id().link() => FraudKind::CumulativeMismatch,
+            k => k,
+        };
+        let proof = FraudProof { kind, first, second };
+        if proof.validate().is_err() {
+            return Ok(None); // an honest pair: no rule broken
+        }
+        let mut buf = alloc::vec![0u8; FraudProof::MAX_LEN];
+        let n = encode_unsigned(&proof, &mut buf)?;
+        buf.truncate(n);
+        self.proven.insert((a, b));
+        Ok(Some(buf))
+    }
+
+    /// Checks and stores a receipt, crediting its payment when both are here. `Ok(None)`:
+    /// already known. Returns the payment id the receipt names.
+    fn record_receipt(&mut self, bytes: &[u8], now: Timestamp) -> Result<Option<PaymentId>, Error> {
+        let r = decode_signed::<Receipt>(bytes)?;
+        let rid = RecordId(sha256(bytes));
+        if self.records.contains(&rid) || self.receipts.contains_key(&r.payment_id) {
+            return Ok(None);
+        }
+        let key = self.merchants.get(&r.merchant_id).ok_or(Rejection::UnknownMerchant)?;
+        r.verify(key)?;
+        if let Some(p) = self.payments.get(&r.payment_id) {
+            if p.merchant != r.merchant_id {
+                return Err(Rejection::WrongMerchant.into());
+            }
+            let l = self.vouchers.get(&p.voucher).ok_or(Rejection::UnknownPayment)?;
+            if now > self.deadline(l.not_after) {
+                return Err(Rejection::SettlementClosed.into());
+            }
+            if r.accepted_at != Timestamp(0) {
+                crate::msg::check_window(l.not_before, l.not_after, r.accepted_at)?;
+            }
+        }
+        self.receipts.insert(r.payment_id, rid);
+        self.records.insert(rid);
+        self.credit(r.payment_id);
+        Ok(Some(r.payment_id))
+    }
+
+    fn credit(&mut self, pid: PaymentId) {
+        if !self.receipts.contains_key(&pid) {
+            return;
+        }
+        let Some(p) = self.payments.get_mut(&pid) else { return };
+        if p.credited {
+            return;
+        }
+        let Some(l) = self.vouchers.get_mut(&p.voucher) else { return };
+        p.credited = true;
+        l.credited = l.credited.saturating_add(p.amount.0);
+        let c = self.credits.entry((p.merchant, l.currency)).or_insert(0);
+        *c = c.saturating_add(p.amount.0);
+    }
+
+    /// Closes every voucher whose `not_after` plus grace is before `now`: payments never
+    /// delivered (no receipt) are dropped, and what was not credited is released. Returns the
+    /// vouchers closed by this call.
+    pub fn close_expired(&mut self, now: Timestamp) -> Vec<VoucherSummary> {
+        let grace = self.grace;
+        let mut closed = Vec::new();
+        for (id, l) in self.vouchers.iter_mut() {
+            if l.released.is_none() && now > l.not_after.saturating_add(grace) {
+                l.released = Some(Amount(l.limit.0.saturating_sub(l.credited)));
+                closed.push(*id);
+            }
+        }
+        closed.iter().filter_map(|id| self.voucher(id)).collect()
+    }
+
+    /// The settled state of a voucher.
+    pub fn voucher(&self, id: &VoucherId) -> Option<VoucherSummary> {
+        let l = self.vouchers.get(id)?;
+        Some(VoucherSummary {
+            id: *id,
+            currency: l.currency,
+            limit: l.limit,
+            credited: Amount(l.credited),
+            overspend: Amount(l.credited.saturating_sub(l.limit.0)),
+            fraud: l.fraud,
+            released: l.released,
+        })
+    }
+
+    /// Every voucher seen.
+    pub fn vouchers(&self) -> impl Iterator<Item = VoucherSummary> + '_ {
+        self.vouchers.keys().filter_map(|id| self.voucher(id))
+    }
+
+    /// What a merchant has been credited in a currency.
+    pub fn credit_of(&self, merchant: &MerchantId, currency: Currency) -> Amount {
+        Amount(self.credits.get(&(*merchant, currency)).copied().unwrap_or(0))
+    }
+
+    /// All merchant credits.
+    pub fn credits(&self) -> impl Iterator<Item = (MerchantId, Currency, Amount)> + '_ {
+        self.credits.iter().map(|((m, c), a)| (*m, *c, Amount(*a)))
+    }
+
+    /// Every FraudProof found so far.
+    pub fn proofs(&self) -> &[Vec<u8>] {
+        &self.proofs
+    }
+
+    /// Whether a payment has been credited.
+    pub fn is_credited(&self, id: &PaymentId) -> bool {
+        self.payments.get(id).is_some_and(|p| p.credited)
+    }
+
+    /// How many distinct payments are recorded (credited or not).
+    pub fn payment_count(&self) -> usize {
+        self.payments.len()
+    }
+
+    /// The payment bytes recorded for an id.
+    pub fn payment_bytes(&self, id: &PaymentId) -> Option<&[u8]> {
+        self.payments.get(id).map(|p| p.bytes.as_slice())
+    }
+
+    /// The amount a payment was recorded with and its sequence number.
+    pub fn payment_info(&self, id: &PaymentId) -> Option<(Amount, u32, MerchantId)> {
+        self.payments.get(id).map(|p| (p.amount, p.seq, p.merchant))
+    }
+}
+
+/// `domain ‖ signed bytes` as one buffer, for batch verification.
+fn signed_input<'a, T: SignedMessage<'a>>(signed: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(T::DOMAIN.len() + signed.len());
+    m.extend_from_slice(T::DOMAIN);
+    m.extend_from_slice(signed);
+    m
+}
+
+/// Batch-verifies every job, with the checks that make the batch accept exactly what
+/// `verify_strict` accepts: no weak key, R canonical and not of small order.
+fn batch_ok(jobs: &[(usize, Vec<u8>, [u8; 64], PublicKey)]) -> bool {
+    if jobs.len() < 2 {
+        return jobs.iter().all(|(_, m, s, k)| crypto::verify(k, &[], m, s).is_ok());
+    }
+    let mut keys = Vec::with_capacity(jobs.len());
+    let mut sigs = Vec::with_capacity(jobs.len());
+    let mut msgs: Vec<&[u8]> = Vec::with_capacity(jobs.len());
+    for (_, m, s, k) in jobs {
+        let Ok(vk) = crypto::verifying_key(k) else { return false };
+        let mut r = [0u8; 32];
+        r.copy_from_slice(&s[..32]);
+        match CompressedEdwardsY(r).decompress() {
+            Some(p) if !p.is_small_order() && p.compress().0 == r => {}
+            _ => return false,
+        }
+        keys.push(vk);
+        sigs.push(ed25519_dalek::Signature::from_bytes(s));
+        msgs.push(m);
+    }
+    ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+}

@@ -1,0 +1,266 @@
+//! Crash-safe local storage for wallets and acceptors (SPEC §8.5).
+//!
+//! A store is an append-only list of opaque records. The wallet and the acceptor derive all of
+//! their state by replaying it, so a record is the unit of durability: once
+//! [`Store::append`] returns `Ok`, the record survives a crash or power loss, and a record whose
+//! append failed or was torn is never seen.
+
+use crate::error::StoreError;
+
+/// Append-only, durable record storage.
+pub trait Store {
+    /// Appends one record. When this returns `Ok`, the record is durable.
+    fn append(&mut self, record: &[u8]) -> Result<(), StoreError>;
+    /// The number of records.
+    fn len(&self) -> usize;
+    /// Whether there are no records.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Record `index` (0-based, in append order).
+    fn get(&self, index: usize) -> Option<&[u8]>;
+}
+
+/// Iterates a store's records in order.
+pub fn records<S: Store + ?Sized>(store: &S) -> impl Iterator<Item = &[u8]> {
+    (0..store.len()).filter_map(move |i| store.get(i))
+}
+
+/// A store in a fixed memory area: `BYTES` bytes of records, at most `RECORDS` records. No
+/// allocator. Durable only as long as its memory is (battery-backed RAM, or tests).
+#[derive(Clone, Debug)]
+pub struct MemStore<const BYTES: usize = 16384, const RECORDS: usize = 128> {
+    data: [u8; BYTES],
+    ends: [usize; RECORDS],
+    count: usize,
+}
+
+impl<const BYTES: usize, const RECORDS: usize> MemStore<BYTES, RECORDS> {
+    /// An empty store.
+    pub const fn new() -> Self {
+        MemStore { data: [0; BYTES], ends: [0; RECORDS], count: 0 }
+    }
+    fn used(&self) -> usize {
+        match self.count {
+            0 => 0,
+            n => self.ends.get(n - 1).copied().unwrap_or(0),
+        }
+    }
+}
+
+impl<const BYTES: usize, const RECORDS: usize> Default for MemStore<BYTES, RECORDS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const BYTES: usize, const RECORDS: usize> Store for MemStore<BYTES, RECORDS> {
+    fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
+        let start = self.used();
+        let end = start.checked_add(record.len()).ok_or(StoreError::Full)?;
+        let slot = self.ends.get_mut(self.count).ok_or(StoreError::Full)?;
+        let dst = self.data.get_mut(start..end).ok_or(StoreError::Full)?;
+        dst.copy_from_slice(record);
+        *slot = end;
+        self.count += 1;
+        Ok(())
+    }
+    fn len(&self) -> usize {
+        self.count
+    }
+    fn get(&self, index: usize) -> Option<&[u8]> {
+        if index >= self.count {
+            return None;
+        }
+        let start = if index == 0 { 0 } else { *self.ends.get(index - 1)? };
+        self.data.get(start..*self.ends.get(index)?)
+    }
+}
+
+#[cfg(feature = "std")]
+pub use file::FileStore;
+
+#[cfg(feature = "std")]
+mod file {
+    //! The file journal: `magic ‖ frame*`, each frame `len (u32 LE) ‖ crc32 (u32 LE) ‖ record`,
+    //! where the CRC-32 covers the length bytes and the record. Appends are one `write` followed
+    //! by `fsync` (`sync_data`).
+
+    use super::Store;
+    use crate::error::StoreError;
+    use std::fs::{File, OpenOptions};
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::path::{Path, PathBuf};
+    use std::vec::Vec;
+
+    /// The first 8 bytes of every journal file.
+    pub const MAGIC: &[u8; 8] = b"OFFPAYJ1";
+    /// The largest record a journal accepts.
+    pub const MAX_RECORD: usize = 64 * 1024;
+    const FRAME_HEAD: usize = 8;
+
+    /// An append-only, checksummed journal file.
+    #[derive(Debug)]
+    pub struct FileStore {
+        file: File,
+        path: PathBuf,
+        data: Vec<u8>,
+        spans: Vec<(usize, usize)>,
+        end: u64,
+    }
+
+    fn crc(len: &[u8; 4], record: &[u8]) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(len);
+        h.update(record);
+        h.finalize()
+    }
+
+    /// What a journal's bytes hold: the records' spans and where the valid part ends.
+    pub(crate) struct Scan {
+        pub spans: Vec<(usize, usize)>,
+        pub valid_len: usize,
+    }
+
+    /// Parses journal bytes. A damaged final frame (running past the end, or failing its
+    /// checksum while ending exactly at the end) is a torn tail and is dropped; damage anywhere
+    /// else is corruption and refused, since dropping it would lose committed records.
+    pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, StoreError> {
+        if bytes.len() < MAGIC.len() {
+            // A creation torn before the magic was complete holds no records.
+            return if MAGIC.starts_with(bytes) {
+                Ok(Scan { spans: Vec::new(), valid_len: 0 })
+            } else {
+                Err(StoreError::Corrupt)
+            };
+        }
+        if bytes.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
+            return Err(StoreError::Corrupt);
+        }
+        let mut spans = Vec::new();
+        let mut at = MAGIC.len();
+        while at < bytes.len() {
+            let Some(head) = bytes.get(at..at + FRAME_HEAD) else {
+                break; // torn inside the frame header
+            };
+            let mut len4 = [0u8; 4];
+            len4.copy_from_slice(&head[..4]);
+            let mut crc4 = [0u8; 4];
+            crc4.copy_from_slice(&head[4..]);
+            let len = u32::from_le_bytes(len4) as usize;
+            let start = at + FRAME_HEAD;
+            let end = start.saturating_add(len);
+            let Some(record) = bytes.get(start..end) else {
+                break; // torn: the frame runs past the end
+            };
+            if len > MAX_RECORD || crc(&len4, record) != u32::from_le_bytes(crc4) {
+                if end == bytes.len() {
+                    break; // torn: the last frame's contents were not all written
+                }
+                return Err(StoreError::Corrupt);
+            }
+            spans.push((start, end));
+            at = end;
+        }
+        Ok(Scan { valid_len: at.min(bytes.len()), spans })
+    }
+
+    impl FileStore {
+        /// Opens (creating if missing) the journal at `path`, recovering from a torn tail by
+        /// cutting it off. Refuses a file damaged anywhere but its tail, leaving it untouched.
+        pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+            let path = path.as_ref().to_path_buf();
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|_| StoreError::Io)?;
+            let mut data = Vec::new();
+            file.read_to_end(&mut data).map_err(|_| StoreError::Io)?;
+            let Scan { spans, valid_len } = scan(&data)?;
+            if valid_len < MAGIC.len() {
+                file.set_len(0).map_err(|_| StoreError::Io)?;
+                file.seek(SeekFrom::Start(0)).map_err(|_| StoreError::Io)?;
+                file.write_all(MAGIC).map_err(|_| StoreError::Io)?;
+                file.sync_all().map_err(|_| StoreError::Io)?;
+                sync_dir(&path)?;
+                data = MAGIC.to_vec();
+            } else if valid_len < data.len() {
+                file.set_len(valid_len as u64).map_err(|_| StoreError::Io)?;
+                file.sync_all().map_err(|_| StoreError::Io)?;
+                data.truncate(valid_len);
+            }
+            let end = data.len() as u64;
+            Ok(FileStore { file, path, data, spans, end })
+        }
+
+        /// The journal's path.
+        pub fn path(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    fn sync_dir(path: &Path) -> Result<(), StoreError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        // Directories can be opened and fsynced on Unix; elsewhere this is best effort.
+        match File::open(dir) {
+            Ok(d) => {
+                let _ = d.sync_all();
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    impl Store for FileStore {
+        fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
+            if record.len() > MAX_RECORD {
+                return Err(StoreError::RecordTooLarge);
+            }
+            let len4 = (record.len() as u32).to_le_bytes();
+            let mut frame = Vec::with_capacity(FRAME_HEAD + record.len());
+            frame.extend_from_slice(&len4);
+            frame.extend_from_slice(&crc(&len4, record).to_le_bytes());
+            frame.extend_from_slice(record);
+            let written = self
+                .file
+                .seek(SeekFrom::Start(self.end))
+                .and_then(|_| self.file.write_all(&frame))
+                .and_then(|_| self.file.sync_data());
+            if written.is_err() {
+                // Leave no partial frame behind; if even this fails, the next open drops it as
+                // a torn tail.
+                let _ = self.file.set_len(self.end);
+                return Err(StoreError::Io);
+            }
+            let start = self.data.len() + FRAME_HEAD;
+            self.data.extend_from_slice(&frame);
+            self.spans.push((start, self.data.len()));
+            self.end += frame.len() as u64;
+            Ok(())
+        }
+        fn len(&self) -> usize {
+            self.spans.len()
+        }
+        fn get(&self, index: usize) -> Option<&[u8]> {
+            let (s, e) = *self.spans.get(index)?;
+            self.data.get(s..e)
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use file::{MAGIC as JOURNAL_MAGIC, MAX_RECORD as JOURNAL_MAX_RECORD};
+
+/// Parses journal bytes as [`FileStore::open`] would, without touching a file: the records it
+/// would recover, or the error it would refuse with. For tools and fuzzing.
+#[cfg(feature = "std")]
+pub fn scan_journal(bytes: &[u8]) -> Result<std::vec::Vec<&[u8]>, StoreError> {
+    let s = file::scan(bytes)?;
+    Ok(s.spans.iter().filter_map(|&(a, b)| bytes.get(a..b)).collect())
+}
