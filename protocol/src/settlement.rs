@@ -91,7 +91,8 @@ pub struct Settlement<const N: usize = 8> {
     grace: u32,
     merchants: BTreeMap<MerchantId, PublicKey>,
     payments: BTreeMap<PaymentId, PaymentEntry>,
-    receipts: BTreeMap<PaymentId, RecordId>,
+    /// Verified receipts by (payment, merchant that signed it): the accept time.
+    receipts: BTreeMap<(PaymentId, MerchantId), Timestamp>,
     records: BTreeSet<RecordId>,
     vouchers: BTreeMap<VoucherId, VoucherLedger>,
     verified_vouchers: BTreeSet<[u8; 32]>,
@@ -148,6 +149,8 @@ impl<const N: usize> Settlement<N> {
 
         // 1. Every payment: structural and policy checks, then all signatures in one batch.
         let mut candidates: Vec<Candidate<'_>> = Vec::new();
+        // Payments of this batch that were refused: a receipt naming one is refused with it.
+        let mut refused: BTreeMap<PaymentId, u16> = BTreeMap::new();
         for (index, r) in records.iter().enumerate() {
             if MessageType::of(r) != Ok(MessageType::Payment) {
                 continue;
@@ -161,7 +164,10 @@ impl<const N: usize> Settlement<N> {
                     }
                 }
                 Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
-                Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
+                Err(e) => {
+                    refused.insert(PaymentId(sha256(r)), e.code());
+                    outcomes[index] = Some(Outcome::Rejected(e.code()));
+                }
             }
         }
         let verdicts = self.verify_signatures(&candidates);
@@ -170,10 +176,12 @@ impl<const N: usize> Settlement<N> {
         let mut new_payments = Vec::new();
         for (c, verdict) in candidates.iter().zip(verdicts) {
             if let Err(e) = verdict {
+                refused.insert(c.id, e.code());
                 outcomes[c.index] = Some(Outcome::Rejected(e.code()));
                 continue;
             }
             let found = self.record_payment(&c.payment, c.id)?;
+            self.credit(c.id);
             if !found.is_empty() {
                 outcomes[c.index] = Some(Outcome::Conflict);
             }
@@ -186,7 +194,7 @@ impl<const N: usize> Settlement<N> {
         for (index, r) in records.iter().enumerate() {
             match MessageType::of(r) {
                 Ok(MessageType::Payment) => {}
-                Ok(MessageType::Receipt) => match self.record_receipt(r, now) {
+                Ok(MessageType::Receipt) => match self.record_receipt(r, now, &refused) {
                     Ok(Some(pid)) => new_receipts.push((index, pid)),
                     Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
                     Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
@@ -318,10 +326,12 @@ impl<const N: usize> Settlement<N> {
             },
         );
         self.records.insert(RecordId(id.0));
+        // One proof per new payment is enough evidence; the first rule it breaks is used.
         let mut found = Vec::new();
         for (kind, a, b) in pairs {
             if let Some(proof) = self.prove(kind, a, b)? {
                 found.push(proof);
+                break;
             }
         }
         if !found.is_empty()
@@ -358,41 +368,51 @@ impl<const N: usize> Settlement<N> {
 
     /// Checks and stores a receipt, crediting its payment when both are here. `Ok(None)`:
     /// already known. Returns the payment id the receipt names.
-    fn record_receipt(&mut self, bytes: &[u8], now: Timestamp) -> Result<Option<PaymentId>, Error> {
+    fn record_receipt(
+        &mut self,
+        bytes: &[u8],
+        now: Timestamp,
+        refused: &BTreeMap<PaymentId, u16>,
+    ) -> Result<Option<PaymentId>, Error> {
         let r = decode_signed::<Receipt>(bytes)?;
+        if let Some(e) = refused.get(&r.payment_id).and_then(|c| Error::from_code(*c)) {
+            return Err(e);
+        }
         let rid = RecordId(sha256(bytes));
-        if self.records.contains(&rid) || self.receipts.contains_key(&r.payment_id) {
+        let key = (r.payment_id, r.merchant_id);
+        if self.records.contains(&rid) || self.receipts.contains_key(&key) {
             return Ok(None);
         }
-        let key = self.merchants.get(&r.merchant_id).ok_or(Rejection::UnknownMerchant)?;
-        r.verify(key)?;
+        let merchant_key = self.merchants.get(&r.merchant_id).ok_or(Rejection::UnknownMerchant)?;
+        r.verify(merchant_key)?;
         if let Some(p) = self.payments.get(&r.payment_id) {
             if p.merchant != r.merchant_id {
                 return Err(Rejection::WrongMerchant.into());
             }
             let l = self.vouchers.get(&p.voucher).ok_or(Rejection::UnknownPayment)?;
-            if now > self.deadline(l.not_after) {
+            if now > self.deadline(l.not_after) && !p.credited {
                 return Err(Rejection::SettlementClosed.into());
             }
             if r.accepted_at != Timestamp(0) {
                 crate::msg::check_window(l.not_before, l.not_after, r.accepted_at)?;
             }
         }
-        self.receipts.insert(r.payment_id, rid);
+        self.receipts.insert(key, r.accepted_at);
         self.records.insert(rid);
         self.credit(r.payment_id);
         Ok(Some(r.payment_id))
     }
 
+    /// Credits a payment once it and a receipt from its own merchant, accepted inside the
+    /// voucher's window, are both recorded.
     fn credit(&mut self, pid: PaymentId) {
-        if !self.receipts.contains_key(&pid) {
-            return;
-        }
         let Some(p) = self.payments.get_mut(&pid) else { return };
-        if p.credited {
+        let Some(&accepted_at) = self.receipts.get(&(pid, p.merchant)) else { return };
+        let Some(l) = self.vouchers.get_mut(&p.voucher) else { return };
+        let in_window = accepted_at == Timestamp(0) || crate::msg::check_window(l.not_before, l.not_after, accepted_at).is_ok();
+        if p.credited || !in_window {
             return;
         }
-        let Some(l) = self.vouchers.get_mut(&p.voucher) else { return };
         p.credited = true;
         l.credited = l.credited.saturating_add(p.amount.0);
         let c = self.credits.entry((p.merchant, l.currency)).or_insert(0);

@@ -1,0 +1,269 @@
+//! Runs every conformance vector in tests/vectors/*.json through offpay-protocol, reading only
+//! the files (as another implementation would), and checks that the committed files are
+//! exactly what the generator produces.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use offpay_protocol::acceptor::{OpenRequest, Seen, VoucherMemory, decide};
+use offpay_protocol::codec::MessageType;
+use offpay_protocol::msg::*;
+use offpay_protocol::*;
+use serde_json::Value;
+
+fn unhex(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("hex string")).expect("valid hex")
+}
+
+fn arr<const N: usize>(v: &Value) -> [u8; N] {
+    unhex(v).try_into().expect("fixed-size hex")
+}
+
+fn load(name: &str) -> Value {
+    let path = offpay_conformance::vectors_dir().join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("vector file")).expect("JSON")
+}
+
+fn trust(file: &Value) -> TrustStore<4> {
+    let mut t = TrustStore::new();
+    for k in file["fixture"]["trust"].as_array().unwrap() {
+        t.add(
+            PublicKey(arr(&k["key"])),
+            Timestamp(k["not_before"].as_u64().unwrap() as u32),
+            Timestamp(k["not_after"].as_u64().unwrap() as u32),
+        )
+        .unwrap();
+    }
+    t
+}
+
+fn name_of<T>(r: Result<T, Error>) -> String {
+    match r {
+        Ok(_) => "valid".into(),
+        Err(e) => e.name().into(),
+    }
+}
+
+fn decode_any(ty: &str, b: &[u8]) -> Result<(), Error> {
+    match ty {
+        "PreAuthRequest" => decode_signed::<PreAuthRequest<'_>>(b).map(drop),
+        "Voucher" => decode_signed::<Voucher>(b).map(drop),
+        "MerchantCertificate" => decode_signed::<MerchantCertificate<'_>>(b).map(drop),
+        "PaymentRequest" => decode_signed::<PaymentRequest<'_>>(b).map(drop),
+        "Payment" => decode_signed::<Payment<'_>>(b).map(drop),
+        "Receipt" => decode_signed::<Receipt>(b).map(drop),
+        "RevocationList" => decode_signed::<RevocationList<'_>>(b).map(drop),
+        "SyncBatch" => decode_unsigned::<SyncBatch<'_>>(b).map(drop),
+        "SyncReport" => decode_signed::<SyncReport<'_>>(b).map(drop),
+        "FraudProof" => decode_unsigned::<FraudProof<'_>>(b).map(drop),
+        other => panic!("unknown message type {other}"),
+    }
+    .map_err(Error::from)
+}
+
+fn verify_any(file: &Value, ty: &str, b: &[u8], now: Timestamp) -> Result<(), Error> {
+    let trust = trust(file);
+    let merchant_key = |id: &MerchantId| {
+        for m in ["merchant_a", "merchant_b"] {
+            if arr::<8>(&file["fixture"][m]["id"]) == id.0 {
+                return PublicKey(arr(&file["fixture"][m]["key"]));
+            }
+        }
+        panic!("unknown merchant in vector")
+    };
+    match ty {
+        "Voucher" => {
+            let v = decode_signed::<Voucher>(b)?;
+            trust.verify(&v, &v.issuer_key_id, now)?;
+            Ok(v.check_time(now)?)
+        }
+        "MerchantCertificate" => {
+            let c = decode_signed::<MerchantCertificate<'_>>(b)?;
+            trust.verify(&c, &c.issuer_key_id, now)?;
+            Ok(c.check_time(now)?)
+        }
+        "Payment" => {
+            let p = decode_signed::<Payment<'_>>(b)?;
+            trust.verify(&p.voucher, &p.voucher.issuer_key_id, now)?;
+            p.voucher.check_time(now)?;
+            Ok(p.verify(&p.voucher.holder_key)?)
+        }
+        "PaymentRequest" => {
+            let r = decode_signed::<PaymentRequest<'_>>(b)?;
+            trust.verify(&r.certificate, &r.certificate.issuer_key_id, now)?;
+            r.certificate.check_time(now)?;
+            Ok(r.verify(&r.certificate.merchant_key)?)
+        }
+        "Receipt" => {
+            let r = decode_signed::<Receipt>(b)?;
+            Ok(r.verify(&merchant_key(&r.merchant_id))?)
+        }
+        "RevocationList" => {
+            let l = decode_signed::<RevocationList<'_>>(b)?;
+            Ok(trust.verify(&l, &l.issuer_key_id, now)?)
+        }
+        other => panic!("no verify context for {other}"),
+    }
+}
+
+fn accept_one(file: &Value, vector: &Value) -> Result<(), Error> {
+    let trust = trust(file);
+    let now = Timestamp(vector["now"].as_u64().unwrap() as u32);
+    let o = &vector["open_request"];
+    let open = OpenRequest {
+        nonce: Nonce(arr(&o["nonce"])),
+        amount: Amount(o["amount"].as_u64().unwrap()),
+        currency: Currency::parse(o["currency"].as_str().unwrap()).unwrap(),
+    };
+    let mut memory = VoucherMemory::<64>::default();
+    for s in vector["seen"].as_array().unwrap() {
+        let b = unhex(s);
+        let p = decode_signed::<Payment<'_>>(&b).unwrap();
+        memory.remember(Seen { voucher: p.voucher.id, seq: p.seq, link: p.id().link(), cumulative: p.cumulative });
+    }
+    let rl_bytes = vector["revocation_list"].as_str().map(|h| hex::decode(h).unwrap());
+    let rl = rl_bytes.as_ref().map(|b| {
+        let l = decode_signed::<RevocationList<'_>>(b).unwrap();
+        trust.verify(&l, &l.issuer_key_id, now).unwrap();
+        *l.value()
+    });
+    let merchant = MerchantId(arr(&file["fixture"]["merchant_a"]["id"]));
+    let bytes = unhex(&vector["hex"]);
+    let payment = decode_signed::<Payment<'_>>(&bytes)?;
+    let ctx = Context { trust: &trust, revocations: rl.as_ref(), now };
+    decide(&ctx, merchant, Some(&open), &memory, &payment)
+}
+
+fn pay_one(file: &Value, vector: &Value) -> Result<Vec<u8>, Error> {
+    let trust = trust(file);
+    let now = Timestamp(vector["now"].as_u64().unwrap() as u32);
+    // The fixture holder key comes from seed [2; 32] (fixture description).
+    let holder = SigningKey::from_seed(&[2; 32]);
+    assert_eq!(holder.public_key().0, arr::<32>(&file["fixture"]["holder_key"]));
+    let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
+    let voucher = unhex(&file["fixture"]["voucher"]);
+    let fixture_now = Timestamp(offpay_conformance::fixture::T0 + 60);
+    wallet.install_voucher(&voucher, &trust, fixture_now).unwrap();
+    for paid in vector["paid"].as_array().unwrap() {
+        wallet.pay(&unhex(paid), &trust, None, Timestamp(offpay_conformance::fixture::T0 + 3650)).unwrap();
+    }
+    let rl_bytes = vector["revocation_list"].as_str().map(|h| hex::decode(h).unwrap());
+    let rl = rl_bytes.as_ref().map(|b| *decode_signed::<RevocationList<'_>>(b).unwrap().value());
+    let before = wallet.store().len();
+    let result = wallet.pay(&unhex(&vector["hex"]), &trust, rl.as_ref(), now).map(|b| b.to_vec());
+    if result.is_err() {
+        assert_eq!(wallet.store().len(), before, "{}: a refused payment must store nothing", vector["name"]);
+    }
+    result
+}
+
+fn settle_one(file: &Value, scenario: &Value) {
+    let name = scenario["name"].as_str().unwrap();
+    let grace = scenario["grace_secs"].as_u64().unwrap() as u32;
+    let mut ledger = Settlement::new(trust(file), grace);
+    for m in ["merchant_a", "merchant_b"] {
+        ledger.register_merchant(&unhex(&file["fixture"][m]["certificate"])).unwrap();
+    }
+    for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
+        let now = Timestamp(step["now"].as_u64().unwrap() as u32);
+        let got = ledger.ingest(&unhex(&step["batch"]), now).unwrap();
+        let got: Vec<String> = got.entries.iter().map(|e| offpay_conformance::vectors::outcome_name(e.outcome)).collect();
+        let want: Vec<String> = step["expect"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+        assert_eq!(got, want, "{name}: step {i}");
+    }
+    if let Some(at) = scenario["close_at"].as_u64() {
+        ledger.close_expired(Timestamp(at as u32));
+    }
+    let fin = &scenario["final"];
+    let mut credits = std::collections::BTreeMap::new();
+    for (m, _, a) in ledger.credits() {
+        credits.insert(hex::encode(m.0), a.0);
+    }
+    let want: std::collections::BTreeMap<String, u64> =
+        fin["credits"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect();
+    assert_eq!(credits, want, "{name}: credits");
+    assert_eq!(ledger.proofs().len() as u64, fin["proofs"].as_u64().unwrap(), "{name}: proofs");
+    let trust = trust(file);
+    for p in ledger.proofs() {
+        decode_unsigned::<FraudProof<'_>>(p).unwrap().verify(&trust).unwrap();
+    }
+    for (id, want) in fin["vouchers"].as_object().unwrap() {
+        let s = ledger.voucher(&VoucherId(arr(&Value::String(id.clone())))).unwrap();
+        assert_eq!(s.credited.0, want["credited"].as_u64().unwrap(), "{name}: credited");
+        assert_eq!(s.overspend.0, want["overspend"].as_u64().unwrap(), "{name}: overspend");
+        assert_eq!(s.fraud, want["fraud"].as_bool().unwrap(), "{name}: fraud");
+        assert_eq!(s.released.map(|a| a.0), want["released"].as_u64(), "{name}: released");
+    }
+}
+
+#[test]
+fn committed_vectors_are_what_the_generator_makes() {
+    for (name, json) in offpay_conformance::vectors::generate() {
+        let path = offpay_conformance::vectors_dir().join(&name);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == json,
+            "{name} differs from the generator's output: run `cargo run -p offpay-conformance --bin generate-vectors` and review the diff"
+        );
+    }
+}
+
+#[test]
+fn every_vector_gives_its_expected_outcome() {
+    let mut count = 0;
+    let mut classes = std::collections::BTreeSet::new();
+    for name in ["messages.json", "verify.json", "accept.json", "pay.json"] {
+        let file = load(name);
+        for vector in file["vectors"].as_array().unwrap() {
+            let bytes = unhex(&vector["hex"]);
+            let ty = vector["message"].as_str().unwrap();
+            let expect = vector["expect"].as_str().unwrap();
+            let got = match vector["context"].as_str().unwrap() {
+                "decode" => name_of(decode_any(ty, &bytes)),
+                "verify" => name_of(verify_any(&file, ty, &bytes, Timestamp(vector["now"].as_u64().unwrap() as u32))),
+                "accept" => name_of(accept_one(&file, vector)),
+                "pay" => {
+                    let r = pay_one(&file, vector);
+                    if let (Ok(out), Some(want)) = (&r, vector["output"].as_str()) {
+                        assert_eq!(hex::encode(out), want, "{}: payment bytes", vector["name"]);
+                    }
+                    name_of(r)
+                }
+                other => panic!("unknown context {other}"),
+            };
+            assert_eq!(got, expect, "vector {} ({name})", vector["name"]);
+            if expect == "valid" && vector["context"] == "decode" {
+                assert_eq!(vector["fields"], offpay_conformance::vectors::describe(&bytes));
+            }
+            classes.insert(expect.to_string());
+            count += 1;
+        }
+    }
+    let settlement = load("settlement.json");
+    for scenario in settlement["vectors"].as_array().unwrap() {
+        settle_one(&settlement, scenario);
+        count += 1;
+    }
+    assert!(count >= 60, "only {count} vectors");
+    for class in [
+        "truncated", "trailing-bytes", "unknown-version", "wrong-type", "non-canonical", "out-of-range", "over-size",
+        "bad-signature", "unknown-issuer-key", "expired", "not-yet-valid", "wrong-currency", "over-limit", "over-policy",
+        "sequence-reused", "wrong-merchant", "wrong-nonce", "revoked", "insufficient-funds", "chain-inconsistent",
+    ] {
+        assert!(classes.contains(class), "no vector for {class}");
+    }
+}
+
+#[test]
+fn a_payment_with_its_voucher_fits_the_qr_budget() {
+    let file = load("messages.json");
+    let mut seen = 0;
+    for v in file["vectors"].as_array().unwrap() {
+        if v["message"] == "Payment" && v["expect"] == "valid" {
+            let len = unhex(&v["hex"]).len();
+            assert!(len <= 256, "{}: {len} bytes", v["name"]);
+            assert_eq!(MessageType::of(&unhex(&v["hex"])), Ok(MessageType::Payment));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2);
+}
