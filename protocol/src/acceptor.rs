@@ -20,7 +20,8 @@ pub type RequestBytes = MessageBuf<{ <PaymentRequest<'static> as Message<'static
 /// Bytes of an encoded receipt.
 pub type ReceiptBytes = MessageBuf<{ <Receipt as Message<'static>>::MAX_LEN }>;
 /// Bytes of an encoded merchant certificate.
-pub type CertificateBytes = MessageBuf<{ <MerchantCertificate<'static> as Message<'static>>::MAX_LEN }>;
+pub type CertificateBytes =
+    MessageBuf<{ <MerchantCertificate<'static> as Message<'static>>::MAX_LEN }>;
 
 /// A request waiting for its payment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +55,9 @@ pub struct VoucherMemory<const M: usize> {
 
 impl<const M: usize> Default for VoucherMemory<M> {
     fn default() -> Self {
-        VoucherMemory { seen: heapless::Deque::new() }
+        VoucherMemory {
+            seen: heapless::Deque::new(),
+        }
     }
 }
 
@@ -74,14 +77,26 @@ impl<const M: usize> VoucherMemory<M> {
             } else if s.seq < p.seq {
                 // Every payment in between adds at least 1.
                 let gap = u64::from(p.seq - s.seq - 1);
-                let least = s.cumulative.0.checked_add(p.amount.0).and_then(|v| v.checked_add(gap));
-                least.is_some_and(|l| p.cumulative.0 >= l) && (s.seq + 1 != p.seq || p.prev == s.link)
+                let least = s
+                    .cumulative
+                    .0
+                    .checked_add(p.amount.0)
+                    .and_then(|v| v.checked_add(gap));
+                least.is_some_and(|l| p.cumulative.0 >= l)
+                    && (s.seq + 1 != p.seq || p.prev == s.link)
             } else {
                 let gap = u64::from(s.seq - p.seq);
-                p.cumulative.0.checked_add(gap).is_some_and(|l| s.cumulative.0 >= l)
+                p.cumulative
+                    .0
+                    .checked_add(gap)
+                    .is_some_and(|l| s.cumulative.0 >= l)
             };
             if !consistent {
-                return Err(if s.seq == p.seq { Rejection::SequenceReused } else { Rejection::ChainInconsistent });
+                return Err(if s.seq == p.seq {
+                    Rejection::SequenceReused
+                } else {
+                    Rejection::ChainInconsistent
+                });
             }
         }
         Ok(())
@@ -112,7 +127,9 @@ pub fn decide<const N: usize, const M: usize>(
     if payment.merchant_id != merchant {
         return Err(Rejection::WrongMerchant.into());
     }
-    let open = open.filter(|o| o.nonce == payment.request_nonce).ok_or(Rejection::WrongNonce)?;
+    let open = open
+        .filter(|o| o.nonce == payment.request_nonce)
+        .ok_or(Rejection::WrongNonce)?;
     if v.currency != open.currency {
         return Err(Rejection::WrongCurrency.into());
     }
@@ -158,11 +175,18 @@ fn open_request(body: &[u8]) -> Option<OpenRequest> {
     let (nonce, rest) = body.split_first_chunk::<16>()?;
     let (amount, rest) = rest.split_first_chunk::<8>()?;
     let (cur, _) = rest.split_first_chunk::<3>()?;
-    Some(OpenRequest { nonce: Nonce(*nonce), amount: Amount(u64::from_le_bytes(*amount)), currency: Currency::new(*cur)? })
+    Some(OpenRequest {
+        nonce: Nonce(*nonce),
+        amount: Amount(u64::from_le_bytes(*amount)),
+        currency: Currency::new(*cur)?,
+    })
 }
 
 fn sync_items(record: &[u8]) -> [Option<&[u8]>; 2] {
-    match journal::split(record).and_then(|(k, b)| (k == kind::ACCEPTED).then_some(b)).and_then(accepted_parts) {
+    match journal::split(record)
+        .and_then(|(k, b)| (k == kind::ACCEPTED).then_some(b))
+        .and_then(accepted_parts)
+    {
         Some((p, r)) => [Some(p), Some(r)],
         None => [None, None],
     }
@@ -188,8 +212,16 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
             return Err(Rejection::WrongMerchant.into());
         }
         let merchant_id = cert.merchant_id;
-        let certificate = CertificateBytes::from_slice(certificate).map_err(|_| DecodeError::OverSize)?;
-        let mut a = Acceptor { store, signer, certificate, merchant_id, open: heapless::Deque::new(), memory: VoucherMemory::default() };
+        let certificate =
+            CertificateBytes::from_slice(certificate).map_err(|_| DecodeError::OverSize)?;
+        let mut a = Acceptor {
+            store,
+            signer,
+            certificate,
+            merchant_id,
+            open: heapless::Deque::new(),
+            memory: VoucherMemory::default(),
+        };
         let mut open: heapless::Deque<OpenRequest, R> = heapless::Deque::new();
         for r in records(&a.store) {
             match journal::split(r) {
@@ -254,7 +286,14 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         rng.fill_bytes(&mut n);
         let nonce = Nonce(n);
         let certificate = decode_signed::<MerchantCertificate<'_>>(&self.certificate)?;
-        let req = PaymentRequest { certificate, amount, currency, nonce, created_at: now, reference };
+        let req = PaymentRequest {
+            certificate,
+            amount,
+            currency,
+            nonce,
+            created_at: now,
+            reference,
+        };
         let bytes: RequestBytes = sign_into(&req, &self.signer)?;
         let mut rec = [0u8; 1 + 16 + 8 + 3];
         rec[0] = kind::OPEN_REQUEST;
@@ -265,14 +304,22 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         if self.open.is_full() {
             self.open.pop_front();
         }
-        let _ = self.open.push_back(OpenRequest { nonce, amount, currency });
+        let _ = self.open.push_back(OpenRequest {
+            nonce,
+            amount,
+            currency,
+        });
         Ok(bytes)
     }
 
     /// Accepts a payment (SPEC §8.2) and returns the signed receipt, or the typed reason it was
     /// refused. The same payment presented again (a retry after a dropped link) gets the same
     /// receipt back and changes nothing.
-    pub fn accept<const N: usize>(&mut self, payment: &[u8], ctx: &Context<'_, N>) -> Result<ReceiptBytes, Error> {
+    pub fn accept<const N: usize>(
+        &mut self,
+        payment: &[u8],
+        ctx: &Context<'_, N>,
+    ) -> Result<ReceiptBytes, Error> {
         let p = decode_signed::<Payment<'_>>(payment)?;
         let id = p.id();
         if let Some(receipt) = self.stored_receipt(&id) {
@@ -280,9 +327,16 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         }
         let open = self.open.iter().find(|o| o.nonce == p.request_nonce);
         decide(ctx, self.merchant_id, open, &self.memory, &p)?;
-        let receipt = Receipt { payment_id: id, merchant_id: self.merchant_id, accepted_at: ctx.now };
+        let receipt = Receipt {
+            payment_id: id,
+            merchant_id: self.merchant_id,
+            accepted_at: ctx.now,
+        };
         let receipt: ReceiptBytes = sign_into(&receipt, &self.signer)?;
-        let mut rec = [0u8; 1 + 2 + <Payment<'static> as Message<'static>>::MAX_LEN + <Receipt as Message<'static>>::MAX_LEN];
+        let mut rec = [0u8; 1
+            + 2
+            + <Payment<'static> as Message<'static>>::MAX_LEN
+            + <Receipt as Message<'static>>::MAX_LEN];
         rec[0] = kind::ACCEPTED;
         rec[1..3].copy_from_slice(&(payment.len() as u16).to_le_bytes());
         let total = 3 + payment.len() + receipt.len();
@@ -305,10 +359,16 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
     /// Every accepted offline payment, oldest first.
     pub fn payments(&self) -> impl Iterator<Item = AcceptedPayment<'_>> + '_ {
         records(&self.store).filter_map(move |r| {
-            let [Some(p), Some(receipt)] = sync_items(r) else { return None };
+            let [Some(p), Some(receipt)] = sync_items(r) else {
+                return None;
+            };
             let payment = decode_signed::<Payment<'_>>(p).ok()?;
             let synced = journal::is_acked(&self.store, &crate::types::RecordId(payment.id().0));
-            Some(AcceptedPayment { payment, receipt, synced })
+            Some(AcceptedPayment {
+                payment,
+                receipt,
+                synced,
+            })
         })
     }
 
@@ -318,7 +378,12 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
     }
 
     /// Applies the issuer's signed sync report (see [`Wallet::apply_report`](crate::Wallet::apply_report)).
-    pub fn apply_report<const N: usize>(&mut self, report: &[u8], trust: &TrustStore<N>, now: Timestamp) -> Result<usize, Error> {
+    pub fn apply_report<const N: usize>(
+        &mut self,
+        report: &[u8],
+        trust: &TrustStore<N>,
+        now: Timestamp,
+    ) -> Result<usize, Error> {
         journal::apply_report(&mut self.store, report, trust, now, sync_items)
     }
 }
@@ -334,5 +399,10 @@ fn remove_open<const R: usize>(open: &mut heapless::Deque<OpenRequest, R>, nonce
 }
 
 fn seen(p: &Signed<'_, Payment<'_>>) -> Seen {
-    Seen { voucher: p.voucher.id, seq: p.seq, link: p.id().link(), cumulative: p.cumulative }
+    Seen {
+        voucher: p.voucher.id,
+        seq: p.seq,
+        link: p.id().link(),
+        cumulative: p.cumulative,
+    }
 }

@@ -143,7 +143,9 @@ impl<'a, T: SignedMessage<'a>> Signed<'a, T> {
     }
     /// The bytes the signature covers (after the domain string): header and body.
     pub fn signed_bytes(&self) -> &'a [u8] {
-        self.bytes.get(..self.bytes.len().saturating_sub(SIGNATURE_LEN)).unwrap_or(&[])
+        self.bytes
+            .get(..self.bytes.len().saturating_sub(SIGNATURE_LEN))
+            .unwrap_or(&[])
     }
     /// Verifies the signature under `key` with `verify_strict` semantics (SPEC §7.1).
     pub fn verify(&self, key: &PublicKey) -> Result<(), VerifyError> {
@@ -169,7 +171,9 @@ fn header(bytes: &[u8], ty: MessageType) -> Result<&[u8], DecodeError> {
 
 /// Reads a signed message that may be followed by more bytes (an embedded message); returns it
 /// and the rest.
-pub fn take_signed<'a, T: SignedMessage<'a>>(bytes: &'a [u8]) -> Result<(Signed<'a, T>, &'a [u8]), DecodeError> {
+pub fn take_signed<'a, T: SignedMessage<'a>>(
+    bytes: &'a [u8],
+) -> Result<(Signed<'a, T>, &'a [u8]), DecodeError> {
     let body = header(bytes, T::TYPE)?;
     let (value, rest) = T::take_body(body)?;
     let (signature, rest) = take_array::<SIGNATURE_LEN>(rest)?;
@@ -178,11 +182,20 @@ pub fn take_signed<'a, T: SignedMessage<'a>>(bytes: &'a [u8]) -> Result<(Signed<
         return Err(DecodeError::OverSize);
     }
     let bytes = bytes.get(..len).ok_or(DecodeError::Truncated)?;
-    Ok((Signed { bytes, value, signature }, rest))
+    Ok((
+        Signed {
+            bytes,
+            value,
+            signature,
+        },
+        rest,
+    ))
 }
 
 /// Decodes a whole signed message (SPEC §3.4 order of checks). Does not verify the signature.
-pub fn decode_signed<'a, T: SignedMessage<'a>>(bytes: &'a [u8]) -> Result<Signed<'a, T>, DecodeError> {
+pub fn decode_signed<'a, T: SignedMessage<'a>>(
+    bytes: &'a [u8],
+) -> Result<Signed<'a, T>, DecodeError> {
     if bytes.len() > T::MAX_LEN {
         return Err(DecodeError::OverSize);
     }
@@ -227,7 +240,10 @@ pub fn encode_signed<'a, T: SignedMessage<'a>>(
 }
 
 /// Encodes an unsigned message into `buf`; returns the length written.
-pub fn encode_unsigned<'a, T: Message<'a>>(value: &T, buf: &mut [u8]) -> Result<usize, EncodeError> {
+pub fn encode_unsigned<'a, T: Message<'a>>(
+    value: &T,
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
     value.validate().map_err(|_| EncodeError::OutOfRange)?;
     let mut w = Writer::new(buf);
     w.bytes(&[VERSION, T::TYPE as u8])?;
@@ -259,15 +275,26 @@ impl<'b> Writer<'b> {
     }
     /// Appends raw bytes.
     pub fn bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let end = self.pos.checked_add(b.len()).ok_or(EncodeError::BufferTooSmall)?;
-        self.buf.get_mut(self.pos..end).ok_or(EncodeError::BufferTooSmall)?.copy_from_slice(b);
+        let end = self
+            .pos
+            .checked_add(b.len())
+            .ok_or(EncodeError::BufferTooSmall)?;
+        self.buf
+            .get_mut(self.pos..end)
+            .ok_or(EncodeError::BufferTooSmall)?
+            .copy_from_slice(b);
         self.pos = end;
         Ok(())
     }
     /// Appends a group of fields in postcard form.
     pub fn fields<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), EncodeError> {
-        let rest = self.buf.get_mut(self.pos..).ok_or(EncodeError::BufferTooSmall)?;
-        let used = postcard::to_slice(v, rest).map_err(|_| EncodeError::BufferTooSmall)?.len();
+        let rest = self
+            .buf
+            .get_mut(self.pos..)
+            .ok_or(EncodeError::BufferTooSmall)?;
+        let used = postcard::to_slice(v, rest)
+            .map_err(|_| EncodeError::BufferTooSmall)?
+            .len();
         self.pos += used;
         Ok(())
     }
@@ -314,7 +341,13 @@ where
     let (v, rest) = postcard::take_from_bytes::<T>(input).map_err(map_postcard)?;
     let used = input.len() - rest.len();
     let consumed = input.get(..used).ok_or(DecodeError::Truncated)?;
-    match postcard::serialize_with_flavor(&v, Compare { expected: consumed, pos: 0 }) {
+    match postcard::serialize_with_flavor(
+        &v,
+        Compare {
+            expected: consumed,
+            pos: 0,
+        },
+    ) {
         Ok(n) if n == used => Ok((v, rest)),
         _ => Err(DecodeError::NonCanonical),
     }

@@ -39,7 +39,9 @@ impl SigningKey {
     }
     /// The key for a 32-byte seed (RFC 8032 private key).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        SigningKey { inner: ed25519_dalek::SigningKey::from_bytes(seed) }
+        SigningKey {
+            inner: ed25519_dalek::SigningKey::from_bytes(seed),
+        }
     }
     /// The 32-byte seed, in a buffer that zeroizes itself on drop. Handle with care.
     pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
@@ -94,13 +96,23 @@ pub fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, VerifyError> {
 }
 
 /// Verifies `signature` over `domain ‖ message` under `key` with `verify_strict` semantics.
-pub fn verify(key: &PublicKey, domain: &[u8], message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
+pub fn verify(
+    key: &PublicKey,
+    domain: &[u8],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), VerifyError> {
     let vk = verifying_key(key)?;
     verify_with(&vk, domain, message, signature)
 }
 
 /// As [`verify`], with an already decompressed (and weak-checked) key.
-pub fn verify_with(vk: &VerifyingKey, domain: &[u8], message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
+pub fn verify_with(
+    vk: &VerifyingKey,
+    domain: &[u8],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), VerifyError> {
     let mut r = [0u8; 32];
     r.copy_from_slice(&signature[..32]);
     match CompressedEdwardsY(r).decompress() {
@@ -108,10 +120,14 @@ pub fn verify_with(vk: &VerifyingKey, domain: &[u8], message: &[u8], signature: 
         _ => return Err(VerifyError::BadSignature),
     }
     let sig = Signature::from_bytes(signature);
-    let mut stream = vk.verify_stream(&sig).map_err(|_| VerifyError::BadSignature)?;
+    let mut stream = vk
+        .verify_stream(&sig)
+        .map_err(|_| VerifyError::BadSignature)?;
     stream.update(domain);
     stream.update(message);
-    stream.finalize_and_verify().map_err(|_| VerifyError::BadSignature)
+    stream
+        .finalize_and_verify()
+        .map_err(|_| VerifyError::BadSignature)
 }
 
 /// SHA-256 of some bytes.

@@ -20,7 +20,8 @@ pub(crate) fn sign_into<'a, T: SignedMessage<'a>, const N: usize>(
 ) -> Result<MessageBuf<N>, EncodeError> {
     let mut buf = [0u8; N];
     let n = encode_signed(value, signer, &mut buf)?;
-    MessageBuf::from_slice(buf.get(..n).ok_or(EncodeError::BufferTooSmall)?).map_err(|_| EncodeError::BufferTooSmall)
+    MessageBuf::from_slice(buf.get(..n).ok_or(EncodeError::BufferTooSmall)?)
+        .map_err(|_| EncodeError::BufferTooSmall)
 }
 
 /// The terms the issuer grants with a voucher, besides the amount asked for.
@@ -100,7 +101,10 @@ impl Issuer {
         display_name: &str,
         not_before: Timestamp,
         not_after: Timestamp,
-    ) -> Result<MessageBuf<{ <MerchantCertificate<'static> as crate::codec::Message<'static>>::MAX_LEN }>, Error> {
+    ) -> Result<
+        MessageBuf<{ <MerchantCertificate<'static> as crate::codec::Message<'static>>::MAX_LEN }>,
+        Error,
+    > {
         crypto::verifying_key(&merchant_key)?;
         let cert = MerchantCertificate {
             merchant_id,
@@ -132,7 +136,13 @@ impl Issuer {
         m.dedup();
         let vb: alloc::vec::Vec<u8> = v.iter().flat_map(|i| i.0).collect();
         let mb: alloc::vec::Vec<u8> = m.iter().flat_map(|i| i.0).collect();
-        let list = RevocationList { issuer_key_id: self.key_id, serial, issued_at, vouchers: &vb, merchants: &mb };
+        let list = RevocationList {
+            issuer_key_id: self.key_id,
+            serial,
+            issued_at,
+            vouchers: &vb,
+            merchants: &mb,
+        };
         let mut out = alloc::vec![0u8; RevocationList::MAX_LEN];
         let n = encode_signed(&list, &self.key, &mut out)?;
         out.truncate(n);

@@ -82,7 +82,9 @@ where
             }
         }
         for id in ids.into_iter().flatten() {
-            let finalized = report.entries().any(|e| e.record == id && e.outcome.is_final());
+            let finalized = report
+                .entries()
+                .any(|e| e.record == id && e.outcome.is_final());
             if finalized && !is_acked(store, &id) {
                 let mut rec = [0u8; 33];
                 rec[0] = kind::ACK;

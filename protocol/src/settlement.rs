@@ -5,13 +5,20 @@
 //! Ingesting is idempotent and per record: a record that fails any check is reported as
 //! rejected with its SPEC code and changes nothing.
 
-use crate::codec::{Message, MessageType, SignedMessage, decode_signed, decode_unsigned, encode_unsigned};
+use crate::codec::{
+    Message, MessageType, SignedMessage, decode_signed, decode_unsigned, encode_unsigned,
+};
 use crate::crypto::{self, sha256};
 use crate::error::{Error, Rejection, VerifyError};
 use crate::issuer::Issuer;
-use crate::msg::{FraudKind, FraudProof, MerchantCertificate, Outcome, Payment, Receipt, ReportEntry, SyncBatch, SyncReport, Voucher};
+use crate::msg::{
+    FraudKind, FraudProof, MerchantCertificate, Outcome, Payment, Receipt, ReportEntry, SyncBatch,
+    SyncReport, Voucher,
+};
 use crate::trust::TrustStore;
-use crate::types::{Amount, Currency, MerchantId, PaymentId, PublicKey, RecordId, Timestamp, VoucherId};
+use crate::types::{
+    Amount, Currency, MerchantId, PaymentId, PublicKey, RecordId, Timestamp, VoucherId,
+};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use curve25519_dalek::edwards::CompressedEdwardsY;
@@ -79,7 +86,13 @@ impl Ingested {
     /// them stay available from [`Settlement::proofs`].
     pub fn report(&self, issuer: &Issuer, now: Timestamp) -> Result<Vec<u8>, Error> {
         let n = self.proofs.len().min(crate::msg::sync::MAX_REPORT_PROOFS);
-        Ok(SyncReport::build(issuer, self.batch_id, now, &self.entries, self.proofs.get(..n).unwrap_or(&[]))?)
+        Ok(SyncReport::build(
+            issuer,
+            self.batch_id,
+            now,
+            &self.entries,
+            self.proofs.get(..n).unwrap_or(&[]),
+        )?)
     }
 }
 
@@ -199,7 +212,11 @@ impl<const N: usize> Settlement<N> {
                     Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
                     Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
                 },
-                Ok(_) => outcomes[index] = Some(Outcome::Rejected(crate::error::DecodeError::WrongType.code())),
+                Ok(_) => {
+                    outcomes[index] = Some(Outcome::Rejected(
+                        crate::error::DecodeError::WrongType.code(),
+                    ))
+                }
                 Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
             }
         }
@@ -208,15 +225,26 @@ impl<const N: usize> Settlement<N> {
         let credited = |s: &Self, pid: &PaymentId| s.payments.get(pid).is_some_and(|p| p.credited);
         for (index, pid) in new_payments.iter().chain(new_receipts.iter()) {
             if outcomes[*index].is_none() {
-                outcomes[*index] = Some(if credited(self, pid) { Outcome::Credited } else { Outcome::Pending });
+                outcomes[*index] = Some(if credited(self, pid) {
+                    Outcome::Credited
+                } else {
+                    Outcome::Pending
+                });
             }
         }
         let entries = records
             .iter()
             .zip(outcomes)
-            .map(|(r, o)| ReportEntry { record: RecordId(sha256(r)), outcome: o.unwrap_or(Outcome::Pending) })
+            .map(|(r, o)| ReportEntry {
+                record: RecordId(sha256(r)),
+                outcome: o.unwrap_or(Outcome::Pending),
+            })
             .collect();
-        Ok(Ingested { batch_id: sha256(batch), entries, proofs })
+        Ok(Ingested {
+            batch_id: sha256(batch),
+            entries,
+            proofs,
+        })
     }
 
     /// Checks one payment record up to (not including) its signatures. `Ok(None)`: already known.
@@ -258,12 +286,22 @@ impl<const N: usize> Settlement<N> {
             let vh = sha256(v.bytes());
             if !self.verified_vouchers.contains(&vh) && vouchers_in_batch.insert(vh) {
                 match self.trust.issuer_key(&v.issuer_key_id, v.not_before) {
-                    Ok(k) => jobs.push((i, signed_input::<Voucher>(v.signed_bytes()), *v.signature(), k)),
+                    Ok(k) => jobs.push((
+                        i,
+                        signed_input::<Voucher>(v.signed_bytes()),
+                        *v.signature(),
+                        k,
+                    )),
                     Err(e) => verdicts[i] = Err(e),
                 }
             }
             let p = &c.payment;
-            jobs.push((i, signed_input::<Payment<'_>>(p.signed_bytes()), *p.signature(), v.holder_key));
+            jobs.push((
+                i,
+                signed_input::<Payment<'_>>(p.signed_bytes()),
+                *p.signature(),
+                v.holder_key,
+            ));
         }
         if !batch_ok(&jobs) {
             for (i, msg, sig, key) in &jobs {
@@ -290,7 +328,11 @@ impl<const N: usize> Settlement<N> {
     }
 
     /// Stores a verified payment and returns the FraudProofs it reveals.
-    fn record_payment(&mut self, p: &crate::codec::Signed<'_, Payment<'_>>, id: PaymentId) -> Result<Vec<Vec<u8>>, Error> {
+    fn record_payment(
+        &mut self,
+        p: &crate::codec::Signed<'_, Payment<'_>>,
+        id: PaymentId,
+    ) -> Result<Vec<Vec<u8>>, Error> {
         let v = &p.voucher;
         let ledger = self.vouchers.entry(v.id).or_insert_with(|| VoucherLedger {
             currency: v.currency,
@@ -303,7 +345,11 @@ impl<const N: usize> Settlement<N> {
             released: None,
         });
         let mut pairs: Vec<(FraudKind, PaymentId, PaymentId)> = Vec::new();
-        let at = |seq: Option<u32>| seq.and_then(|s| ledger.by_seq.get(&s)).cloned().unwrap_or_default();
+        let at = |seq: Option<u32>| {
+            seq.and_then(|s| ledger.by_seq.get(&s))
+                .cloned()
+                .unwrap_or_default()
+        };
         for other in at(Some(p.seq)) {
             pairs.push((FraudKind::SameSequence, other.min(id), other.max(id)));
         }
@@ -344,18 +390,31 @@ impl<const N: usize> Settlement<N> {
     }
 
     /// Builds the FraudProof for a pair if the pair really breaks a rule and is not yet proven.
-    fn prove(&mut self, kind: FraudKind, a: PaymentId, b: PaymentId) -> Result<Option<Vec<u8>>, Error> {
+    fn prove(
+        &mut self,
+        kind: FraudKind,
+        a: PaymentId,
+        b: PaymentId,
+    ) -> Result<Option<Vec<u8>>, Error> {
         if self.proven.contains(&(a, b)) {
             return Ok(None);
         }
-        let (Some(pa), Some(pb)) = (self.payments.get(&a), self.payments.get(&b)) else { return Ok(None) };
+        let (Some(pa), Some(pb)) = (self.payments.get(&a), self.payments.get(&b)) else {
+            return Ok(None);
+        };
         let first = decode_signed::<Payment<'_>>(&pa.bytes)?;
         let second = decode_signed::<Payment<'_>>(&pb.bytes)?;
         let kind = match kind {
-            FraudKind::BrokenLink if second.prev == first.id().link() => FraudKind::CumulativeMismatch,
+            FraudKind::BrokenLink if second.prev == first.id().link() => {
+                FraudKind::CumulativeMismatch
+            }
             k => k,
         };
-        let proof = FraudProof { kind, first, second };
+        let proof = FraudProof {
+            kind,
+            first,
+            second,
+        };
         if proof.validate().is_err() {
             return Ok(None); // an honest pair: no rule broken
         }
@@ -375,7 +434,10 @@ impl<const N: usize> Settlement<N> {
         refused: &BTreeMap<PaymentId, u16>,
     ) -> Result<Option<PaymentId>, Error> {
         let r = decode_signed::<Receipt>(bytes)?;
-        if let Some(e) = refused.get(&r.payment_id).and_then(|c| Error::from_code(*c)) {
+        if let Some(e) = refused
+            .get(&r.payment_id)
+            .and_then(|c| Error::from_code(*c))
+        {
             return Err(e);
         }
         let rid = RecordId(sha256(bytes));
@@ -383,13 +445,19 @@ impl<const N: usize> Settlement<N> {
         if self.records.contains(&rid) || self.receipts.contains_key(&key) {
             return Ok(None);
         }
-        let merchant_key = self.merchants.get(&r.merchant_id).ok_or(Rejection::UnknownMerchant)?;
+        let merchant_key = self
+            .merchants
+            .get(&r.merchant_id)
+            .ok_or(Rejection::UnknownMerchant)?;
         r.verify(merchant_key)?;
         if let Some(p) = self.payments.get(&r.payment_id) {
             if p.merchant != r.merchant_id {
                 return Err(Rejection::WrongMerchant.into());
             }
-            let l = self.vouchers.get(&p.voucher).ok_or(Rejection::UnknownPayment)?;
+            let l = self
+                .vouchers
+                .get(&p.voucher)
+                .ok_or(Rejection::UnknownPayment)?;
             if now > self.deadline(l.not_after) && !p.credited {
                 return Err(Rejection::SettlementClosed.into());
             }
@@ -406,10 +474,17 @@ impl<const N: usize> Settlement<N> {
     /// Credits a payment once it and a receipt from its own merchant, accepted inside the
     /// voucher's window, are both recorded.
     fn credit(&mut self, pid: PaymentId) {
-        let Some(p) = self.payments.get_mut(&pid) else { return };
-        let Some(&accepted_at) = self.receipts.get(&(pid, p.merchant)) else { return };
-        let Some(l) = self.vouchers.get_mut(&p.voucher) else { return };
-        let in_window = accepted_at == Timestamp(0) || crate::msg::check_window(l.not_before, l.not_after, accepted_at).is_ok();
+        let Some(p) = self.payments.get_mut(&pid) else {
+            return;
+        };
+        let Some(&accepted_at) = self.receipts.get(&(pid, p.merchant)) else {
+            return;
+        };
+        let Some(l) = self.vouchers.get_mut(&p.voucher) else {
+            return;
+        };
+        let in_window = accepted_at == Timestamp(0)
+            || crate::msg::check_window(l.not_before, l.not_after, accepted_at).is_ok();
         if p.credited || !in_window {
             return;
         }
@@ -455,7 +530,12 @@ impl<const N: usize> Settlement<N> {
 
     /// What a merchant has been credited in a currency.
     pub fn credit_of(&self, merchant: &MerchantId, currency: Currency) -> Amount {
-        Amount(self.credits.get(&(*merchant, currency)).copied().unwrap_or(0))
+        Amount(
+            self.credits
+                .get(&(*merchant, currency))
+                .copied()
+                .unwrap_or(0),
+        )
     }
 
     /// All merchant credits.
@@ -501,13 +581,17 @@ fn signed_input<'a, T: SignedMessage<'a>>(signed: &[u8]) -> Vec<u8> {
 /// `verify_strict` accepts: no weak key, R canonical and not of small order.
 fn batch_ok(jobs: &[(usize, Vec<u8>, [u8; 64], PublicKey)]) -> bool {
     if jobs.len() < 2 {
-        return jobs.iter().all(|(_, m, s, k)| crypto::verify(k, &[], m, s).is_ok());
+        return jobs
+            .iter()
+            .all(|(_, m, s, k)| crypto::verify(k, &[], m, s).is_ok());
     }
     let mut keys = Vec::with_capacity(jobs.len());
     let mut sigs = Vec::with_capacity(jobs.len());
     let mut msgs: Vec<&[u8]> = Vec::with_capacity(jobs.len());
     for (_, m, s, k) in jobs {
-        let Ok(vk) = crypto::verifying_key(k) else { return false };
+        let Ok(vk) = crypto::verifying_key(k) else {
+            return false;
+        };
         let mut r = [0u8; 32];
         r.copy_from_slice(&s[..32]);
         match CompressedEdwardsY(r).decompress() {

@@ -38,7 +38,11 @@ pub struct MemStore<const BYTES: usize = 16384, const RECORDS: usize = 128> {
 impl<const BYTES: usize, const RECORDS: usize> MemStore<BYTES, RECORDS> {
     /// An empty store.
     pub const fn new() -> Self {
-        MemStore { data: [0; BYTES], ends: [0; RECORDS], count: 0 }
+        MemStore {
+            data: [0; BYTES],
+            ends: [0; RECORDS],
+            count: 0,
+        }
     }
     fn used(&self) -> usize {
         match self.count {
@@ -72,7 +76,11 @@ impl<const BYTES: usize, const RECORDS: usize> Store for MemStore<BYTES, RECORDS
         if index >= self.count {
             return None;
         }
-        let start = if index == 0 { 0 } else { *self.ends.get(index - 1)? };
+        let start = if index == 0 {
+            0
+        } else {
+            *self.ends.get(index - 1)?
+        };
         self.data.get(start..*self.ends.get(index)?)
     }
 }
@@ -129,7 +137,10 @@ mod file {
         if bytes.len() < MAGIC.len() {
             // A creation torn before the magic was complete holds no records.
             return if MAGIC.starts_with(bytes) {
-                Ok(Scan { spans: Vec::new(), valid_len: 0 })
+                Ok(Scan {
+                    spans: Vec::new(),
+                    valid_len: 0,
+                })
             } else {
                 Err(StoreError::Corrupt)
             };
@@ -162,7 +173,10 @@ mod file {
             spans.push((start, end));
             at = end;
         }
-        Ok(Scan { valid_len: at.min(bytes.len()), spans })
+        Ok(Scan {
+            valid_len: at.min(bytes.len()),
+            spans,
+        })
     }
 
     impl FileStore {
@@ -193,7 +207,13 @@ mod file {
                 data.truncate(valid_len);
             }
             let end = data.len() as u64;
-            Ok(FileStore { file, path, data, spans, end })
+            Ok(FileStore {
+                file,
+                path,
+                data,
+                spans,
+                end,
+            })
         }
 
         /// The journal's path.
@@ -262,5 +282,8 @@ pub use file::{MAGIC as JOURNAL_MAGIC, MAX_RECORD as JOURNAL_MAX_RECORD};
 #[cfg(feature = "std")]
 pub fn scan_journal(bytes: &[u8]) -> Result<std::vec::Vec<&[u8]>, StoreError> {
     let s = file::scan(bytes)?;
-    Ok(s.spans.iter().filter_map(|&(a, b)| bytes.get(a..b)).collect())
+    Ok(s.spans
+        .iter()
+        .filter_map(|&(a, b)| bytes.get(a..b))
+        .collect())
 }

@@ -30,18 +30,33 @@ pub struct TrustStore<const N: usize = 4> {
 impl<const N: usize> TrustStore<N> {
     /// An empty store.
     pub const fn new() -> Self {
-        TrustStore { keys: heapless::Vec::new() }
+        TrustStore {
+            keys: heapless::Vec::new(),
+        }
     }
 
     /// Adds (or replaces, by key id) an issuer key valid from `not_before` to `not_after`.
-    pub fn add(&mut self, key: PublicKey, not_before: Timestamp, not_after: Timestamp) -> Result<KeyId, Error> {
+    pub fn add(
+        &mut self,
+        key: PublicKey,
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> Result<KeyId, Error> {
         let vk = crypto::verifying_key(&key)?;
         let key_id = KeyId::of(&key);
-        let entry = TrustedKey { key_id, key, not_before, not_after, vk };
+        let entry = TrustedKey {
+            key_id,
+            key,
+            not_before,
+            not_after,
+            vk,
+        };
         if let Some(slot) = self.keys.iter_mut().find(|k| k.key_id == key_id) {
             *slot = entry;
         } else {
-            self.keys.push(entry).map_err(|_| Rejection::CapacityExceeded)?;
+            self.keys
+                .push(entry)
+                .map_err(|_| Rejection::CapacityExceeded)?;
         }
         Ok(key_id)
     }
@@ -57,8 +72,14 @@ impl<const N: usize> TrustStore<N> {
     }
 
     fn lookup(&self, key_id: &KeyId, at: Timestamp) -> Result<&TrustedKey, VerifyError> {
-        let k = self.keys.iter().find(|k| k.key_id == *key_id).ok_or(VerifyError::UnknownIssuerKey)?;
-        if at < k.not_before.saturating_sub(CLOCK_SKEW_SECS) || at > k.not_after.saturating_add(CLOCK_SKEW_SECS) {
+        let k = self
+            .keys
+            .iter()
+            .find(|k| k.key_id == *key_id)
+            .ok_or(VerifyError::UnknownIssuerKey)?;
+        if at < k.not_before.saturating_sub(CLOCK_SKEW_SECS)
+            || at > k.not_after.saturating_add(CLOCK_SKEW_SECS)
+        {
             return Err(VerifyError::IssuerKeyNotValid);
         }
         Ok(k)
@@ -70,7 +91,12 @@ impl<const N: usize> TrustStore<N> {
     }
 
     /// Verifies an issuer-signed message: `key_id` must name a key trusted at `at`.
-    pub fn verify<'a, T: SignedMessage<'a>>(&self, msg: &Signed<'a, T>, key_id: &KeyId, at: Timestamp) -> Result<(), VerifyError> {
+    pub fn verify<'a, T: SignedMessage<'a>>(
+        &self,
+        msg: &Signed<'a, T>,
+        key_id: &KeyId,
+        at: Timestamp,
+    ) -> Result<(), VerifyError> {
         let k = self.lookup(key_id, at)?;
         crypto::verify_with(&k.vk, T::DOMAIN, msg.signed_bytes(), msg.signature())
     }

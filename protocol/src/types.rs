@@ -89,7 +89,9 @@ impl KeyId {
 }
 
 /// An amount in minor units of its currency (cents for EUR, yen for JPY). Never a float.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
 pub struct Amount(pub u64);
 
 impl Amount {
@@ -116,7 +118,10 @@ pub struct Currency([u8; 3]);
 impl Currency {
     /// Builds a currency from its code; `None` unless it is three ASCII letters `A`–`Z`.
     pub const fn new(code: [u8; 3]) -> Option<Self> {
-        if code[0].is_ascii_uppercase() && code[1].is_ascii_uppercase() && code[2].is_ascii_uppercase() {
+        if code[0].is_ascii_uppercase()
+            && code[1].is_ascii_uppercase()
+            && code[2].is_ascii_uppercase()
+        {
             Some(Currency(code))
         } else {
             None
@@ -143,7 +148,8 @@ impl Currency {
     /// Number of minor-unit digits per ISO 4217 for the common currencies; 2 otherwise.
     pub fn minor_units(&self) -> u8 {
         match &self.0 {
-            b"JPY" | b"KRW" | b"ISK" | b"CLP" | b"VND" | b"XAF" | b"XOF" | b"UGX" | b"PYG" | b"RWF" => 0,
+            b"JPY" | b"KRW" | b"ISK" | b"CLP" | b"VND" | b"XAF" | b"XOF" | b"UGX" | b"PYG"
+            | b"RWF" => 0,
             b"BHD" | b"KWD" | b"OMR" | b"JOD" | b"TND" | b"LYD" | b"IQD" => 3,
             _ => 2,
         }

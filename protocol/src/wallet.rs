@@ -85,13 +85,22 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             match journal::split(r) {
                 Some((kind::VOUCHER, body)) => {
                     let v = decode_signed::<Voucher>(body).map_err(|_| StoreError::Corrupt)?;
-                    let slot = Slot { record: i, id: v.id, seq: 0, cumulative: Amount(0), last: LinkId::default() };
+                    let slot = Slot {
+                        record: i,
+                        id: v.id,
+                        seq: 0,
+                        cumulative: Amount(0),
+                        last: LinkId::default(),
+                    };
                     slots.push(slot).map_err(|_| StoreError::Corrupt)?;
                 }
                 Some((kind::PAYMENT, body)) => {
                     let (_, p) = payment_parts(body).ok_or(StoreError::Corrupt)?;
                     let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
-                    let slot = slots.iter_mut().find(|s| s.id == p.voucher.id).ok_or(StoreError::Corrupt)?;
+                    let slot = slots
+                        .iter_mut()
+                        .find(|s| s.id == p.voucher.id)
+                        .ok_or(StoreError::Corrupt)?;
                     if p.seq > slot.seq {
                         slot.seq = p.seq;
                         slot.cumulative = p.cumulative;
@@ -102,7 +111,11 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
                 _ => return Err(StoreError::Corrupt.into()),
             }
         }
-        Ok(Wallet { store, signer, slots })
+        Ok(Wallet {
+            store,
+            signer,
+            slots,
+        })
     }
 
     /// The holder key vouchers must be bound to.
@@ -136,7 +149,14 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         client_nonce: crate::types::Nonce,
         now: Timestamp,
     ) -> Result<MessageBuf<{ <PreAuthRequest<'static> as Message<'static>>::MAX_LEN }>, Error> {
-        let req = PreAuthRequest { instrument_id, amount, currency, holder_key: self.holder_key(), client_nonce, created_at: now };
+        let req = PreAuthRequest {
+            instrument_id,
+            amount,
+            currency,
+            holder_key: self.holder_key(),
+            client_nonce,
+            created_at: now,
+        };
         Ok(sign_into(&req, &self.signer)?)
     }
 
@@ -162,11 +182,21 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         }
         let mut rec = [0u8; 1 + <Voucher as Message<'static>>::MAX_LEN];
         rec[0] = kind::VOUCHER;
-        let rec = rec.get_mut(..1 + voucher.len()).ok_or(StoreError::RecordTooLarge)?;
+        let rec = rec
+            .get_mut(..1 + voucher.len())
+            .ok_or(StoreError::RecordTooLarge)?;
         rec[1..].copy_from_slice(voucher);
         self.store.append(rec)?;
-        let slot = Slot { record: self.store.len() - 1, id: v.id, seq: 0, cumulative: Amount(0), last: LinkId::default() };
-        self.slots.push(slot).map_err(|_| Rejection::CapacityExceeded)?;
+        let slot = Slot {
+            record: self.store.len() - 1,
+            id: v.id,
+            seq: 0,
+            cumulative: Amount(0),
+            last: LinkId::default(),
+        };
+        self.slots
+            .push(slot)
+            .map_err(|_| Rejection::CapacityExceeded)?;
         Ok(v.id)
     }
 
@@ -230,7 +260,10 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         let body = voucher_record.get(1..).ok_or(StoreError::Corrupt)?;
         let voucher = decode_signed::<Voucher>(body).map_err(|_| StoreError::Corrupt)?;
         let seq = slot.seq.checked_add(1).ok_or(Rejection::OverPolicy)?;
-        let cumulative = slot.cumulative.checked_add(req.amount).ok_or(Rejection::OverLimit)?;
+        let cumulative = slot
+            .cumulative
+            .checked_add(req.amount)
+            .ok_or(Rejection::OverLimit)?;
         let payment = Payment {
             voucher,
             seq,
@@ -245,7 +278,9 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         let mut rec = [0u8; 1 + 32 + <Payment<'static> as Message<'static>>::MAX_LEN];
         rec[0] = kind::PAYMENT;
         rec[1..33].copy_from_slice(&cert.merchant_key.0);
-        let rec = rec.get_mut(..33 + bytes.len()).ok_or(StoreError::RecordTooLarge)?;
+        let rec = rec
+            .get_mut(..33 + bytes.len())
+            .ok_or(StoreError::RecordTooLarge)?;
         rec[33..].copy_from_slice(&bytes);
         self.store.append(rec)?;
         let id = PaymentId(crate::crypto::sha256(&bytes));
@@ -263,11 +298,15 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             if let Some((kind::PAYMENT, body)) = journal::split(r) {
                 let (_, p) = payment_parts(body).ok_or(StoreError::Corrupt)?;
                 let paid = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
-                if paid.merchant_id == req.certificate.merchant_id && paid.request_nonce == req.nonce {
+                if paid.merchant_id == req.certificate.merchant_id
+                    && paid.request_nonce == req.nonce
+                {
                     if paid.amount != req.amount || paid.voucher.currency != req.currency {
                         return Err(Rejection::WrongAmount.into());
                     }
-                    return Ok(Some(PaymentBytes::from_slice(p).map_err(|_| StoreError::Corrupt)?));
+                    return Ok(Some(
+                        PaymentBytes::from_slice(p).map_err(|_| StoreError::Corrupt)?,
+                    ));
                 }
             }
         }
@@ -292,7 +331,11 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
                 Err(Rejection::Revoked)
             } else if req.amount > v.policy.max_single || s.seq >= v.policy.max_payments {
                 Err(Rejection::OverPolicy)
-            } else if s.cumulative.checked_add(req.amount).is_none_or(|c| c > v.limit) {
+            } else if s
+                .cumulative
+                .checked_add(req.amount)
+                .is_none_or(|c| c > v.limit)
+            {
                 Err(Rejection::InsufficientFunds)
             } else {
                 Ok(())
@@ -300,7 +343,9 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             match verdict {
                 Ok(()) => return Ok((i, self.store.get(s.record).ok_or(StoreError::Corrupt)?)),
                 // A reason from a voucher in the right currency says more than a currency mismatch.
-                Err(e) if why == Rejection::WrongCurrency || e == Rejection::InsufficientFunds => why = e,
+                Err(e) if why == Rejection::WrongCurrency || e == Rejection::InsufficientFunds => {
+                    why = e
+                }
                 Err(_) => {}
             }
         }
@@ -317,7 +362,8 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
                 Some((kind::PAYMENT, body)) => {
                     let (k, p) = payment_parts(body).ok_or(StoreError::Corrupt)?;
                     if PaymentId(crate::crypto::sha256(p)) == r.payment_id {
-                        let paid = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
+                        let paid =
+                            decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
                         if paid.merchant_id != r.merchant_id {
                             return Err(Rejection::WrongMerchant.into());
                         }
@@ -332,7 +378,9 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         r.verify(&key).map_err(|e: VerifyError| Error::from(e))?;
         let mut rec = [0u8; 1 + <Receipt as Message<'static>>::MAX_LEN];
         rec[0] = kind::RECEIPT;
-        let rec = rec.get_mut(..1 + receipt.len()).ok_or(StoreError::RecordTooLarge)?;
+        let rec = rec
+            .get_mut(..1 + receipt.len())
+            .ok_or(StoreError::RecordTooLarge)?;
         rec[1..].copy_from_slice(receipt);
         self.store.append(rec)?;
         Ok(r.payment_id)
@@ -341,16 +389,25 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     /// Every stored offline payment, oldest first, with its receipt and sync state.
     pub fn payments(&self) -> impl Iterator<Item = StoredPayment<'_>> + '_ {
         records(&self.store).filter_map(move |r| {
-            let (kind::PAYMENT, body) = journal::split(r)? else { return None };
+            let (kind::PAYMENT, body) = journal::split(r)? else {
+                return None;
+            };
             let (_, p) = payment_parts(body)?;
             let payment = decode_signed::<Payment<'_>>(p).ok()?;
             let id = payment.id();
             let receipt = records(&self.store).find_map(|r| match journal::split(r) {
-                Some((kind::RECEIPT, b)) => decode_signed::<Receipt>(b).ok().filter(|x| x.payment_id == id).map(|_| b),
+                Some((kind::RECEIPT, b)) => decode_signed::<Receipt>(b)
+                    .ok()
+                    .filter(|x| x.payment_id == id)
+                    .map(|_| b),
                 _ => None,
             });
             let synced = journal::is_acked(&self.store, &crate::types::RecordId(id.0));
-            Some(StoredPayment { payment, receipt, synced })
+            Some(StoredPayment {
+                payment,
+                receipt,
+                synced,
+            })
         })
     }
 
@@ -362,7 +419,12 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     /// Applies the issuer's signed sync report: every payment or receipt it finalizes is marked
     /// synced. Returns how many records were newly marked. A report that fails verification
     /// changes nothing.
-    pub fn apply_report<const N: usize>(&mut self, report: &[u8], trust: &TrustStore<N>, now: Timestamp) -> Result<usize, Error> {
+    pub fn apply_report<const N: usize>(
+        &mut self,
+        report: &[u8],
+        trust: &TrustStore<N>,
+        now: Timestamp,
+    ) -> Result<usize, Error> {
         journal::apply_report(&mut self.store, report, trust, now, sync_items)
     }
 }

@@ -60,7 +60,10 @@ pub fn voucher_value(holder: PublicKey, key_id: KeyId) -> Voucher {
         limit: Amount(5000),
         not_before: t(0),
         not_after: t(30 * 86_400),
-        policy: msg::AcceptancePolicy { max_single: Amount(2500), max_payments: 10 },
+        policy: msg::AcceptancePolicy {
+            max_single: Amount(2500),
+            max_payments: 10,
+        },
     }
 }
 
@@ -74,17 +77,46 @@ impl Fixture {
         let stranger = SigningKey::from_seed(&[5; 32]);
         let year = 365 * 86_400;
         let cert_a = issuer
-            .certify_merchant(MERCHANT_A, merchant_a.public_key(), "Café Amélie", t(0), t(year))
+            .certify_merchant(
+                MERCHANT_A,
+                merchant_a.public_key(),
+                "Café Amélie",
+                t(0),
+                t(year),
+            )
             .map(|b| b.to_vec())
             .unwrap_or_default();
         let cert_b = issuer
-            .certify_merchant(MERCHANT_B, merchant_b.public_key(), "Bike Repair B", t(0), t(year))
+            .certify_merchant(
+                MERCHANT_B,
+                merchant_b.public_key(),
+                "Bike Repair B",
+                t(0),
+                t(year),
+            )
             .map(|b| b.to_vec())
             .unwrap_or_default();
-        let voucher = sign(&voucher_value(holder.public_key(), issuer.key_id()), issuer.signer());
+        let voucher = sign(
+            &voucher_value(holder.public_key(), issuer.key_id()),
+            issuer.signer(),
+        );
         let mut trust = TrustStore::new();
-        let _ = trust.add(issuer.public_key(), t(0).saturating_sub(86_400), t(2 * year));
-        Fixture { issuer, stranger, holder, merchant_a, merchant_b, cert_a, cert_b, voucher, trust }
+        let _ = trust.add(
+            issuer.public_key(),
+            t(0).saturating_sub(86_400),
+            t(2 * year),
+        );
+        Fixture {
+            issuer,
+            stranger,
+            holder,
+            merchant_a,
+            merchant_b,
+            cert_a,
+            cert_b,
+            voucher,
+            trust,
+        }
     }
 
     /// A seeded RNG for nonces.
@@ -93,11 +125,30 @@ impl Fixture {
     }
 
     /// A request from merchant A (or B) signed by `signer`.
-    pub fn request(&self, b: bool, amount: u64, currency: Currency, nonce: [u8; 16], reference: Option<&str>) -> Vec<u8> {
+    pub fn request(
+        &self,
+        b: bool,
+        amount: u64,
+        currency: Currency,
+        nonce: [u8; 16],
+        reference: Option<&str>,
+    ) -> Vec<u8> {
         let cert = if b { &self.cert_b } else { &self.cert_a };
-        let signer = if b { &self.merchant_b } else { &self.merchant_a };
-        let certificate = decode_signed::<MerchantCertificate<'_>>(cert).unwrap_or_else(|e| fail(e));
-        let req = PaymentRequest { certificate, amount: Amount(amount), currency, nonce: Nonce(nonce), created_at: t(3600), reference };
+        let signer = if b {
+            &self.merchant_b
+        } else {
+            &self.merchant_a
+        };
+        let certificate =
+            decode_signed::<MerchantCertificate<'_>>(cert).unwrap_or_else(|e| fail(e));
+        let req = PaymentRequest {
+            certificate,
+            amount: Amount(amount),
+            currency,
+            nonce: Nonce(nonce),
+            created_at: t(3600),
+            reference,
+        };
         sign(&req, signer)
     }
 }
@@ -182,13 +233,30 @@ pub struct PaymentTail {
 pub fn raw_payment(voucher: &[u8], tail: &PaymentTail, signer: &dyn Signer) -> Vec<u8> {
     let mut body = voucher.to_vec();
     body.extend(fields(tail));
-    raw_signed(MessageType::Payment, <Payment<'_> as SignedMessage<'_>>::DOMAIN, &body, signer)
+    raw_signed(
+        MessageType::Payment,
+        <Payment<'_> as SignedMessage<'_>>::DOMAIN,
+        &body,
+        signer,
+    )
 }
 
 /// A receipt for `payment` from a merchant.
-pub fn receipt(payment: &[u8], merchant: MerchantId, signer: &dyn Signer, at: Timestamp) -> Vec<u8> {
+pub fn receipt(
+    payment: &[u8],
+    merchant: MerchantId,
+    signer: &dyn Signer,
+    at: Timestamp,
+) -> Vec<u8> {
     let id = PaymentId(crypto::sha256(payment));
-    sign(&Receipt { payment_id: id, merchant_id: merchant, accepted_at: at }, signer)
+    sign(
+        &Receipt {
+            payment_id: id,
+            merchant_id: merchant,
+            accepted_at: at,
+        },
+        signer,
+    )
 }
 
 /// A fresh voucher for the holder (used for settlement scenarios that need several).
@@ -217,7 +285,15 @@ pub fn payment(
     nonce: [u8; 16],
 ) -> Vec<u8> {
     let prev = prev.map(|p| pid(p).link().0).unwrap_or([0; 16]);
-    let tail = PaymentTail { seq, amount, cumulative, prev, merchant: merchant.0, nonce, created_at: t(3700).0.to_le_bytes() };
+    let tail = PaymentTail {
+        seq,
+        amount,
+        cumulative,
+        prev,
+        merchant: merchant.0,
+        nonce,
+        created_at: t(3700).0.to_le_bytes(),
+    };
     raw_payment(voucher, &tail, &f.holder)
 }
 

@@ -28,7 +28,9 @@ fn with(mut base: Value, extra: Value) -> Value {
 
 /// The decoded fields of a valid message, as the vectors show them.
 pub fn describe(bytes: &[u8]) -> Value {
-    let Ok(ty) = MessageType::of(bytes) else { return Value::Null };
+    let Ok(ty) = MessageType::of(bytes) else {
+        return Value::Null;
+    };
     match ty {
         MessageType::PreAuthRequest => decode_signed::<PreAuthRequest<'_>>(bytes).map(|m| json!({
             "instrument_id": hx(m.instrument_id), "amount": m.amount.0, "currency": m.currency.as_str(),
@@ -95,7 +97,12 @@ pub fn outcome_name(o: Outcome) -> String {
         Outcome::Pending => "pending".into(),
         Outcome::Conflict => "conflict".into(),
         Outcome::Rejected(code) => {
-            format!("rejected:{}", Error::from_code(code).map(|e| e.name()).unwrap_or("unknown"))
+            format!(
+                "rejected:{}",
+                Error::from_code(code)
+                    .map(|e| e.name())
+                    .unwrap_or("unknown")
+            )
         }
     }
 }
@@ -137,15 +144,55 @@ const NOW: u32 = 3650;
 pub fn generate() -> Vec<(String, String)> {
     let f = Fixture::new();
     let files = [
-        ("messages.json", file(&f, "context 'decode': decode the hex as `message`; expect 'valid' (then `fields` are the decoded values) or the SPEC error name", messages(&f))),
-        ("verify.json", file(&f, "context 'verify': decode, then verify every signature under the fixture trust store and keys at `now`, and the validity window of vouchers and certificates", verify(&f))),
-        ("accept.json", file(&f, "context 'accept': merchant A decides on the payment (SPEC §8.2) with `open_request`, a memory of `seen` payments, an optional `revocation_list`, at `now`", accept(&f))),
-        ("pay.json", file(&f, "context 'pay': a wallet with the fixture holder key and voucher (installed at `now`, after paying `paid` first) pays the request at `now`; when valid, the payment equals `output`", pay(&f))),
-        ("settlement.json", file(&f, "settlement scenarios: merchants A and B registered, grace `grace_secs`; each step ingests `batch` at `now` and expects one outcome per record; `close_at` closes expired vouchers; `final` is the ledger afterwards", settlement(&f))),
+        (
+            "messages.json",
+            file(
+                &f,
+                "context 'decode': decode the hex as `message`; expect 'valid' (then `fields` are the decoded values) or the SPEC error name",
+                messages(&f),
+            ),
+        ),
+        (
+            "verify.json",
+            file(
+                &f,
+                "context 'verify': decode, then verify every signature under the fixture trust store and keys at `now`, and the validity window of vouchers and certificates",
+                verify(&f),
+            ),
+        ),
+        (
+            "accept.json",
+            file(
+                &f,
+                "context 'accept': merchant A decides on the payment (SPEC §8.2) with `open_request`, a memory of `seen` payments, an optional `revocation_list`, at `now`",
+                accept(&f),
+            ),
+        ),
+        (
+            "pay.json",
+            file(
+                &f,
+                "context 'pay': a wallet with the fixture holder key and voucher (installed at `now`, after paying `paid` first) pays the request at `now`; when valid, the payment equals `output`",
+                pay(&f),
+            ),
+        ),
+        (
+            "settlement.json",
+            file(
+                &f,
+                "settlement scenarios: merchants A and B registered, grace `grace_secs`; each step ingests `batch` at `now` and expects one outcome per record; `close_at` closes expired vouchers; `final` is the ledger afterwards",
+                settlement(&f),
+            ),
+        ),
     ];
     files
         .into_iter()
-        .map(|(n, v)| (n.to_string(), serde_json::to_string_pretty(&v).unwrap() + "\n"))
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                serde_json::to_string_pretty(&v).unwrap() + "\n",
+            )
+        })
         .collect()
 }
 
@@ -155,55 +202,128 @@ fn messages(f: &Fixture) -> Vec<Value> {
     let eur = eur();
     let preauth = {
         let w: Wallet<MemStore, _> = Wallet::open(MemStore::new(), &f.holder).unwrap();
-        w.preauth_request(b"card:4111-xxxx-1111", Amount(5000), eur, Nonce([0x22; 16]), t(60)).unwrap().to_vec()
+        w.preauth_request(
+            b"card:4111-xxxx-1111",
+            Amount(5000),
+            eur,
+            Nonce([0x22; 16]),
+            t(60),
+        )
+        .unwrap()
+        .to_vec()
     };
     let request = f.request(false, 420, eur, NONCE, Some("table 4"));
     let request_plain = f.request(true, 1200, eur, [0x12; 16], None);
     let p1 = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
-    let p2 = payment(f, &f.voucher, 2, 1200, 1620, Some(&p1), MERCHANT_B, [0x12; 16]);
+    let p2 = payment(
+        f,
+        &f.voucher,
+        2,
+        1200,
+        1620,
+        Some(&p1),
+        MERCHANT_B,
+        [0x12; 16],
+    );
     let p1b = payment(f, &f.voucher, 1, 999, 999, None, MERCHANT_B, [0x13; 16]);
     let r1 = receipt(&p1, MERCHANT_A, &f.merchant_a, t(NOW));
-    let rl = f.issuer.revocation_list(7, t(100), &[VoucherId([0x77; 16]), VoucherId([0x01; 16])], &[MerchantId(*b"BADSHOP1")]).unwrap();
+    let rl = f
+        .issuer
+        .revocation_list(
+            7,
+            t(100),
+            &[VoucherId([0x77; 16]), VoucherId([0x01; 16])],
+            &[MerchantId(*b"BADSHOP1")],
+        )
+        .unwrap();
     let b = batch(&[&p1, &r1]);
     let mut ledger = Settlement::new(f.trust.clone(), settlement::DEFAULT_GRACE_SECS);
     ledger.register_merchant(&f.cert_a).unwrap();
     ledger.register_merchant(&f.cert_b).unwrap();
-    let report = ledger.ingest(&b, t(NOW)).unwrap().report(&f.issuer, t(NOW)).unwrap();
-    let (lo, hi) = if pid(&p1) < pid(&p1b) { (&p1, &p1b) } else { (&p1b, &p1) };
+    let report = ledger
+        .ingest(&b, t(NOW))
+        .unwrap()
+        .report(&f.issuer, t(NOW))
+        .unwrap();
+    let (lo, hi) = if pid(&p1) < pid(&p1b) {
+        (&p1, &p1b)
+    } else {
+        (&p1b, &p1)
+    };
     let proof = {
         let first = decode_signed::<Payment<'_>>(lo).unwrap();
         let second = decode_signed::<Payment<'_>>(hi).unwrap();
         let mut buf = vec![0u8; 1024];
-        let n = codec::encode_unsigned(&FraudProof { kind: FraudKind::SameSequence, first, second }, &mut buf).unwrap();
+        let n = codec::encode_unsigned(
+            &FraudProof {
+                kind: FraudKind::SameSequence,
+                first,
+                second,
+            },
+            &mut buf,
+        )
+        .unwrap();
         buf.truncate(n);
         buf
     };
     let valid: Vec<(&str, MessageType, Vec<u8>)> = vec![
-        ("preauth-request", MessageType::PreAuthRequest, preauth.clone()),
+        (
+            "preauth-request",
+            MessageType::PreAuthRequest,
+            preauth.clone(),
+        ),
         ("voucher", MessageType::Voucher, f.voucher.clone()),
-        ("merchant-certificate", MessageType::MerchantCertificate, f.cert_a.clone()),
-        ("payment-request-with-reference", MessageType::PaymentRequest, request.clone()),
-        ("payment-request-without-reference", MessageType::PaymentRequest, request_plain),
+        (
+            "merchant-certificate",
+            MessageType::MerchantCertificate,
+            f.cert_a.clone(),
+        ),
+        (
+            "payment-request-with-reference",
+            MessageType::PaymentRequest,
+            request.clone(),
+        ),
+        (
+            "payment-request-without-reference",
+            MessageType::PaymentRequest,
+            request_plain,
+        ),
         ("payment-seq-1", MessageType::Payment, p1.clone()),
         ("payment-seq-2", MessageType::Payment, p2.clone()),
         ("receipt", MessageType::Receipt, r1.clone()),
         ("revocation-list", MessageType::RevocationList, rl.clone()),
         ("sync-batch", MessageType::SyncBatch, b.clone()),
         ("sync-report", MessageType::SyncReport, report.clone()),
-        ("fraud-proof-same-sequence", MessageType::FraudProof, proof.clone()),
+        (
+            "fraud-proof-same-sequence",
+            MessageType::FraudProof,
+            proof.clone(),
+        ),
     ];
     for (name, ty, bytes) in &valid {
-        out.push(with(v(name, *ty, bytes, "valid"), json!({ "context": "decode", "size": bytes.len(), "fields": describe(bytes) })));
+        out.push(with(
+            v(name, *ty, bytes, "valid"),
+            json!({ "context": "decode", "size": bytes.len(), "fields": describe(bytes) }),
+        ));
     }
     // The generic classes, for each message a device receives.
     for (name, ty, bytes) in &valid {
-        let dec = |n: &str, b: &[u8], e: &str| with(v(&format!("{name}-{n}"), *ty, b, e), json!({ "context": "decode" }));
+        let dec = |n: &str, b: &[u8], e: &str| {
+            with(
+                v(&format!("{name}-{n}"), *ty, b, e),
+                json!({ "context": "decode" }),
+            )
+        };
         out.push(dec("truncated", &bytes[..bytes.len() - 1], "truncated"));
         let mut trailing = bytes.clone();
         trailing.push(0);
         // The size bound is checked first (SPEC §3.4): a receipt is always exactly its maximum
         // size, so one byte more is over-size.
-        let trailing_expect = if *ty == MessageType::Receipt { "over-size" } else { "trailing-bytes" };
+        let trailing_expect = if *ty == MessageType::Receipt {
+            "over-size"
+        } else {
+            "trailing-bytes"
+        };
         out.push(dec("trailing-byte", &trailing, trailing_expect));
         let mut version = bytes.clone();
         version[0] = 2;
@@ -211,24 +331,57 @@ fn messages(f: &Fixture) -> Vec<Value> {
         let mut unknown = bytes.clone();
         unknown[1] = 0x7f;
         out.push(dec("unknown-type", &unknown, "wrong-type"));
-        if matches!(ty, MessageType::Payment | MessageType::Voucher | MessageType::Receipt | MessageType::PaymentRequest) {
+        if matches!(
+            ty,
+            MessageType::Payment
+                | MessageType::Voucher
+                | MessageType::Receipt
+                | MessageType::PaymentRequest
+        ) {
             let mut other = bytes.clone();
-            other[1] = if *ty == MessageType::Receipt { MessageType::Payment as u8 } else { MessageType::Receipt as u8 };
+            other[1] = if *ty == MessageType::Receipt {
+                MessageType::Payment as u8
+            } else {
+                MessageType::Receipt as u8
+            };
             out.push(dec("other-type", &other, "wrong-type"));
         }
     }
     // Over-size: one byte past each hard maximum.
     for (name, ty, max) in [
-        ("voucher", MessageType::Voucher, <Voucher as codec::Message<'_>>::MAX_LEN),
-        ("payment", MessageType::Payment, <Payment<'_> as codec::Message<'_>>::MAX_LEN),
-        ("payment-request", MessageType::PaymentRequest, <PaymentRequest<'_> as codec::Message<'_>>::MAX_LEN),
-        ("receipt", MessageType::Receipt, <Receipt as codec::Message<'_>>::MAX_LEN),
-        ("merchant-certificate", MessageType::MerchantCertificate, <MerchantCertificate<'_> as codec::Message<'_>>::MAX_LEN),
+        (
+            "voucher",
+            MessageType::Voucher,
+            <Voucher as codec::Message<'_>>::MAX_LEN,
+        ),
+        (
+            "payment",
+            MessageType::Payment,
+            <Payment<'_> as codec::Message<'_>>::MAX_LEN,
+        ),
+        (
+            "payment-request",
+            MessageType::PaymentRequest,
+            <PaymentRequest<'_> as codec::Message<'_>>::MAX_LEN,
+        ),
+        (
+            "receipt",
+            MessageType::Receipt,
+            <Receipt as codec::Message<'_>>::MAX_LEN,
+        ),
+        (
+            "merchant-certificate",
+            MessageType::MerchantCertificate,
+            <MerchantCertificate<'_> as codec::Message<'_>>::MAX_LEN,
+        ),
     ] {
         let mut big = vec![0u8; max + 1];
         big[0] = 1;
         big[1] = ty as u8;
-        out.push(with(v(&format!("{name}-over-size"), ty, &big, "over-size"), json!({ "context": "decode" })));
+        out.push(with(
+            v(&format!("{name}-over-size"), ty, &big, "over-size"),
+            json!({ "context": "decode" }),
+        ));
     }
     // Non-canonical varints, correctly signed so only the encoding is wrong.
     let tail = |amount: Vec<u8>| {
@@ -242,9 +395,33 @@ fn messages(f: &Fixture) -> Vec<Value> {
         body.extend(t(3700).0.to_le_bytes());
         codec_raw_payment(f, &body)
     };
-    out.push(with(v("payment-non-canonical-amount", MessageType::Payment, &tail(overlong_varint(420, 3)), "non-canonical"), json!({ "context": "decode" })));
-    out.push(with(v("payment-non-canonical-amount-zero-padding", MessageType::Payment, &tail(overlong_varint(420, 10)), "non-canonical"), json!({ "context": "decode" })));
-    out.push(with(v("payment-varint-too-long", MessageType::Payment, &tail(vec![0x80; 11].into_iter().chain([0]).collect()), "non-canonical"), json!({ "context": "decode" })));
+    out.push(with(
+        v(
+            "payment-non-canonical-amount",
+            MessageType::Payment,
+            &tail(overlong_varint(420, 3)),
+            "non-canonical",
+        ),
+        json!({ "context": "decode" }),
+    ));
+    out.push(with(
+        v(
+            "payment-non-canonical-amount-zero-padding",
+            MessageType::Payment,
+            &tail(overlong_varint(420, 10)),
+            "non-canonical",
+        ),
+        json!({ "context": "decode" }),
+    ));
+    out.push(with(
+        v(
+            "payment-varint-too-long",
+            MessageType::Payment,
+            &tail(vec![0x80; 11].into_iter().chain([0]).collect()),
+            "non-canonical",
+        ),
+        json!({ "context": "decode" }),
+    ));
     {
         let vv = voucher_value(f.holder.public_key(), f.issuer.key_id());
         let mut body = Vec::new();
@@ -253,66 +430,189 @@ fn messages(f: &Fixture) -> Vec<Value> {
         body.extend(vv.holder_key.0);
         body.extend(*b"EUR");
         body.extend(overlong_varint(5000, 4));
-        body.extend(fields(&(vv.not_before, vv.not_after, vv.policy.max_single.0, vv.policy.max_payments)));
-        let bytes = raw_signed(MessageType::Voucher, VOUCHER_DOMAIN, &body, f.issuer.signer());
-        out.push(with(v("voucher-non-canonical-limit", MessageType::Voucher, &bytes, "non-canonical"), json!({ "context": "decode" })));
+        body.extend(fields(&(
+            vv.not_before,
+            vv.not_after,
+            vv.policy.max_single.0,
+            vv.policy.max_payments,
+        )));
+        let bytes = raw_signed(
+            MessageType::Voucher,
+            VOUCHER_DOMAIN,
+            &body,
+            f.issuer.signer(),
+        );
+        out.push(with(
+            v(
+                "voucher-non-canonical-limit",
+                MessageType::Voucher,
+                &bytes,
+                "non-canonical",
+            ),
+            json!({ "context": "decode" }),
+        ));
     }
     // Out-of-range values, correctly signed.
     let bad_voucher = |edit: &dyn Fn(&mut Voucher)| {
         let mut vv = voucher_value(f.holder.public_key(), f.issuer.key_id());
         edit(&mut vv);
         let body = fields(&vv);
-        raw_signed(MessageType::Voucher, VOUCHER_DOMAIN, &body, f.issuer.signer())
+        raw_signed(
+            MessageType::Voucher,
+            VOUCHER_DOMAIN,
+            &body,
+            f.issuer.signer(),
+        )
     };
     for (name, bytes) in [
         ("voucher-zero-limit", bad_voucher(&|v| v.limit = Amount(0))),
-        ("voucher-lowercase-currency", bad_voucher(&|v| v.currency = unsafe_currency())),
-        ("voucher-window-reversed", bad_voucher(&|v| v.not_before = v.not_after)),
-        ("voucher-max-single-over-limit", bad_voucher(&|v| v.policy.max_single = Amount(5001))),
-        ("voucher-zero-max-payments", bad_voucher(&|v| v.policy.max_payments = 0)),
+        (
+            "voucher-lowercase-currency",
+            bad_voucher(&|v| v.currency = unsafe_currency()),
+        ),
+        (
+            "voucher-window-reversed",
+            bad_voucher(&|v| v.not_before = v.not_after),
+        ),
+        (
+            "voucher-max-single-over-limit",
+            bad_voucher(&|v| v.policy.max_single = Amount(5001)),
+        ),
+        (
+            "voucher-zero-max-payments",
+            bad_voucher(&|v| v.policy.max_payments = 0),
+        ),
     ] {
-        out.push(with(v(name, MessageType::Voucher, &bytes, "out-of-range"), json!({ "context": "decode" })));
+        out.push(with(
+            v(name, MessageType::Voucher, &bytes, "out-of-range"),
+            json!({ "context": "decode" }),
+        ));
     }
     let bad_payment = |seq: u32, amount: u64, cumulative: u64, prev: [u8; 16]| {
-        raw_payment(&f.voucher, &PaymentTail { seq, amount, cumulative, prev, merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(3700).0.to_le_bytes() }, &f.holder)
+        raw_payment(
+            &f.voucher,
+            &PaymentTail {
+                seq,
+                amount,
+                cumulative,
+                prev,
+                merchant: MERCHANT_A.0,
+                nonce: NONCE,
+                created_at: t(3700).0.to_le_bytes(),
+            },
+            &f.holder,
+        )
     };
     for (name, bytes) in [
         ("payment-seq-zero", bad_payment(0, 420, 420, [0; 16])),
         ("payment-zero-amount", bad_payment(1, 0, 0, [0; 16])),
         ("payment-seq-1-with-link", bad_payment(1, 420, 420, [9; 16])),
-        ("payment-seq-1-cumulative-not-amount", bad_payment(1, 420, 500, [0; 16])),
-        ("payment-seq-2-without-link", bad_payment(2, 420, 840, [0; 16])),
-        ("payment-cumulative-below-amount", bad_payment(2, 420, 400, [9; 16])),
+        (
+            "payment-seq-1-cumulative-not-amount",
+            bad_payment(1, 420, 500, [0; 16]),
+        ),
+        (
+            "payment-seq-2-without-link",
+            bad_payment(2, 420, 840, [0; 16]),
+        ),
+        (
+            "payment-cumulative-below-amount",
+            bad_payment(2, 420, 400, [9; 16]),
+        ),
     ] {
-        out.push(with(v(name, MessageType::Payment, &bytes, "out-of-range"), json!({ "context": "decode" })));
+        out.push(with(
+            v(name, MessageType::Payment, &bytes, "out-of-range"),
+            json!({ "context": "decode" }),
+        ));
     }
     {
         let cert = decode_signed::<MerchantCertificate<'_>>(&f.cert_a).unwrap();
         let mut c = *cert.value();
         c.display_name = "Evil\u{1b}[2JShop";
-        let bytes = raw_signed(MessageType::MerchantCertificate, <MerchantCertificate<'_> as SignedMessage<'_>>::DOMAIN, &fields(&c), f.issuer.signer());
-        out.push(with(v("merchant-certificate-control-character", MessageType::MerchantCertificate, &bytes, "out-of-range"), json!({ "context": "decode" })));
+        let bytes = raw_signed(
+            MessageType::MerchantCertificate,
+            <MerchantCertificate<'_> as SignedMessage<'_>>::DOMAIN,
+            &fields(&c),
+            f.issuer.signer(),
+        );
+        out.push(with(
+            v(
+                "merchant-certificate-control-character",
+                MessageType::MerchantCertificate,
+                &bytes,
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
         let mut body = Vec::new();
         body.extend(fields(&(c.merchant_id, c.issuer_key_id, c.merchant_key)));
         body.extend([4, 0xff, 0xfe, 0x41, 0x42]);
         body.extend(fields(&(c.not_before, c.not_after)));
-        let bytes = raw_signed(MessageType::MerchantCertificate, <MerchantCertificate<'_> as SignedMessage<'_>>::DOMAIN, &body, f.issuer.signer());
-        out.push(with(v("merchant-certificate-invalid-utf8", MessageType::MerchantCertificate, &bytes, "out-of-range"), json!({ "context": "decode" })));
+        let bytes = raw_signed(
+            MessageType::MerchantCertificate,
+            <MerchantCertificate<'_> as SignedMessage<'_>>::DOMAIN,
+            &body,
+            f.issuer.signer(),
+        );
+        out.push(with(
+            v(
+                "merchant-certificate-invalid-utf8",
+                MessageType::MerchantCertificate,
+                &bytes,
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
     }
     {
         let unsorted: Vec<u8> = [[0x77u8; 16], [0x01; 16]].concat();
-        let body = fields(&(f.issuer.key_id(), 8u64, t(100), unsorted.as_slice(), &[] as &[u8]));
-        let bytes = raw_signed(MessageType::RevocationList, <RevocationList<'_> as SignedMessage<'_>>::DOMAIN, &body, f.issuer.signer());
-        out.push(with(v("revocation-list-unsorted", MessageType::RevocationList, &bytes, "out-of-range"), json!({ "context": "decode" })));
+        let body = fields(&(
+            f.issuer.key_id(),
+            8u64,
+            t(100),
+            unsorted.as_slice(),
+            &[] as &[u8],
+        ));
+        let bytes = raw_signed(
+            MessageType::RevocationList,
+            <RevocationList<'_> as SignedMessage<'_>>::DOMAIN,
+            &body,
+            f.issuer.signer(),
+        );
+        out.push(with(
+            v(
+                "revocation-list-unsorted",
+                MessageType::RevocationList,
+                &bytes,
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
     }
     {
         let mut forged = vec![1u8, MessageType::SyncBatch as u8];
         forged.extend(overlong_varint(1_000_000, 3));
-        out.push(with(v("sync-batch-forged-count", MessageType::SyncBatch, &forged, "out-of-range"), json!({ "context": "decode" })));
+        out.push(with(
+            v(
+                "sync-batch-forged-count",
+                MessageType::SyncBatch,
+                &forged,
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
         let mut forged = vec![1u8, MessageType::SyncBatch as u8, 1];
         forged.extend(fields(&60_000u64));
         forged.extend([1, 5]);
-        out.push(with(v("sync-batch-forged-record-length", MessageType::SyncBatch, &forged, "out-of-range"), json!({ "context": "decode" })));
+        out.push(with(
+            v(
+                "sync-batch-forged-record-length",
+                MessageType::SyncBatch,
+                &forged,
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
     }
     {
         // Two payments at the same sequence in the wrong order: not a canonical proof.
@@ -321,11 +621,27 @@ fn messages(f: &Fixture) -> Vec<Value> {
         let mut bytes = vec![1u8, MessageType::FraudProof as u8, 0];
         bytes.extend(first.bytes());
         bytes.extend(second.bytes());
-        out.push(with(v("fraud-proof-unordered", MessageType::FraudProof, &bytes, "out-of-range"), json!({ "context": "decode" })));
+        out.push(with(
+            v(
+                "fraud-proof-unordered",
+                MessageType::FraudProof,
+                &bytes,
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
         let mut honest = vec![1u8, MessageType::FraudProof as u8, 1];
         honest.extend(&p1);
         honest.extend(&p2);
-        out.push(with(v("fraud-proof-of-an-honest-chain", MessageType::FraudProof, &honest, "out-of-range"), json!({ "context": "decode" })));
+        out.push(with(
+            v(
+                "fraud-proof-of-an-honest-chain",
+                MessageType::FraudProof,
+                &honest,
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
     }
     out
 }
@@ -333,48 +649,151 @@ fn messages(f: &Fixture) -> Vec<Value> {
 /// A currency value holding lower-case letters, which a decoder must refuse. Built through
 /// serde, since the library's constructor refuses it.
 fn unsafe_currency() -> Currency {
-    let bytes = fields(&*b"eur");
+    let bytes = fields(b"eur");
     let (c, _) = codec::take_fields::<Currency>(&bytes).unwrap();
     c
 }
 
 fn codec_raw_payment(f: &Fixture, body: &[u8]) -> Vec<u8> {
-    raw_signed(MessageType::Payment, <Payment<'_> as SignedMessage<'_>>::DOMAIN, body, &f.holder)
+    raw_signed(
+        MessageType::Payment,
+        <Payment<'_> as SignedMessage<'_>>::DOMAIN,
+        body,
+        &f.holder,
+    )
 }
 
 /// Signature and trust failures.
 fn verify(f: &Fixture) -> Vec<Value> {
     let mut out = Vec::new();
     let ver = |name: &str, ty: MessageType, b: &[u8], e: &str, now: u32| {
-        with(v(name, ty, b, e), json!({ "context": "verify", "now": t(now).0 }))
+        with(
+            v(name, ty, b, e),
+            json!({ "context": "verify", "now": t(now).0 }),
+        )
     };
     let p1 = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
-    out.push(ver("payment-valid", MessageType::Payment, &p1, "valid", NOW));
-    out.push(ver("voucher-valid", MessageType::Voucher, &f.voucher, "valid", NOW));
-    out.push(ver("merchant-certificate-valid", MessageType::MerchantCertificate, &f.cert_a, "valid", NOW));
+    out.push(ver(
+        "payment-valid",
+        MessageType::Payment,
+        &p1,
+        "valid",
+        NOW,
+    ));
+    out.push(ver(
+        "voucher-valid",
+        MessageType::Voucher,
+        &f.voucher,
+        "valid",
+        NOW,
+    ));
+    out.push(ver(
+        "merchant-certificate-valid",
+        MessageType::MerchantCertificate,
+        &f.cert_a,
+        "valid",
+        NOW,
+    ));
     let mut flipped = p1.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0x01;
-    out.push(ver("payment-bad-signature", MessageType::Payment, &flipped, "bad-signature", NOW));
+    out.push(ver(
+        "payment-bad-signature",
+        MessageType::Payment,
+        &flipped,
+        "bad-signature",
+        NOW,
+    ));
     let mut flipped_body = p1.clone();
     let at = flipped_body.len() - 64 - 5;
     flipped_body[at] ^= 0x01;
-    out.push(ver("payment-tampered-nonce", MessageType::Payment, &flipped_body, "bad-signature", NOW));
-    let by_stranger = raw_payment(&f.voucher, &PaymentTail { seq: 1, amount: 420, cumulative: 420, prev: [0; 16], merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(3700).0.to_le_bytes() }, &f.stranger);
-    out.push(ver("payment-signed-by-wrong-key", MessageType::Payment, &by_stranger, "bad-signature", NOW));
+    out.push(ver(
+        "payment-tampered-nonce",
+        MessageType::Payment,
+        &flipped_body,
+        "bad-signature",
+        NOW,
+    ));
+    let by_stranger = raw_payment(
+        &f.voucher,
+        &PaymentTail {
+            seq: 1,
+            amount: 420,
+            cumulative: 420,
+            prev: [0; 16],
+            merchant: MERCHANT_A.0,
+            nonce: NONCE,
+            created_at: t(3700).0.to_le_bytes(),
+        },
+        &f.stranger,
+    );
+    out.push(ver(
+        "payment-signed-by-wrong-key",
+        MessageType::Payment,
+        &by_stranger,
+        "bad-signature",
+        NOW,
+    ));
     let vv = voucher_value(f.holder.public_key(), f.issuer.key_id());
     let forged_voucher = sign(&vv, &f.stranger);
-    out.push(ver("voucher-signed-by-wrong-key", MessageType::Voucher, &forged_voucher, "bad-signature", NOW));
+    out.push(ver(
+        "voucher-signed-by-wrong-key",
+        MessageType::Voucher,
+        &forged_voucher,
+        "bad-signature",
+        NOW,
+    ));
     let mut vv2 = vv;
     vv2.issuer_key_id = KeyId::of(&f.stranger.public_key());
     let stranger_voucher = sign(&vv2, &f.stranger);
-    out.push(ver("voucher-unknown-issuer-key", MessageType::Voucher, &stranger_voucher, "unknown-issuer-key", NOW));
-    out.push(ver("voucher-expired", MessageType::Voucher, &f.voucher, "expired", 30 * 86_400 + 301));
-    out.push(ver("voucher-last-second-with-skew", MessageType::Voucher, &f.voucher, "valid", 30 * 86_400 + 300));
-    let early = { let mut vv = vv; vv.not_before = t(7200); vv.not_after = t(9000); sign(&vv, f.issuer.signer()) };
-    out.push(ver("voucher-not-yet-valid-beyond-skew", MessageType::Voucher, &early, "not-yet-valid", 7200 - 301));
-    out.push(ver("voucher-issuer-key-expired", MessageType::Voucher, &f.voucher, "issuer-key-not-valid", 2 * 365 * 86_400 + 301));
-    out.push(ver("merchant-certificate-expired", MessageType::MerchantCertificate, &f.cert_a, "expired", 365 * 86_400 + 301));
+    out.push(ver(
+        "voucher-unknown-issuer-key",
+        MessageType::Voucher,
+        &stranger_voucher,
+        "unknown-issuer-key",
+        NOW,
+    ));
+    out.push(ver(
+        "voucher-expired",
+        MessageType::Voucher,
+        &f.voucher,
+        "expired",
+        30 * 86_400 + 301,
+    ));
+    out.push(ver(
+        "voucher-last-second-with-skew",
+        MessageType::Voucher,
+        &f.voucher,
+        "valid",
+        30 * 86_400 + 300,
+    ));
+    let early = {
+        let mut vv = vv;
+        vv.not_before = t(7200);
+        vv.not_after = t(9000);
+        sign(&vv, f.issuer.signer())
+    };
+    out.push(ver(
+        "voucher-not-yet-valid-beyond-skew",
+        MessageType::Voucher,
+        &early,
+        "not-yet-valid",
+        7200 - 301,
+    ));
+    out.push(ver(
+        "voucher-issuer-key-expired",
+        MessageType::Voucher,
+        &f.voucher,
+        "issuer-key-not-valid",
+        2 * 365 * 86_400 + 301,
+    ));
+    out.push(ver(
+        "merchant-certificate-expired",
+        MessageType::MerchantCertificate,
+        &f.cert_a,
+        "expired",
+        365 * 86_400 + 301,
+    ));
     let weak_holder = {
         // The identity point (small order) as a holder key: any signature "verifies" under it
         // with plain verification, which is why strict verification refuses it.
@@ -384,48 +803,181 @@ fn verify(f: &Fixture) -> Vec<Value> {
         vv.holder_key = PublicKey(id);
         sign(&vv, f.issuer.signer())
     };
-    let weak_payment = raw_payment(&weak_holder, &PaymentTail { seq: 1, amount: 420, cumulative: 420, prev: [0; 16], merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(3700).0.to_le_bytes() }, &f.holder);
-    out.push(ver("payment-weak-holder-key", MessageType::Payment, &weak_payment, "weak-key", NOW));
+    let weak_payment = raw_payment(
+        &weak_holder,
+        &PaymentTail {
+            seq: 1,
+            amount: 420,
+            cumulative: 420,
+            prev: [0; 16],
+            merchant: MERCHANT_A.0,
+            nonce: NONCE,
+            created_at: t(3700).0.to_le_bytes(),
+        },
+        &f.holder,
+    );
+    out.push(ver(
+        "payment-weak-holder-key",
+        MessageType::Payment,
+        &weak_payment,
+        "weak-key",
+        NOW,
+    ));
     let request = f.request(false, 420, eur(), NONCE, Some("table 4"));
-    out.push(ver("payment-request-valid", MessageType::PaymentRequest, &request, "valid", NOW));
+    out.push(ver(
+        "payment-request-valid",
+        MessageType::PaymentRequest,
+        &request,
+        "valid",
+        NOW,
+    ));
     let mut req_bad = request.clone();
     let last = req_bad.len() - 1;
     req_bad[last] ^= 0x80;
-    out.push(ver("payment-request-bad-signature", MessageType::PaymentRequest, &req_bad, "bad-signature", NOW));
+    out.push(ver(
+        "payment-request-bad-signature",
+        MessageType::PaymentRequest,
+        &req_bad,
+        "bad-signature",
+        NOW,
+    ));
     let r1 = receipt(&p1, MERCHANT_A, &f.merchant_a, t(NOW));
-    out.push(ver("receipt-valid", MessageType::Receipt, &r1, "valid", NOW));
+    out.push(ver(
+        "receipt-valid",
+        MessageType::Receipt,
+        &r1,
+        "valid",
+        NOW,
+    ));
     let r_wrong = receipt(&p1, MERCHANT_A, &f.merchant_b, t(NOW));
-    out.push(ver("receipt-signed-by-wrong-merchant", MessageType::Receipt, &r_wrong, "bad-signature", NOW));
-    let rl = f.issuer.revocation_list(7, t(100), &[VoucherId([0x77; 16])], &[]).unwrap();
-    out.push(ver("revocation-list-valid", MessageType::RevocationList, &rl, "valid", NOW));
-    let rl_forged = Issuer::new(SigningKey::from_seed(&[5; 32])).revocation_list(8, t(100), &[], &[]).unwrap();
-    out.push(ver("revocation-list-unknown-issuer-key", MessageType::RevocationList, &rl_forged, "unknown-issuer-key", NOW));
+    out.push(ver(
+        "receipt-signed-by-wrong-merchant",
+        MessageType::Receipt,
+        &r_wrong,
+        "bad-signature",
+        NOW,
+    ));
+    let rl = f
+        .issuer
+        .revocation_list(7, t(100), &[VoucherId([0x77; 16])], &[])
+        .unwrap();
+    out.push(ver(
+        "revocation-list-valid",
+        MessageType::RevocationList,
+        &rl,
+        "valid",
+        NOW,
+    ));
+    let rl_forged = Issuer::new(SigningKey::from_seed(&[5; 32]))
+        .revocation_list(8, t(100), &[], &[])
+        .unwrap();
+    out.push(ver(
+        "revocation-list-unknown-issuer-key",
+        MessageType::RevocationList,
+        &rl_forged,
+        "unknown-issuer-key",
+        NOW,
+    ));
     out
 }
 
 /// Acceptor decisions.
 fn accept(f: &Fixture) -> Vec<Value> {
     let mut out = Vec::new();
-    let open = |amount: u64, cur: &str| json!({ "nonce": hx(&NONCE), "amount": amount, "currency": cur });
-    let acc = |name: &str, p: &[u8], e: &str, open: Value, seen: Vec<&[u8]>, rl: Option<&[u8]>, now: u32| {
-        with(v(name, MessageType::Payment, p, e), json!({
-            "context": "accept", "now": t(now).0, "open_request": open,
-            "seen": seen.iter().map(|s| hx(s)).collect::<Vec<_>>(),
-            "revocation_list": rl.map(hx),
-        }))
+    let open =
+        |amount: u64, cur: &str| json!({ "nonce": hx(&NONCE), "amount": amount, "currency": cur });
+    let acc = |name: &str,
+               p: &[u8],
+               e: &str,
+               open: Value,
+               seen: Vec<&[u8]>,
+               rl: Option<&[u8]>,
+               now: u32| {
+        with(
+            v(name, MessageType::Payment, p, e),
+            json!({
+                "context": "accept", "now": t(now).0, "open_request": open,
+                "seen": seen.iter().map(|s| hx(s)).collect::<Vec<_>>(),
+                "revocation_list": rl.map(hx),
+            }),
+        )
     };
     let p1 = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
     let p2 = payment(f, &f.voucher, 2, 1200, 1620, Some(&p1), MERCHANT_A, NONCE);
-    out.push(acc("accept-first-payment", &p1, "valid", open(420, "EUR"), vec![], None, NOW));
-    out.push(acc("accept-second-payment-after-first", &p2, "valid", open(1200, "EUR"), vec![&p1], None, NOW));
-    out.push(acc("accept-chain-gap-is-fine", &payment(f, &f.voucher, 3, 100, 1720, Some(&p2), MERCHANT_A, NONCE), "valid", open(100, "EUR"), vec![&p1], None, NOW));
+    out.push(acc(
+        "accept-first-payment",
+        &p1,
+        "valid",
+        open(420, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
+    out.push(acc(
+        "accept-second-payment-after-first",
+        &p2,
+        "valid",
+        open(1200, "EUR"),
+        vec![&p1],
+        None,
+        NOW,
+    ));
+    out.push(acc(
+        "accept-chain-gap-is-fine",
+        &payment(f, &f.voucher, 3, 100, 1720, Some(&p2), MERCHANT_A, NONCE),
+        "valid",
+        open(100, "EUR"),
+        vec![&p1],
+        None,
+        NOW,
+    ));
     let pb = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_B, NONCE);
-    out.push(acc("accept-wrong-merchant", &pb, "wrong-merchant", open(420, "EUR"), vec![], None, NOW));
+    out.push(acc(
+        "accept-wrong-merchant",
+        &pb,
+        "wrong-merchant",
+        open(420, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
     let pn = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_A, [0x99; 16]);
-    out.push(acc("accept-wrong-nonce", &pn, "wrong-nonce", open(420, "EUR"), vec![], None, NOW));
-    out.push(acc("accept-wrong-currency", &p1, "wrong-currency", open(420, "USD"), vec![], None, NOW));
-    out.push(acc("accept-wrong-amount", &p1, "wrong-amount", open(400, "EUR"), vec![], None, NOW));
-    out.push(acc("accept-expired-voucher", &p1, "expired", open(420, "EUR"), vec![], None, 30 * 86_400 + 301));
+    out.push(acc(
+        "accept-wrong-nonce",
+        &pn,
+        "wrong-nonce",
+        open(420, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
+    out.push(acc(
+        "accept-wrong-currency",
+        &p1,
+        "wrong-currency",
+        open(420, "USD"),
+        vec![],
+        None,
+        NOW,
+    ));
+    out.push(acc(
+        "accept-wrong-amount",
+        &p1,
+        "wrong-amount",
+        open(400, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
+    out.push(acc(
+        "accept-expired-voucher",
+        &p1,
+        "expired",
+        open(420, "EUR"),
+        vec![],
+        None,
+        30 * 86_400 + 301,
+    ));
     let early = voucher_with(f, [0x5b; 16], t(9000));
     let early = {
         let mut vv = decode_signed::<Voucher>(&early).unwrap().value().to_owned();
@@ -433,43 +985,204 @@ fn accept(f: &Fixture) -> Vec<Value> {
         sign(&vv, f.issuer.signer())
     };
     let on_early = payment(f, &early, 1, 420, 420, None, MERCHANT_A, NONCE);
-    out.push(acc("accept-voucher-not-yet-valid", &on_early, "not-yet-valid", open(420, "EUR"), vec![], None, 7200 - 301));
+    out.push(acc(
+        "accept-voucher-not-yet-valid",
+        &on_early,
+        "not-yet-valid",
+        open(420, "EUR"),
+        vec![],
+        None,
+        7200 - 301,
+    ));
     let big = payment(f, &f.voucher, 1, 2600, 2600, None, MERCHANT_A, NONCE);
-    out.push(acc("accept-over-max-single", &big, "over-policy", open(2600, "EUR"), vec![], None, NOW));
+    out.push(acc(
+        "accept-over-max-single",
+        &big,
+        "over-policy",
+        open(2600, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
     let eleventh = {
         let prev = [0x42u8; 16];
-        raw_payment(&f.voucher, &PaymentTail { seq: 11, amount: 100, cumulative: 1100, prev, merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(3700).0.to_le_bytes() }, &f.holder)
+        raw_payment(
+            &f.voucher,
+            &PaymentTail {
+                seq: 11,
+                amount: 100,
+                cumulative: 1100,
+                prev,
+                merchant: MERCHANT_A.0,
+                nonce: NONCE,
+                created_at: t(3700).0.to_le_bytes(),
+            },
+            &f.holder,
+        )
     };
-    out.push(acc("accept-over-max-payments", &eleventh, "over-policy", open(100, "EUR"), vec![], None, NOW));
+    out.push(acc(
+        "accept-over-max-payments",
+        &eleventh,
+        "over-policy",
+        open(100, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
     let over = {
-        raw_payment(&f.voucher, &PaymentTail { seq: 3, amount: 2000, cumulative: 5100, prev: [0x42; 16], merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(3700).0.to_le_bytes() }, &f.holder)
+        raw_payment(
+            &f.voucher,
+            &PaymentTail {
+                seq: 3,
+                amount: 2000,
+                cumulative: 5100,
+                prev: [0x42; 16],
+                merchant: MERCHANT_A.0,
+                nonce: NONCE,
+                created_at: t(3700).0.to_le_bytes(),
+            },
+            &f.holder,
+        )
     };
-    out.push(acc("accept-cumulative-over-limit", &over, "over-limit", open(2000, "EUR"), vec![], None, NOW));
+    out.push(acc(
+        "accept-cumulative-over-limit",
+        &over,
+        "over-limit",
+        open(2000, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
     let clone1 = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
     let other1 = payment(f, &f.voucher, 1, 300, 300, None, MERCHANT_A, [0x31; 16]);
-    out.push(acc("accept-sequence-reused-with-other-content", &clone1, "sequence-reused", open(420, "EUR"), vec![&other1], None, NOW));
+    out.push(acc(
+        "accept-sequence-reused-with-other-content",
+        &clone1,
+        "sequence-reused",
+        open(420, "EUR"),
+        vec![&other1],
+        None,
+        NOW,
+    ));
     let low = payment(f, &f.voucher, 3, 100, 500, Some(&p2), MERCHANT_A, NONCE);
-    out.push(acc("accept-cumulative-runs-backwards", &low, "chain-inconsistent", open(100, "EUR"), vec![&p2], None, NOW));
+    out.push(acc(
+        "accept-cumulative-runs-backwards",
+        &low,
+        "chain-inconsistent",
+        open(100, "EUR"),
+        vec![&p2],
+        None,
+        NOW,
+    ));
     let broken = {
-        raw_payment(&f.voucher, &PaymentTail { seq: 2, amount: 1200, cumulative: 1620, prev: [0x42; 16], merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(3700).0.to_le_bytes() }, &f.holder)
+        raw_payment(
+            &f.voucher,
+            &PaymentTail {
+                seq: 2,
+                amount: 1200,
+                cumulative: 1620,
+                prev: [0x42; 16],
+                merchant: MERCHANT_A.0,
+                nonce: NONCE,
+                created_at: t(3700).0.to_le_bytes(),
+            },
+            &f.holder,
+        )
     };
-    out.push(acc("accept-link-to-unknown-predecessor", &broken, "chain-inconsistent", open(1200, "EUR"), vec![&p1], None, NOW));
-    let rl = f.issuer.revocation_list(9, t(100), &[VOUCHER_ID], &[]).unwrap();
-    out.push(acc("accept-revoked-voucher", &p1, "revoked", open(420, "EUR"), vec![], Some(&rl), NOW));
-    let rl_other = f.issuer.revocation_list(9, t(100), &[VoucherId([0x01; 16])], &[]).unwrap();
-    out.push(acc("accept-with-unrelated-revocation", &p1, "valid", open(420, "EUR"), vec![], Some(&rl_other), NOW));
+    out.push(acc(
+        "accept-link-to-unknown-predecessor",
+        &broken,
+        "chain-inconsistent",
+        open(1200, "EUR"),
+        vec![&p1],
+        None,
+        NOW,
+    ));
+    let rl = f
+        .issuer
+        .revocation_list(9, t(100), &[VOUCHER_ID], &[])
+        .unwrap();
+    out.push(acc(
+        "accept-revoked-voucher",
+        &p1,
+        "revoked",
+        open(420, "EUR"),
+        vec![],
+        Some(&rl),
+        NOW,
+    ));
+    let rl_other = f
+        .issuer
+        .revocation_list(9, t(100), &[VoucherId([0x01; 16])], &[])
+        .unwrap();
+    out.push(acc(
+        "accept-with-unrelated-revocation",
+        &p1,
+        "valid",
+        open(420, "EUR"),
+        vec![],
+        Some(&rl_other),
+        NOW,
+    ));
     let mut bad = p1.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0x10;
-    out.push(acc("accept-bad-signature", &bad, "bad-signature", open(420, "EUR"), vec![], None, NOW));
-    let by_stranger = raw_payment(&f.voucher, &PaymentTail { seq: 1, amount: 420, cumulative: 420, prev: [0; 16], merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(3700).0.to_le_bytes() }, &f.stranger);
-    out.push(acc("accept-signed-by-wrong-key", &by_stranger, "bad-signature", open(420, "EUR"), vec![], None, NOW));
-    let forged_voucher = sign(&voucher_value(f.holder.public_key(), f.issuer.key_id()), &f.stranger);
+    out.push(acc(
+        "accept-bad-signature",
+        &bad,
+        "bad-signature",
+        open(420, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
+    let by_stranger = raw_payment(
+        &f.voucher,
+        &PaymentTail {
+            seq: 1,
+            amount: 420,
+            cumulative: 420,
+            prev: [0; 16],
+            merchant: MERCHANT_A.0,
+            nonce: NONCE,
+            created_at: t(3700).0.to_le_bytes(),
+        },
+        &f.stranger,
+    );
+    out.push(acc(
+        "accept-signed-by-wrong-key",
+        &by_stranger,
+        "bad-signature",
+        open(420, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
+    let forged_voucher = sign(
+        &voucher_value(f.holder.public_key(), f.issuer.key_id()),
+        &f.stranger,
+    );
     let on_forged = payment(f, &forged_voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
-    out.push(acc("accept-voucher-forged", &on_forged, "bad-signature", open(420, "EUR"), vec![], None, NOW));
+    out.push(acc(
+        "accept-voucher-forged",
+        &on_forged,
+        "bad-signature",
+        open(420, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
     let mut truncated = p1.clone();
     truncated.truncate(100);
-    out.push(acc("accept-truncated", &truncated, "truncated", open(420, "EUR"), vec![], None, NOW));
+    out.push(acc(
+        "accept-truncated",
+        &truncated,
+        "truncated",
+        open(420, "EUR"),
+        vec![],
+        None,
+        NOW,
+    ));
     out
 }
 
@@ -477,42 +1190,187 @@ fn accept(f: &Fixture) -> Vec<Value> {
 fn pay(f: &Fixture) -> Vec<Value> {
     let mut out = Vec::new();
     let eur = eur();
-    let p = |name: &str, req: &[u8], e: &str, now: u32, paid: Vec<Vec<u8>>, rl: Option<&[u8]>, output: Option<Vec<u8>>| {
-        with(v(name, MessageType::PaymentRequest, req, e), json!({
-            "context": "pay", "now": t(now).0, "paid": paid.iter().map(|x| hx(x)).collect::<Vec<_>>(),
-            "revocation_list": rl.map(hx), "output": output.map(|o| hx(&o)),
-        }))
+    let p = |name: &str,
+             req: &[u8],
+             e: &str,
+             now: u32,
+             paid: Vec<Vec<u8>>,
+             rl: Option<&[u8]>,
+             output: Option<Vec<u8>>| {
+        with(
+            v(name, MessageType::PaymentRequest, req, e),
+            json!({
+                "context": "pay", "now": t(now).0, "paid": paid.iter().map(|x| hx(x)).collect::<Vec<_>>(),
+                "revocation_list": rl.map(hx), "output": output.map(|o| hx(&o)),
+            }),
+        )
     };
     let req = f.request(false, 420, eur, NONCE, Some("table 4"));
     // The expected payment is built independently of the wallet, by the raw builder.
-    let expected = raw_payment(&f.voucher, &PaymentTail { seq: 1, amount: 420, cumulative: 420, prev: [0; 16], merchant: MERCHANT_A.0, nonce: NONCE, created_at: t(NOW).0.to_le_bytes() }, &f.holder);
-    out.push(p("pay-first-request", &req, "valid", NOW, vec![], None, Some(expected.clone())));
+    let expected = raw_payment(
+        &f.voucher,
+        &PaymentTail {
+            seq: 1,
+            amount: 420,
+            cumulative: 420,
+            prev: [0; 16],
+            merchant: MERCHANT_A.0,
+            nonce: NONCE,
+            created_at: t(NOW).0.to_le_bytes(),
+        },
+        &f.holder,
+    );
+    out.push(p(
+        "pay-first-request",
+        &req,
+        "valid",
+        NOW,
+        vec![],
+        None,
+        Some(expected.clone()),
+    ));
     let req2 = f.request(true, 1200, eur, [0x12; 16], None);
-    let expected2 = raw_payment(&f.voucher, &PaymentTail { seq: 2, amount: 1200, cumulative: 1620, prev: pid(&expected).link().0, merchant: MERCHANT_B.0, nonce: [0x12; 16], created_at: t(NOW).0.to_le_bytes() }, &f.holder);
-    out.push(p("pay-second-request-links-to-first", &req2, "valid", NOW, vec![req.clone()], None, Some(expected2)));
-    out.push(p("pay-retry-returns-same-payment", &req, "valid", NOW, vec![req.clone()], None, Some(expected)));
-    out.push(p("pay-wrong-currency", &f.request(false, 420, Currency::parse("USD").unwrap(), NONCE, None), "wrong-currency", NOW, vec![], None, None));
-    out.push(p("pay-over-max-single", &f.request(false, 2600, eur, NONCE, None), "over-policy", NOW, vec![], None, None));
+    let expected2 = raw_payment(
+        &f.voucher,
+        &PaymentTail {
+            seq: 2,
+            amount: 1200,
+            cumulative: 1620,
+            prev: pid(&expected).link().0,
+            merchant: MERCHANT_B.0,
+            nonce: [0x12; 16],
+            created_at: t(NOW).0.to_le_bytes(),
+        },
+        &f.holder,
+    );
+    out.push(p(
+        "pay-second-request-links-to-first",
+        &req2,
+        "valid",
+        NOW,
+        vec![req.clone()],
+        None,
+        Some(expected2),
+    ));
+    out.push(p(
+        "pay-retry-returns-same-payment",
+        &req,
+        "valid",
+        NOW,
+        vec![req.clone()],
+        None,
+        Some(expected),
+    ));
+    out.push(p(
+        "pay-wrong-currency",
+        &f.request(false, 420, Currency::parse("USD").unwrap(), NONCE, None),
+        "wrong-currency",
+        NOW,
+        vec![],
+        None,
+        None,
+    ));
+    out.push(p(
+        "pay-over-max-single",
+        &f.request(false, 2600, eur, NONCE, None),
+        "over-policy",
+        NOW,
+        vec![],
+        None,
+        None,
+    ));
     let r25 = |n: u8| f.request(false, 2500, eur, [n; 16], None);
-    out.push(p("pay-exhausted-voucher", &f.request(false, 1, eur, [0x40; 16], None), "insufficient-funds", NOW, vec![r25(0x41), r25(0x42)], None, None));
-    out.push(p("pay-expired-voucher", &req, "expired", 30 * 86_400 + 301, vec![], None, None));
+    out.push(p(
+        "pay-exhausted-voucher",
+        &f.request(false, 1, eur, [0x40; 16], None),
+        "insufficient-funds",
+        NOW,
+        vec![r25(0x41), r25(0x42)],
+        None,
+        None,
+    ));
+    out.push(p(
+        "pay-expired-voucher",
+        &req,
+        "expired",
+        30 * 86_400 + 301,
+        vec![],
+        None,
+        None,
+    ));
     let mut bad = req.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0x01;
-    out.push(p("pay-request-bad-signature", &bad, "bad-signature", NOW, vec![], None, None));
-    let rl = f.issuer.revocation_list(3, t(100), &[], &[MERCHANT_A]).unwrap();
-    out.push(p("pay-revoked-merchant", &req, "revoked", NOW, vec![], Some(&rl), None));
-    let rl_v = f.issuer.revocation_list(4, t(100), &[VOUCHER_ID], &[]).unwrap();
-    out.push(p("pay-revoked-voucher", &req, "revoked", NOW, vec![], Some(&rl_v), None));
-    out.push(p("pay-certificate-expired", &req, "expired", 365 * 86_400 + 301, vec![], None, None));
+    out.push(p(
+        "pay-request-bad-signature",
+        &bad,
+        "bad-signature",
+        NOW,
+        vec![],
+        None,
+        None,
+    ));
+    let rl = f
+        .issuer
+        .revocation_list(3, t(100), &[], &[MERCHANT_A])
+        .unwrap();
+    out.push(p(
+        "pay-revoked-merchant",
+        &req,
+        "revoked",
+        NOW,
+        vec![],
+        Some(&rl),
+        None,
+    ));
+    let rl_v = f
+        .issuer
+        .revocation_list(4, t(100), &[VOUCHER_ID], &[])
+        .unwrap();
+    out.push(p(
+        "pay-revoked-voucher",
+        &req,
+        "revoked",
+        NOW,
+        vec![],
+        Some(&rl_v),
+        None,
+    ));
+    out.push(p(
+        "pay-certificate-expired",
+        &req,
+        "expired",
+        365 * 86_400 + 301,
+        vec![],
+        None,
+        None,
+    ));
     let forged_cert = {
         let cert = decode_signed::<MerchantCertificate<'_>>(&f.cert_a).unwrap();
         let c = *cert.value();
         let forged = sign(&c, &f.stranger);
         let certificate = decode_signed::<MerchantCertificate<'_>>(&forged).unwrap();
-        sign(&PaymentRequest { certificate, amount: Amount(420), currency: eur, nonce: Nonce(NONCE), created_at: t(3600), reference: None }, &f.merchant_a)
+        sign(
+            &PaymentRequest {
+                certificate,
+                amount: Amount(420),
+                currency: eur,
+                nonce: Nonce(NONCE),
+                created_at: t(3600),
+                reference: None,
+            },
+            &f.merchant_a,
+        )
     };
-    out.push(p("pay-forged-certificate", &forged_cert, "bad-signature", NOW, vec![], None, None));
+    out.push(p(
+        "pay-forged-certificate",
+        &forged_cert,
+        "bad-signature",
+        NOW,
+        vec![],
+        None,
+        None,
+    ));
     out
 }
 
@@ -520,14 +1378,30 @@ fn pay(f: &Fixture) -> Vec<Value> {
 fn settlement(f: &Fixture) -> Vec<Value> {
     let grace = settlement::DEFAULT_GRACE_SECS;
     let step = |b: Vec<u8>, now: u32, expect: &[&str]| json!({ "batch": hx(&b), "now": t(now).0, "expect": expect });
-    let scenario = |name: &str, steps: Vec<Value>, close_at: Option<u32>, fin: Value| {
-        json!({ "name": name, "message": "SyncBatch", "context": "settlement", "grace_secs": grace, "steps": steps, "close_at": close_at.map(|c| t(c).0), "final": fin })
-    };
+    let scenario = |name: &str, steps: Vec<Value>, close_at: Option<u32>, fin: Value| json!({ "name": name, "message": "SyncBatch", "context": "settlement", "grace_secs": grace, "steps": steps, "close_at": close_at.map(|c| t(c).0), "final": fin });
     let p1 = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
     let r1 = receipt(&p1, MERCHANT_A, &f.merchant_a, t(NOW));
-    let p2 = payment(f, &f.voucher, 2, 1200, 1620, Some(&p1), MERCHANT_B, [0x12; 16]);
+    let p2 = payment(
+        f,
+        &f.voucher,
+        2,
+        1200,
+        1620,
+        Some(&p1),
+        MERCHANT_B,
+        [0x12; 16],
+    );
     let r2 = receipt(&p2, MERCHANT_B, &f.merchant_b, t(NOW));
-    let p3 = payment(f, &f.voucher, 3, 80, 1700, Some(&p2), MERCHANT_A, [0x13; 16]);
+    let p3 = payment(
+        f,
+        &f.voucher,
+        3,
+        80,
+        1700,
+        Some(&p2),
+        MERCHANT_A,
+        [0x13; 16],
+    );
     let r3 = receipt(&p3, MERCHANT_A, &f.merchant_a, t(NOW));
     let a = hx(&MERCHANT_A.0);
     let b = hx(&MERCHANT_B.0);
@@ -549,7 +1423,16 @@ fn settlement(f: &Fixture) -> Vec<Value> {
     // A cloned wallet spends the whole limit again at merchant B, from sequence 1.
     let c1 = payment(f, &f.voucher, 1, 2500, 2500, None, MERCHANT_B, [0x21; 16]);
     let rc1 = receipt(&c1, MERCHANT_B, &f.merchant_b, t(NOW));
-    let c2 = payment(f, &f.voucher, 2, 2500, 5000, Some(&c1), MERCHANT_B, [0x22; 16]);
+    let c2 = payment(
+        f,
+        &f.voucher,
+        2,
+        2500,
+        5000,
+        Some(&c1),
+        MERCHANT_B,
+        [0x22; 16],
+    );
     let rc2 = receipt(&c2, MERCHANT_B, &f.merchant_b, t(NOW));
     let honest_chain = [&p1[..], &r1, &p2, &r2, &p3, &r3];
     out.push(scenario("equivocation-cloned-wallet", vec![

@@ -118,9 +118,16 @@ fn accept_one(file: &Value, vector: &Value) -> Result<(), Error> {
     for s in vector["seen"].as_array().unwrap() {
         let b = unhex(s);
         let p = decode_signed::<Payment<'_>>(&b).unwrap();
-        memory.remember(Seen { voucher: p.voucher.id, seq: p.seq, link: p.id().link(), cumulative: p.cumulative });
+        memory.remember(Seen {
+            voucher: p.voucher.id,
+            seq: p.seq,
+            link: p.id().link(),
+            cumulative: p.cumulative,
+        });
     }
-    let rl_bytes = vector["revocation_list"].as_str().map(|h| hex::decode(h).unwrap());
+    let rl_bytes = vector["revocation_list"]
+        .as_str()
+        .map(|h| hex::decode(h).unwrap());
     let rl = rl_bytes.as_ref().map(|b| {
         let l = decode_signed::<RevocationList<'_>>(b).unwrap();
         trust.verify(&l, &l.issuer_key_id, now).unwrap();
@@ -129,7 +136,11 @@ fn accept_one(file: &Value, vector: &Value) -> Result<(), Error> {
     let merchant = MerchantId(arr(&file["fixture"]["merchant_a"]["id"]));
     let bytes = unhex(&vector["hex"]);
     let payment = decode_signed::<Payment<'_>>(&bytes)?;
-    let ctx = Context { trust: &trust, revocations: rl.as_ref(), now };
+    let ctx = Context {
+        trust: &trust,
+        revocations: rl.as_ref(),
+        now,
+    };
     decide(&ctx, merchant, Some(&open), &memory, &payment)
 }
 
@@ -138,20 +149,43 @@ fn pay_one(file: &Value, vector: &Value) -> Result<Vec<u8>, Error> {
     let now = Timestamp(vector["now"].as_u64().unwrap() as u32);
     // The fixture holder key comes from seed [2; 32] (fixture description).
     let holder = SigningKey::from_seed(&[2; 32]);
-    assert_eq!(holder.public_key().0, arr::<32>(&file["fixture"]["holder_key"]));
+    assert_eq!(
+        holder.public_key().0,
+        arr::<32>(&file["fixture"]["holder_key"])
+    );
     let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
     let voucher = unhex(&file["fixture"]["voucher"]);
     let fixture_now = Timestamp(offpay_conformance::fixture::T0 + 60);
-    wallet.install_voucher(&voucher, &trust, fixture_now).unwrap();
+    wallet
+        .install_voucher(&voucher, &trust, fixture_now)
+        .unwrap();
     for paid in vector["paid"].as_array().unwrap() {
-        wallet.pay(&unhex(paid), &trust, None, Timestamp(offpay_conformance::fixture::T0 + 3650)).unwrap();
+        wallet
+            .pay(
+                &unhex(paid),
+                &trust,
+                None,
+                Timestamp(offpay_conformance::fixture::T0 + 3650),
+            )
+            .unwrap();
     }
-    let rl_bytes = vector["revocation_list"].as_str().map(|h| hex::decode(h).unwrap());
-    let rl = rl_bytes.as_ref().map(|b| *decode_signed::<RevocationList<'_>>(b).unwrap().value());
+    let rl_bytes = vector["revocation_list"]
+        .as_str()
+        .map(|h| hex::decode(h).unwrap());
+    let rl = rl_bytes
+        .as_ref()
+        .map(|b| *decode_signed::<RevocationList<'_>>(b).unwrap().value());
     let before = wallet.store().len();
-    let result = wallet.pay(&unhex(&vector["hex"]), &trust, rl.as_ref(), now).map(|b| b.to_vec());
+    let result = wallet
+        .pay(&unhex(&vector["hex"]), &trust, rl.as_ref(), now)
+        .map(|b| b.to_vec());
     if result.is_err() {
-        assert_eq!(wallet.store().len(), before, "{}: a refused payment must store nothing", vector["name"]);
+        assert_eq!(
+            wallet.store().len(),
+            before,
+            "{}: a refused payment must store nothing",
+            vector["name"]
+        );
     }
     result
 }
@@ -161,13 +195,24 @@ fn settle_one(file: &Value, scenario: &Value) {
     let grace = scenario["grace_secs"].as_u64().unwrap() as u32;
     let mut ledger = Settlement::new(trust(file), grace);
     for m in ["merchant_a", "merchant_b"] {
-        ledger.register_merchant(&unhex(&file["fixture"][m]["certificate"])).unwrap();
+        ledger
+            .register_merchant(&unhex(&file["fixture"][m]["certificate"]))
+            .unwrap();
     }
     for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
         let now = Timestamp(step["now"].as_u64().unwrap() as u32);
         let got = ledger.ingest(&unhex(&step["batch"]), now).unwrap();
-        let got: Vec<String> = got.entries.iter().map(|e| offpay_conformance::vectors::outcome_name(e.outcome)).collect();
-        let want: Vec<String> = step["expect"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+        let got: Vec<String> = got
+            .entries
+            .iter()
+            .map(|e| offpay_conformance::vectors::outcome_name(e.outcome))
+            .collect();
+        let want: Vec<String> = step["expect"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
         assert_eq!(got, want, "{name}: step {i}");
     }
     if let Some(at) = scenario["close_at"].as_u64() {
@@ -178,20 +223,45 @@ fn settle_one(file: &Value, scenario: &Value) {
     for (m, _, a) in ledger.credits() {
         credits.insert(hex::encode(m.0), a.0);
     }
-    let want: std::collections::BTreeMap<String, u64> =
-        fin["credits"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect();
+    let want: std::collections::BTreeMap<String, u64> = fin["credits"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
     assert_eq!(credits, want, "{name}: credits");
-    assert_eq!(ledger.proofs().len() as u64, fin["proofs"].as_u64().unwrap(), "{name}: proofs");
+    assert_eq!(
+        ledger.proofs().len() as u64,
+        fin["proofs"].as_u64().unwrap(),
+        "{name}: proofs"
+    );
     let trust = trust(file);
     for p in ledger.proofs() {
-        decode_unsigned::<FraudProof<'_>>(p).unwrap().verify(&trust).unwrap();
+        decode_unsigned::<FraudProof<'_>>(p)
+            .unwrap()
+            .verify(&trust)
+            .unwrap();
     }
     for (id, want) in fin["vouchers"].as_object().unwrap() {
-        let s = ledger.voucher(&VoucherId(arr(&Value::String(id.clone())))).unwrap();
-        assert_eq!(s.credited.0, want["credited"].as_u64().unwrap(), "{name}: credited");
-        assert_eq!(s.overspend.0, want["overspend"].as_u64().unwrap(), "{name}: overspend");
+        let s = ledger
+            .voucher(&VoucherId(arr(&Value::String(id.clone()))))
+            .unwrap();
+        assert_eq!(
+            s.credited.0,
+            want["credited"].as_u64().unwrap(),
+            "{name}: credited"
+        );
+        assert_eq!(
+            s.overspend.0,
+            want["overspend"].as_u64().unwrap(),
+            "{name}: overspend"
+        );
         assert_eq!(s.fraud, want["fraud"].as_bool().unwrap(), "{name}: fraud");
-        assert_eq!(s.released.map(|a| a.0), want["released"].as_u64(), "{name}: released");
+        assert_eq!(
+            s.released.map(|a| a.0),
+            want["released"].as_u64(),
+            "{name}: released"
+        );
     }
 }
 
@@ -219,7 +289,12 @@ fn every_vector_gives_its_expected_outcome() {
             let expect = vector["expect"].as_str().unwrap();
             let got = match vector["context"].as_str().unwrap() {
                 "decode" => name_of(decode_any(ty, &bytes)),
-                "verify" => name_of(verify_any(&file, ty, &bytes, Timestamp(vector["now"].as_u64().unwrap() as u32))),
+                "verify" => name_of(verify_any(
+                    &file,
+                    ty,
+                    &bytes,
+                    Timestamp(vector["now"].as_u64().unwrap() as u32),
+                )),
                 "accept" => name_of(accept_one(&file, vector)),
                 "pay" => {
                     let r = pay_one(&file, vector);
@@ -232,7 +307,10 @@ fn every_vector_gives_its_expected_outcome() {
             };
             assert_eq!(got, expect, "vector {} ({name})", vector["name"]);
             if expect == "valid" && vector["context"] == "decode" {
-                assert_eq!(vector["fields"], offpay_conformance::vectors::describe(&bytes));
+                assert_eq!(
+                    vector["fields"],
+                    offpay_conformance::vectors::describe(&bytes)
+                );
             }
             classes.insert(expect.to_string());
             count += 1;
@@ -245,9 +323,26 @@ fn every_vector_gives_its_expected_outcome() {
     }
     assert!(count >= 60, "only {count} vectors");
     for class in [
-        "truncated", "trailing-bytes", "unknown-version", "wrong-type", "non-canonical", "out-of-range", "over-size",
-        "bad-signature", "unknown-issuer-key", "expired", "not-yet-valid", "wrong-currency", "over-limit", "over-policy",
-        "sequence-reused", "wrong-merchant", "wrong-nonce", "revoked", "insufficient-funds", "chain-inconsistent",
+        "truncated",
+        "trailing-bytes",
+        "unknown-version",
+        "wrong-type",
+        "non-canonical",
+        "out-of-range",
+        "over-size",
+        "bad-signature",
+        "unknown-issuer-key",
+        "expired",
+        "not-yet-valid",
+        "wrong-currency",
+        "over-limit",
+        "over-policy",
+        "sequence-reused",
+        "wrong-merchant",
+        "wrong-nonce",
+        "revoked",
+        "insufficient-funds",
+        "chain-inconsistent",
     ] {
         assert!(classes.contains(class), "no vector for {class}");
     }

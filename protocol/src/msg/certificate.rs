@@ -44,7 +44,11 @@ impl<'a> Message<'a> for MerchantCertificate<'a> {
     }
     fn validate(&self) -> Result<(), DecodeError> {
         check_text(self.display_name)?;
-        if self.not_before < self.not_after { Ok(()) } else { Err(DecodeError::OutOfRange) }
+        if self.not_before < self.not_after {
+            Ok(())
+        } else {
+            Err(DecodeError::OutOfRange)
+        }
     }
 }
 

@@ -48,7 +48,11 @@ impl<'a> Message<'a> for FraudProof<'a> {
         let (kind, rest) = take_fields::<FraudKind>(input)?;
         let (first, rest) = take_signed::<Payment<'a>>(rest)?;
         let (second, rest) = take_signed::<Payment<'a>>(rest)?;
-        let v = FraudProof { kind, first, second };
+        let v = FraudProof {
+            kind,
+            first,
+            second,
+        };
         v.validate()?;
         Ok((v, rest))
     }
@@ -66,9 +70,14 @@ impl<'a> Message<'a> for FraudProof<'a> {
                 FraudKind::SameSequence => a.seq == b.seq && a.id() < b.id(),
                 FraudKind::BrokenLink => next && b.prev != a.id().link(),
                 FraudKind::CumulativeMismatch => {
-                    next && b.prev == a.id().link() && a.cumulative.checked_add(b.amount) != Some(b.cumulative)
+                    next && b.prev == a.id().link()
+                        && a.cumulative.checked_add(b.amount) != Some(b.cumulative)
                 }
             };
-        if ok { Ok(()) } else { Err(DecodeError::OutOfRange) }
+        if ok {
+            Ok(())
+        } else {
+            Err(DecodeError::OutOfRange)
+        }
     }
 }

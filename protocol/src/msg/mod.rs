@@ -18,9 +18,9 @@ pub use receipt::Receipt;
 pub use request::PaymentRequest;
 pub use revocation::RevocationList;
 pub use sync::{Outcome, ReportEntry, SyncBatch, SyncReport};
-pub use voucher::{AcceptancePolicy, Voucher};
 #[cfg(feature = "alloc")]
 pub(crate) use voucher::check_window;
+pub use voucher::{AcceptancePolicy, Voucher};
 
 use crate::error::DecodeError;
 

@@ -41,7 +41,9 @@ struct Fields {
 
 impl<'a> Message<'a> for Payment<'a> {
     const TYPE: MessageType = MessageType::Payment;
-    const MAX_LEN: usize = 291;
+    // 2 header + 158 voucher + 5 seq + 10 amount + 10 cumulative + 16 link + 8 merchant
+    // + 16 nonce + 4 time + 64 signature.
+    const MAX_LEN: usize = 293;
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         let (voucher, rest) = take_signed::<Voucher>(input)?;
         let (f, rest) = take_fields::<Fields>(rest)?;
@@ -86,7 +88,11 @@ impl<'a> Message<'a> for Payment<'a> {
                         .checked_add(u64::from(self.seq) - 1)
                         .is_some_and(|least| self.cumulative.0 >= least)
             };
-        if ok { Ok(()) } else { Err(DecodeError::OutOfRange) }
+        if ok {
+            Ok(())
+        } else {
+            Err(DecodeError::OutOfRange)
+        }
     }
 }
 

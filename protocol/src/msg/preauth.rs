@@ -40,7 +40,11 @@ impl<'a> Message<'a> for PreAuthRequest<'a> {
             && self.instrument_id.len() <= super::MAX_TEXT_LEN
             && self.amount.0 >= 1
             && self.currency.is_valid();
-        if ok { Ok(()) } else { Err(DecodeError::OutOfRange) }
+        if ok {
+            Ok(())
+        } else {
+            Err(DecodeError::OutOfRange)
+        }
     }
 }
 

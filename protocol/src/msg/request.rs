@@ -64,7 +64,11 @@ impl<'a> Message<'a> for PaymentRequest<'a> {
         if let Some(r) = self.reference {
             check_text(r)?;
         }
-        if self.amount.0 >= 1 && self.currency.is_valid() { Ok(()) } else { Err(DecodeError::OutOfRange) }
+        if self.amount.0 >= 1 && self.currency.is_valid() {
+            Ok(())
+        } else {
+            Err(DecodeError::OutOfRange)
+        }
     }
 }
 

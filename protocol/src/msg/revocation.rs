@@ -31,7 +31,10 @@ pub struct RevocationList<'a> {
 fn sorted_unique<const W: usize>(ids: &[u8], max: usize) -> bool {
     ids.len() % W == 0
         && ids.len() / W <= max
-        && ids.chunks_exact(W).zip(ids.chunks_exact(W).skip(1)).all(|(a, b)| a < b)
+        && ids
+            .chunks_exact(W)
+            .zip(ids.chunks_exact(W).skip(1))
+            .all(|(a, b)| a < b)
 }
 
 fn contains<const W: usize>(ids: &[u8], id: &[u8; W]) -> bool {
@@ -61,7 +64,8 @@ impl RevocationList<'_> {
 
 impl<'a> Message<'a> for RevocationList<'a> {
     const TYPE: MessageType = MessageType::RevocationList;
-    const MAX_LEN: usize = 2 + 8 + 10 + 4 + 3 + 16 * MAX_REVOKED_VOUCHERS + 2 + 8 * MAX_REVOKED_MERCHANTS + 64;
+    const MAX_LEN: usize =
+        2 + 8 + 10 + 4 + 3 + 16 * MAX_REVOKED_VOUCHERS + 2 + 8 * MAX_REVOKED_MERCHANTS + 64;
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         let (v, rest) = take_fields::<RevocationList<'a>>(input)?;
         v.validate()?;

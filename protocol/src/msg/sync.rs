@@ -4,7 +4,9 @@
 //! Both keep their lists as the received bytes and iterate them in place, so a wallet builds a
 //! batch and applies a report with no allocator.
 
-use crate::codec::{Message, MessageType, SignedMessage, Writer, take_bytes, take_fields, take_varint};
+use crate::codec::{
+    Message, MessageType, SignedMessage, Writer, take_bytes, take_fields, take_varint,
+};
 use crate::error::{DecodeError, EncodeError};
 use crate::msg::{FraudProof, Payment};
 use crate::types::{KeyId, RecordId, Timestamp};
@@ -46,7 +48,11 @@ impl<'a> Iterator for Items<'a> {
 }
 
 /// Reads `count ‖ count × bytes(max)`; returns the count, the region and the rest.
-fn take_items(input: &[u8], max_count: usize, max_len: usize) -> Result<(usize, &[u8], &[u8]), DecodeError> {
+fn take_items(
+    input: &[u8],
+    max_count: usize,
+    max_len: usize,
+) -> Result<(usize, &[u8], &[u8]), DecodeError> {
     let (count, mut rest) = take_varint(input)?;
     let count = usize::try_from(count).map_err(|_| DecodeError::OutOfRange)?;
     if count > max_count {
@@ -60,14 +66,20 @@ fn take_items(input: &[u8], max_count: usize, max_len: usize) -> Result<(usize, 
         }
         rest = r;
     }
-    let region = start.get(..start.len() - rest.len()).ok_or(DecodeError::Truncated)?;
+    let region = start
+        .get(..start.len() - rest.len())
+        .ok_or(DecodeError::Truncated)?;
     Ok((count, region, rest))
 }
 
 impl<'a> SyncBatch<'a> {
     /// The records, in order.
     pub fn records(&self) -> Items<'a> {
-        Items { left: self.count, rest: self.records, max: MAX_RECORD_LEN }
+        Items {
+            left: self.count,
+            rest: self.records,
+            max: MAX_RECORD_LEN,
+        }
     }
     /// How many records.
     pub fn len(&self) -> usize {
@@ -112,7 +124,11 @@ impl<'b> ItemsWriter<'b> {
         let mut w = Writer::new(buf);
         w.bytes(&[crate::codec::VERSION, MessageType::SyncBatch as u8])?;
         w.varint(count as u64)?;
-        Ok(ItemsWriter { w, left: count, max: MAX_RECORD_LEN })
+        Ok(ItemsWriter {
+            w,
+            left: count,
+            max: MAX_RECORD_LEN,
+        })
     }
     /// Appends one item.
     pub fn push(&mut self, item: &[u8]) -> Result<(), EncodeError> {
@@ -209,11 +225,18 @@ impl Iterator for Entries<'_> {
 impl<'a> SyncReport<'a> {
     /// The entries, one per record of the batch, in batch order.
     pub fn entries(&self) -> Entries<'a> {
-        Entries { left: self.entry_count, rest: self.entries }
+        Entries {
+            left: self.entry_count,
+            rest: self.entries,
+        }
     }
     /// The fraud proofs found while ingesting the batch, as whole FraudProof messages.
     pub fn proofs(&self) -> Items<'a> {
-        Items { left: self.proof_count, rest: self.proofs, max: <FraudProof<'_> as Message<'_>>::MAX_LEN }
+        Items {
+            left: self.proof_count,
+            rest: self.proofs,
+            max: <FraudProof<'_> as Message<'_>>::MAX_LEN,
+        }
     }
     /// Encodes and signs a report (issuer side).
     #[cfg(feature = "alloc")]
@@ -258,8 +281,15 @@ impl<'a> SyncReport<'a> {
 
 impl<'a> Message<'a> for SyncReport<'a> {
     const TYPE: MessageType = MessageType::SyncReport;
-    const MAX_LEN: usize = 2 + 8 + 32 + 4 + 3 + MAX_SYNC_RECORDS * 36 + 2
-        + MAX_REPORT_PROOFS * (2 + <FraudProof<'_> as Message<'_>>::MAX_LEN) + 64;
+    const MAX_LEN: usize = 2
+        + 8
+        + 32
+        + 4
+        + 3
+        + MAX_SYNC_RECORDS * 36
+        + 2
+        + MAX_REPORT_PROOFS * (2 + <FraudProof<'_> as Message<'_>>::MAX_LEN)
+        + 64;
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         let (head, rest) = take_fields::<Head>(input)?;
         let (count, mut rest) = take_varint(rest)?;
@@ -272,9 +302,14 @@ impl<'a> Message<'a> for SyncReport<'a> {
             let (_, r) = take_fields::<ReportEntry>(rest)?;
             rest = r;
         }
-        let entries = start.get(..start.len() - rest.len()).ok_or(DecodeError::Truncated)?;
-        let (proof_count, proofs, rest) =
-            take_items(rest, MAX_REPORT_PROOFS, <FraudProof<'_> as Message<'_>>::MAX_LEN)?;
+        let entries = start
+            .get(..start.len() - rest.len())
+            .ok_or(DecodeError::Truncated)?;
+        let (proof_count, proofs, rest) = take_items(
+            rest,
+            MAX_REPORT_PROOFS,
+            <FraudProof<'_> as Message<'_>>::MAX_LEN,
+        )?;
         let v = SyncReport {
             issuer_key_id: head.issuer_key_id,
             batch_id: head.batch_id,
@@ -287,7 +322,11 @@ impl<'a> Message<'a> for SyncReport<'a> {
         Ok((v, rest))
     }
     fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.fields(&Head { issuer_key_id: self.issuer_key_id, batch_id: self.batch_id, created_at: self.created_at })?;
+        w.fields(&Head {
+            issuer_key_id: self.issuer_key_id,
+            batch_id: self.batch_id,
+            created_at: self.created_at,
+        })?;
         w.varint(self.entry_count as u64)?;
         w.bytes(self.entries)?;
         w.varint(self.proof_count as u64)?;

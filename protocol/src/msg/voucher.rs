@@ -43,7 +43,11 @@ impl Voucher {
 }
 
 /// The window rule shared by vouchers and certificates (SPEC §6.1).
-pub(crate) fn check_window(not_before: Timestamp, not_after: Timestamp, now: Timestamp) -> Result<(), Rejection> {
+pub(crate) fn check_window(
+    not_before: Timestamp,
+    not_after: Timestamp,
+    now: Timestamp,
+) -> Result<(), Rejection> {
     if now < not_before.saturating_sub(CLOCK_SKEW_SECS) {
         Err(Rejection::NotYetValid)
     } else if now > not_after.saturating_add(CLOCK_SKEW_SECS) {
@@ -55,7 +59,9 @@ pub(crate) fn check_window(not_before: Timestamp, not_after: Timestamp, now: Tim
 
 impl<'a> Message<'a> for Voucher {
     const TYPE: MessageType = MessageType::Voucher;
-    const MAX_LEN: usize = 156;
+    // 2 header + 16 id + 8 key id + 32 key + 3 currency + 10 limit + 4 + 4 times
+    // + 10 max_single + 5 max_payments + 64 signature.
+    const MAX_LEN: usize = 158;
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         let (v, rest) = take_fields::<Voucher>(input)?;
         v.validate()?;
@@ -71,7 +77,11 @@ impl<'a> Message<'a> for Voucher {
             && self.policy.max_single.0 >= 1
             && self.policy.max_single <= self.limit
             && self.policy.max_payments >= 1;
-        if ok { Ok(()) } else { Err(DecodeError::OutOfRange) }
+        if ok {
+            Ok(())
+        } else {
+            Err(DecodeError::OutOfRange)
+        }
     }
 }
 

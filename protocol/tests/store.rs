@@ -1,0 +1,336 @@
+//! The file journal survives torn writes and refuses real corruption; wallets and acceptors
+//! rebuilt from it never reuse a sequence number and answer retries with the same bytes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use offpay_protocol::store::{JOURNAL_MAGIC, scan_journal};
+use offpay_protocol::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn records(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| (0..(i * 37 % 300 + 1)).map(|j| (i * 7 + j) as u8).collect())
+        .collect()
+}
+
+#[test]
+fn a_torn_tail_at_any_byte_loses_only_the_torn_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let recs = records(6);
+    {
+        let mut s = FileStore::open(&path).unwrap();
+        for r in &recs {
+            s.append(r).unwrap();
+        }
+    }
+    let full = std::fs::read(&path).unwrap();
+    let last_frame = 8 + recs[5].len();
+    let committed_len = full.len() - last_frame;
+    // Cut the file at every byte of the last frame, as a crash during its write would.
+    for cut in committed_len..full.len() {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let mut s = FileStore::open(&path).unwrap();
+        assert_eq!(s.len(), 5, "cut at {cut}");
+        for (i, r) in recs[..5].iter().enumerate() {
+            assert_eq!(s.get(i).unwrap(), r.as_slice());
+        }
+        // The torn tail was cut off, so the next append lands cleanly.
+        s.append(b"after recovery").unwrap();
+        drop(s);
+        let s = FileStore::open(&path).unwrap();
+        assert_eq!(s.len(), 6);
+        assert_eq!(s.get(5).unwrap(), b"after recovery");
+    }
+    // A tail whose bytes were all written but garbled (length intact, content not) is torn too.
+    let mut garbled = full.clone();
+    let n = garbled.len();
+    garbled[n - 1] ^= 0xff;
+    std::fs::write(&path, &garbled).unwrap();
+    assert_eq!(FileStore::open(&path).unwrap().len(), 5);
+}
+
+#[test]
+fn damage_before_the_tail_is_refused_and_the_file_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    {
+        let mut s = FileStore::open(&path).unwrap();
+        for r in records(4) {
+            s.append(&r).unwrap();
+        }
+    }
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[JOURNAL_MAGIC.len() + 8 + 1] ^= 0x01; // inside the first record
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(FileStore::open(&path).unwrap_err(), StoreError::Corrupt);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a refused journal is not modified"
+    );
+    let mut foreign = bytes.clone();
+    foreign[0] = b'X';
+    assert_eq!(scan_journal(&foreign).unwrap_err(), StoreError::Corrupt);
+}
+
+#[test]
+fn a_torn_creation_starts_an_empty_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    std::fs::write(&path, &JOURNAL_MAGIC[..3]).unwrap();
+    let mut s = FileStore::open(&path).unwrap();
+    assert_eq!(s.len(), 0);
+    s.append(b"x").unwrap();
+    assert_eq!(FileStore::open(&path).unwrap().len(), 1);
+}
+
+#[test]
+fn oversized_records_are_refused_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = FileStore::open(dir.path().join("j")).unwrap();
+    assert_eq!(
+        s.append(&vec![0u8; 64 * 1024 + 1]),
+        Err(StoreError::RecordTooLarge)
+    );
+    assert_eq!(s.len(), 0);
+    let mut m: MemStore<64, 2> = MemStore::new();
+    m.append(&[1; 40]).unwrap();
+    assert_eq!(m.append(&[2; 40]), Err(StoreError::Full));
+    m.append(&[3; 24]).unwrap();
+    assert_eq!(m.append(&[4; 1]), Err(StoreError::Full));
+    assert_eq!(
+        (m.get(0).unwrap(), m.get(1).unwrap()),
+        (&[1u8; 40][..], &[3u8; 24][..])
+    );
+}
+
+struct Setup {
+    issuer: Issuer,
+    trust: TrustStore<4>,
+    cert: Vec<u8>,
+    eur: Currency,
+}
+
+fn setup() -> Setup {
+    let issuer = Issuer::new(SigningKey::from_seed(&[1; 32]));
+    let mut trust = TrustStore::new();
+    trust
+        .add(
+            issuer.public_key(),
+            Timestamp(0),
+            Timestamp(u32::MAX - 1000),
+        )
+        .unwrap();
+    let cert = issuer
+        .certify_merchant(
+            MerchantId(*b"SHOP0001"),
+            SigningKey::from_seed(&[3; 32]).public_key(),
+            "Shop",
+            Timestamp(0),
+            Timestamp(2_000_000_000),
+        )
+        .unwrap()
+        .to_vec();
+    Setup {
+        issuer,
+        trust,
+        cert,
+        eur: Currency::parse("EUR").unwrap(),
+    }
+}
+
+fn voucher_for(s: &Setup, holder: &SigningKey, rng: &mut ChaCha20Rng) -> Vec<u8> {
+    let w: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
+    let pre = w
+        .preauth_request(
+            b"card",
+            Amount(10_000),
+            s.eur,
+            Nonce([0; 16]),
+            Timestamp(1_000),
+        )
+        .unwrap();
+    let terms = VoucherTerms {
+        not_before: Timestamp(1_000),
+        not_after: Timestamp(1_000_000),
+        max_single: None,
+        max_payments: 100,
+    };
+    s.issuer.issue_voucher(&pre, terms, rng).unwrap().to_vec()
+}
+
+#[test]
+fn a_wallet_reopened_after_a_crash_never_reuses_a_sequence_number_and_retries_give_the_same_bytes()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wallet");
+    let s = setup();
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let voucher = voucher_for(&s, &holder, &mut rng);
+    let mut shop: Acceptor<MemStore<65536, 256>, _> =
+        Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &s.cert).unwrap();
+    let now = Timestamp(2_000);
+    let ctx = Context {
+        trust: &s.trust,
+        revocations: None,
+        now,
+    };
+
+    let mut wallet: Wallet<FileStore, _> = Wallet::open(
+        FileStore::open(&path).unwrap(),
+        SigningKey::from_seed(&[2; 32]),
+    )
+    .unwrap();
+    wallet.install_voucher(&voucher, &s.trust, now).unwrap();
+    let req1 = shop
+        .create_request(Amount(100), s.eur, None, now, &mut rng)
+        .unwrap();
+    let pay1 = wallet.pay(&req1, &s.trust, None, now).unwrap();
+    // Crash right after the payment left the device (before any receipt).
+    drop(wallet);
+    let mut wallet: Wallet<FileStore, _> = Wallet::open(
+        FileStore::open(&path).unwrap(),
+        SigningKey::from_seed(&[2; 32]),
+    )
+    .unwrap();
+    // The link dropped too: the customer retries the same request and gets the same bytes.
+    assert_eq!(wallet.pay(&req1, &s.trust, None, now).unwrap(), pay1);
+    let r1 = shop.accept(&pay1, &ctx).unwrap();
+    // The merchant, asked twice, answers with the same receipt and stores nothing new.
+    let stored = shop.store().len();
+    assert_eq!(shop.accept(&pay1, &ctx).unwrap(), r1);
+    assert_eq!(shop.store().len(), stored);
+    wallet.receive_receipt(&r1).unwrap();
+    wallet.receive_receipt(&r1).unwrap();
+    assert_eq!(wallet.payments().filter(|p| p.receipt.is_some()).count(), 1);
+
+    let req2 = shop
+        .create_request(Amount(250), s.eur, None, now, &mut rng)
+        .unwrap();
+    let pay2 = wallet.pay(&req2, &s.trust, None, now).unwrap();
+    let p2 = decode_signed::<msg::Payment<'_>>(&pay2).unwrap();
+    let p1 = decode_signed::<msg::Payment<'_>>(&pay1).unwrap();
+    assert_eq!(p2.seq, 2);
+    assert_eq!(p2.prev, p1.id().link());
+    assert_eq!(p2.cumulative, Amount(350));
+    shop.accept(&pay2, &ctx).unwrap();
+    assert_eq!(wallet.remaining(s.eur, now), Amount(10_000 - 350));
+}
+
+#[test]
+fn a_refused_payment_changes_no_state_on_either_side() {
+    let s = setup();
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let voucher = voucher_for(&s, &holder, &mut rng);
+    let now = Timestamp(2_000);
+    let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
+    wallet.install_voucher(&voucher, &s.trust, now).unwrap();
+    let mut shop: Acceptor<MemStore, _> =
+        Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &s.cert).unwrap();
+    let ctx = Context {
+        trust: &s.trust,
+        revocations: None,
+        now,
+    };
+
+    // The wallet refuses a request it cannot pay, and stores nothing.
+    let too_big = shop
+        .create_request(Amount(10_001), s.eur, None, now, &mut rng)
+        .unwrap();
+    let before = wallet.store().len();
+    assert_eq!(
+        wallet.pay(&too_big, &s.trust, None, now),
+        Err(Error::Rejected(Rejection::OverPolicy))
+    );
+    assert_eq!(wallet.store().len(), before);
+
+    let req = shop
+        .create_request(Amount(100), s.eur, None, now, &mut rng)
+        .unwrap();
+    let pay = wallet.pay(&req, &s.trust, None, now).unwrap();
+    let mut tampered = pay.to_vec();
+    let at = tampered.len() - 70;
+    tampered[at] ^= 1;
+    let open_before: Vec<_> = shop.open_requests().copied().collect();
+    let len_before = shop.store().len();
+    assert!(shop.accept(&tampered, &ctx).is_err());
+    assert!(shop.accept(&pay[..pay.len() - 1], &ctx).is_err());
+    assert_eq!(shop.store().len(), len_before);
+    assert_eq!(
+        shop.open_requests().copied().collect::<Vec<_>>(),
+        open_before
+    );
+    // And the genuine payment still goes through afterwards.
+    shop.accept(&pay, &ctx).unwrap();
+    assert_eq!(shop.open_requests().count(), open_before.len() - 1);
+}
+
+#[test]
+fn only_a_genuine_report_prunes_and_only_what_it_finalizes() {
+    let s = setup();
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let voucher = voucher_for(&s, &holder, &mut rng);
+    let now = Timestamp(2_000);
+    let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
+    wallet.install_voucher(&voucher, &s.trust, now).unwrap();
+    let mut shop: Acceptor<MemStore, _> =
+        Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &s.cert).unwrap();
+    let ctx = Context {
+        trust: &s.trust,
+        revocations: None,
+        now,
+    };
+    for amount in [100, 200] {
+        let req = shop
+            .create_request(Amount(amount), s.eur, None, now, &mut rng)
+            .unwrap();
+        let pay = wallet.pay(&req, &s.trust, None, now).unwrap();
+        if amount == 100 {
+            let r = shop.accept(&pay, &ctx).unwrap();
+            wallet.receive_receipt(&r).unwrap();
+        }
+    }
+    let mut ledger = Settlement::new(s.trust.clone(), settlement::DEFAULT_GRACE_SECS);
+    ledger.register_merchant(&s.cert).unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = wallet.sync_batch(&mut buf).unwrap();
+    let ingested = ledger.ingest(&buf[..n], now).unwrap();
+    use msg::Outcome::*;
+    // Payment 1 with its receipt is credited; payment 2 never reached the merchant: pending.
+    assert_eq!(
+        ingested
+            .entries
+            .iter()
+            .map(|e| e.outcome)
+            .collect::<Vec<_>>(),
+        vec![Credited, Credited, Pending]
+    );
+
+    // A report signed by someone else prunes nothing.
+    let forger = Issuer::new(SigningKey::from_seed(&[9; 32]));
+    let forged = ingested.report(&forger, now).unwrap();
+    let before = wallet.store().len();
+    assert!(wallet.apply_report(&forged, &s.trust, now).is_err());
+    assert_eq!(wallet.store().len(), before);
+
+    let report = ingested.report(&s.issuer, now).unwrap();
+    assert_eq!(wallet.apply_report(&report, &s.trust, now).unwrap(), 2);
+    assert_eq!(
+        wallet.payments().map(|p| p.synced).collect::<Vec<_>>(),
+        vec![true, false]
+    );
+    // Applying it again acknowledges nothing new; the pending payment is synced again next time.
+    assert_eq!(wallet.apply_report(&report, &s.trust, now).unwrap(), 0);
+    let n = wallet.sync_batch(&mut buf).unwrap();
+    assert_eq!(
+        decode_unsigned::<msg::SyncBatch<'_>>(&buf[..n])
+            .unwrap()
+            .len(),
+        1
+    );
+}
