@@ -214,7 +214,7 @@ fn the_acceptor_survives_arbitrary_payment_bytes_without_changing_state() {
     )
     .unwrap();
     let before = shop.store().len();
-    let shop = std::cell::RefCell::new(shop);
+    let shop = core::cell::RefCell::new(shop);
     let ctx = Context {
         trust: &trust,
         revocations: None,
