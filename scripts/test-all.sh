@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every check offpay has, in the order CI runs them. Installs what it needs when missing
+# (rustup components and the Cortex-M4 target); needs only a Rust toolchain to start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+installed_components=$(rustup component list --installed)
+for c in rustfmt clippy; do
+    grep -q "^$c" <<<"$installed_components" || rustup component add "$c"
+done
+rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
+
+step "format"
+cargo fmt --all --check
+
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "firmware build: offpay-protocol, no_std, no allocator, thumbv7em-none-eabihf"
+cargo build -p offpay-protocol --no-default-features --target thumbv7em-none-eabihf
+
+step "tests (unit, property, conformance vectors, end-to-end, doc)"
+cargo test --workspace
