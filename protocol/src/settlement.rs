@@ -275,53 +275,61 @@ impl<const N: usize> Settlement<N> {
         Ok(Some((p, id)))
     }
 
-    /// Verifies every candidate's voucher (once per voucher) and holder signature, in one
-    /// ed25519 batch when there are several; falls back to one by one to find the bad ones.
+    /// Verifies every candidate's voucher (once per distinct voucher, and never again once
+    /// verified) and holder signature, in one ed25519 batch; when the batch fails, one by one
+    /// to find the bad ones. A bad voucher fails every payment drawn on it.
     fn verify_signatures(&mut self, candidates: &[Candidate<'_>]) -> Vec<Result<(), VerifyError>> {
+        enum Job {
+            Voucher([u8; 32]),
+            Holder(usize),
+        }
         let mut verdicts: Vec<Result<(), VerifyError>> = alloc::vec![Ok(()); candidates.len()];
-        let mut jobs: Vec<(usize, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
-        let mut vouchers_in_batch = BTreeSet::new();
+        let mut bad_vouchers: BTreeMap<[u8; 32], VerifyError> = BTreeMap::new();
+        let mut jobs: Vec<(Job, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
+        let mut queued = BTreeSet::new();
         for (i, c) in candidates.iter().enumerate() {
             let v = &c.payment.voucher;
             let vh = sha256(v.bytes());
-            if !self.verified_vouchers.contains(&vh) && vouchers_in_batch.insert(vh) {
+            if !self.verified_vouchers.contains(&vh) && queued.insert(vh) {
                 match self.trust.issuer_key(&v.issuer_key_id, v.not_before) {
                     Ok(k) => jobs.push((
-                        i,
+                        Job::Voucher(vh),
                         signed_input::<Voucher>(v.signed_bytes()),
                         *v.signature(),
                         k,
                     )),
-                    Err(e) => verdicts[i] = Err(e),
+                    Err(e) => {
+                        bad_vouchers.insert(vh, e);
+                    }
                 }
             }
             let p = &c.payment;
             jobs.push((
-                i,
+                Job::Holder(i),
                 signed_input::<Payment<'_>>(p.signed_bytes()),
                 *p.signature(),
                 v.holder_key,
             ));
         }
         if !batch_ok(&jobs) {
-            for (i, msg, sig, key) in &jobs {
+            for (job, msg, sig, key) in &jobs {
                 if let Err(e) = crypto::verify(key, &[], msg, sig) {
-                    verdicts[*i] = Err(e);
+                    match job {
+                        Job::Voucher(vh) => {
+                            bad_vouchers.insert(*vh, e);
+                        }
+                        Job::Holder(i) => verdicts[*i] = Err(e),
+                    }
                 }
             }
         }
-        // A voucher verified for one candidate but failing for another would be the same
-        // bytes, so the verdict of the first one stands for all.
         for (i, c) in candidates.iter().enumerate() {
             let vh = sha256(c.payment.voucher.bytes());
-            if verdicts[i].is_ok() {
-                self.verified_vouchers.insert(vh);
-            }
-        }
-        for (i, c) in candidates.iter().enumerate() {
-            let vh = sha256(c.payment.voucher.bytes());
-            if verdicts[i].is_ok() && !self.verified_vouchers.contains(&vh) {
-                verdicts[i] = Err(VerifyError::BadSignature);
+            match bad_vouchers.get(&vh) {
+                Some(e) => verdicts[i] = Err(*e),
+                None => {
+                    self.verified_vouchers.insert(vh);
+                }
             }
         }
         verdicts
@@ -579,7 +587,7 @@ fn signed_input<'a, T: SignedMessage<'a>>(signed: &[u8]) -> Vec<u8> {
 
 /// Batch-verifies every job, with the checks that make the batch accept exactly what
 /// `verify_strict` accepts: no weak key, R canonical and not of small order.
-fn batch_ok(jobs: &[(usize, Vec<u8>, [u8; 64], PublicKey)]) -> bool {
+fn batch_ok<J>(jobs: &[(J, Vec<u8>, [u8; 64], PublicKey)]) -> bool {
     if jobs.len() < 2 {
         return jobs
             .iter()

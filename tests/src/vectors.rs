@@ -1455,6 +1455,18 @@ fn settlement(f: &Fixture) -> Vec<Value> {
     tampered[last] ^= 1;
     let forged_receipt = receipt(&p1, MERCHANT_A, &f.merchant_b, t(NOW));
     let wrong_merchant_receipt = receipt(&p1, MERCHANT_B, &f.merchant_b, t(NOW));
+    // Two payments drawn on one forged voucher (the issuer's key id, a stranger's signature)
+    // in one batch: both are refused, and the genuine voucher's payment still goes through.
+    let forged = sign(
+        &voucher_value(f.holder.public_key(), f.issuer.key_id()),
+        &f.stranger,
+    );
+    let f1 = payment(f, &forged, 1, 420, 420, None, MERCHANT_A, [0x51; 16]);
+    let f2 = payment(f, &forged, 2, 100, 520, Some(&f1), MERCHANT_A, [0x52; 16]);
+    out.push(scenario("forged-voucher-fails-every-payment-on-it", vec![
+        step(batch(&[&f1, &f2, &p1, &r1]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "credited", "credited"]),
+        step(batch(&[&f2]), NOW, &["rejected:bad-signature"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
     out.push(scenario("rejected-records-change-nothing", vec![
         step(batch(&[&tampered, &forged_receipt, &f.cert_a, &p1[..40]]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "rejected:wrong-type", "rejected:truncated"]),
         step(batch(&[&p1, &wrong_merchant_receipt]), NOW, &["pending", "rejected:wrong-merchant"]),
