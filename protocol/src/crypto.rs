@@ -9,9 +9,11 @@
 use crate::error::{EncodeError, VerifyError};
 use crate::types::PublicKey;
 use core::fmt;
+#[cfg(not(fuzzing))]
 use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::VerifyingKey;
+#[cfg(not(fuzzing))]
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign_byupdate};
-use ed25519_dalek::{Signature, VerifyingKey};
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha512};
 use zeroize::Zeroizing;
@@ -55,14 +57,12 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-impl Signer for SigningKey {
-    fn public_key(&self) -> PublicKey {
-        PublicKey(self.inner.verifying_key().to_bytes())
-    }
-    fn sign(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+impl SigningKey {
+    /// Pure Ed25519 over `domain ‖ message`, streamed: no buffer for the concatenation.
+    #[cfg(not(fuzzing))]
+    fn sign_ed25519(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
         let seed = Zeroizing::new(self.inner.to_bytes());
         let esk = ExpandedSecretKey::from(&*seed);
-        let vk = self.inner.verifying_key();
         let sig = raw_sign_byupdate::<Sha512, _>(
             &esk,
             |d: &mut Sha512| {
@@ -70,10 +70,22 @@ impl Signer for SigningKey {
                 d.update(message);
                 Ok(())
             },
-            &vk,
+            &self.inner.verifying_key(),
         )
         .map_err(|_| EncodeError::Signer)?;
         Ok(sig.to_bytes())
+    }
+}
+
+impl Signer for SigningKey {
+    fn public_key(&self) -> PublicKey {
+        PublicKey(self.inner.verifying_key().to_bytes())
+    }
+    fn sign(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        #[cfg(fuzzing)]
+        return Ok(fuzzing::signature(&self.public_key(), domain, message));
+        #[cfg(not(fuzzing))]
+        self.sign_ed25519(domain, message)
     }
 }
 
@@ -113,13 +125,29 @@ pub fn verify_with(
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), VerifyError> {
+    #[cfg(fuzzing)]
+    return match fuzzing::signature(&PublicKey(vk.to_bytes()), domain, message) == *signature {
+        true => Ok(()),
+        false => Err(VerifyError::BadSignature),
+    };
+    #[cfg(not(fuzzing))]
+    verify_strict_stream(vk, domain, message, signature)
+}
+
+#[cfg(not(fuzzing))]
+fn verify_strict_stream(
+    vk: &VerifyingKey,
+    domain: &[u8],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), VerifyError> {
     let mut r = [0u8; 32];
     r.copy_from_slice(&signature[..32]);
     match CompressedEdwardsY(r).decompress() {
         Some(p) if !p.is_small_order() => {}
         _ => return Err(VerifyError::BadSignature),
     }
-    let sig = Signature::from_bytes(signature);
+    let sig = ed25519_dalek::Signature::from_bytes(signature);
     let mut stream = vk
         .verify_stream(&sig)
         .map_err(|_| VerifyError::BadSignature)?;
@@ -133,4 +161,21 @@ pub fn verify_with(
 /// SHA-256 of some bytes.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
+}
+
+/// Only under cargo-fuzz (`--cfg fuzzing`, never in a normal build): signatures become
+/// SHA-512(public key ‖ domain ‖ message), so that the fuzzer spends its time on the logic
+/// behind the signature checks rather than on curve arithmetic. Forging one is still as hard
+/// as finding a preimage, so random inputs are refused as before. The stable test suite
+/// replays every corpus file with real Ed25519.
+#[cfg(fuzzing)]
+mod fuzzing {
+    use super::*;
+    pub fn signature(key: &PublicKey, domain: &[u8], message: &[u8]) -> [u8; 64] {
+        let mut h = Sha512::new();
+        h.update(key.0);
+        h.update(domain);
+        h.update(message);
+        h.finalize().into()
+    }
 }

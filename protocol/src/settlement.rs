@@ -21,6 +21,7 @@ use crate::types::{
 };
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
+#[cfg(not(fuzzing))]
 use curve25519_dalek::edwards::CompressedEdwardsY;
 
 /// The default grace period after a voucher's `not_after` during which its payments may still
@@ -588,6 +589,16 @@ fn signed_input<'a, T: SignedMessage<'a>>(signed: &[u8]) -> Vec<u8> {
 /// Batch-verifies every job, with the checks that make the batch accept exactly what
 /// `verify_strict` accepts: no weak key, R canonical and not of small order.
 fn batch_ok<J>(jobs: &[(J, Vec<u8>, [u8; 64], PublicKey)]) -> bool {
+    #[cfg(fuzzing)]
+    return jobs
+        .iter()
+        .all(|(_, m, s, k)| crypto::verify(k, &[], m, s).is_ok());
+    #[cfg(not(fuzzing))]
+    batch_ok_strict(jobs)
+}
+
+#[cfg(not(fuzzing))]
+fn batch_ok_strict<J>(jobs: &[(J, Vec<u8>, [u8; 64], PublicKey)]) -> bool {
     if jobs.len() < 2 {
         return jobs
             .iter()

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fixture;
+pub mod fuzz_targets;
 pub mod vectors;
 
 /// Where the vector files live.

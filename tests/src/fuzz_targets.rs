@@ -1,0 +1,493 @@
+//! The bodies of the fuzz targets in `fuzz/`. They live here, in stable code, so that the
+//! normal test run replays every corpus file and saved crash through exactly the same checks
+//! (`tests/fuzz_replay.rs`). Each function panics when an invariant breaks; that is the crash.
+
+use crate::fixture::*;
+use crate::vectors::batch;
+use arbitrary::{Arbitrary, Unstructured};
+use offpay_protocol::acceptor::CertificateBytes;
+use offpay_protocol::codec::{Message, Signed, SignedMessage, VERSION, Writer};
+use offpay_protocol::msg::*;
+use offpay_protocol::*;
+use std::sync::OnceLock;
+
+/// A fuzz target: panics when an invariant breaks.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its `fuzz/fuzz_targets/*.rs` file.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("decode_preauth_request", decode_preauth_request),
+    ("decode_voucher", decode_voucher),
+    ("decode_merchant_certificate", decode_merchant_certificate),
+    ("decode_payment_request", decode_payment_request),
+    ("decode_payment", decode_payment),
+    ("decode_receipt", decode_receipt),
+    ("decode_revocation_list", decode_revocation_list),
+    ("decode_sync_batch", decode_sync_batch),
+    ("decode_sync_report", decode_sync_report),
+    ("decode_fraud_proof", decode_fraud_proof),
+    ("acceptor_accept", acceptor_accept),
+    ("settlement_ingest", settlement_ingest),
+    ("journal_reopen", journal_reopen),
+];
+
+/// Re-encodes a decoded signed message around its own signature.
+fn reencode_signed<'a, T: SignedMessage<'a>>(m: &Signed<'a, T>) -> Vec<u8> {
+    let mut buf = vec![0u8; T::MAX_LEN];
+    let mut w = Writer::new(&mut buf);
+    w.bytes(&[VERSION, T::TYPE as u8]).unwrap();
+    m.value().write_body(&mut w).unwrap();
+    w.bytes(m.signature()).unwrap();
+    let n = w.len();
+    buf.truncate(n);
+    buf
+}
+
+fn signed_round_trip<'a, T: SignedMessage<'a>>(data: &'a [u8]) {
+    if let Ok(m) = decode_signed::<T>(data) {
+        assert_eq!(
+            reencode_signed(&m),
+            data,
+            "{}: accepted bytes must re-encode identically",
+            T::TYPE.name()
+        );
+        assert!(data.len() <= T::MAX_LEN);
+    }
+}
+
+fn unsigned_round_trip<'a, T: Message<'a>>(data: &'a [u8]) {
+    if let Ok(m) = decode_unsigned::<T>(data) {
+        let mut buf = vec![0u8; T::MAX_LEN];
+        let n = codec::encode_unsigned(&m, &mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            data,
+            "{}: accepted bytes must re-encode identically",
+            T::TYPE.name()
+        );
+    }
+}
+
+/// PreAuthRequest decoder.
+pub fn decode_preauth_request(data: &[u8]) {
+    signed_round_trip::<PreAuthRequest<'_>>(data);
+}
+/// Voucher decoder.
+pub fn decode_voucher(data: &[u8]) {
+    signed_round_trip::<Voucher>(data);
+}
+/// MerchantCertificate decoder.
+pub fn decode_merchant_certificate(data: &[u8]) {
+    signed_round_trip::<MerchantCertificate<'_>>(data);
+}
+/// PaymentRequest decoder.
+pub fn decode_payment_request(data: &[u8]) {
+    signed_round_trip::<PaymentRequest<'_>>(data);
+}
+/// Payment decoder.
+pub fn decode_payment(data: &[u8]) {
+    signed_round_trip::<Payment<'_>>(data);
+}
+/// Receipt decoder.
+pub fn decode_receipt(data: &[u8]) {
+    signed_round_trip::<Receipt>(data);
+}
+/// RevocationList decoder.
+pub fn decode_revocation_list(data: &[u8]) {
+    signed_round_trip::<RevocationList<'_>>(data);
+}
+/// SyncBatch decoder (and its record iterator).
+pub fn decode_sync_batch(data: &[u8]) {
+    unsigned_round_trip::<SyncBatch<'_>>(data);
+    if let Ok(b) = decode_unsigned::<SyncBatch<'_>>(data) {
+        assert_eq!(b.records().count(), b.len());
+    }
+}
+/// SyncReport decoder (and its entry and proof iterators).
+pub fn decode_sync_report(data: &[u8]) {
+    signed_round_trip::<SyncReport<'_>>(data);
+    if let Ok(r) = decode_signed::<SyncReport<'_>>(data) {
+        let _ = (r.entries().count(), r.proofs().count());
+    }
+}
+/// FraudProof decoder.
+pub fn decode_fraud_proof(data: &[u8]) {
+    unsigned_round_trip::<FraudProof<'_>>(data);
+}
+
+struct Merchant {
+    cert: CertificateBytes,
+    store: MemStore<8192, 64>,
+    trust: TrustStore<4>,
+    key_seed: [u8; 32],
+}
+
+fn merchant() -> &'static Merchant {
+    static M: OnceLock<Merchant> = OnceLock::new();
+    M.get_or_init(|| {
+        let f = Fixture::new();
+        // A store holding one open request (nonce NONCE, 4.20 EUR) and one accepted payment,
+        // built through the real acceptor so its records are exactly what it writes.
+        let mut a: Acceptor<MemStore<8192, 64>, _> =
+            Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &f.cert_a).unwrap();
+        let mut rng = Fixture::rng(1);
+        let first = a
+            .create_request(Amount(100), eur(), None, t(3000), &mut rng)
+            .unwrap();
+        let mut wallet: Wallet<MemStore, _> =
+            Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
+        wallet.install_voucher(&f.voucher, &f.trust, t(60)).unwrap();
+        let p = wallet.pay(&first, &f.trust, None, t(3000)).unwrap();
+        a.accept(
+            &p,
+            &Context {
+                trust: &f.trust,
+                revocations: None,
+                now: t(3000),
+            },
+        )
+        .unwrap();
+        a.create_request(Amount(420), eur(), None, t(3600), &mut rng)
+            .unwrap();
+        Merchant {
+            cert: CertificateBytes::from_slice(&f.cert_a).unwrap(),
+            store: a.into_store(),
+            trust: f.trust.clone(),
+            key_seed: [3; 32],
+        }
+    })
+}
+
+/// `Acceptor::accept` over arbitrary payment bytes against a fixed merchant: a refusal changes
+/// nothing; an acceptance stores exactly one record and returns a receipt for that payment.
+pub fn acceptor_accept(data: &[u8]) {
+    let m = merchant();
+    let mut a: Acceptor<MemStore<8192, 64>, _> =
+        Acceptor::open(m.store.clone(), SigningKey::from_seed(&m.key_seed), &m.cert).unwrap();
+    let open_before: Vec<_> = a.open_requests().copied().collect();
+    let ctx = Context {
+        trust: &m.trust,
+        revocations: None,
+        now: t(3650),
+    };
+    match a.accept(data, &ctx) {
+        Err(_) => {
+            assert_eq!(a.store().len(), m.store.len());
+            assert_eq!(a.open_requests().copied().collect::<Vec<_>>(), open_before);
+        }
+        Ok(receipt) => {
+            let r = decode_signed::<Receipt>(&receipt).unwrap();
+            assert_eq!(r.payment_id, pid(data));
+            r.verify(&SigningKey::from_seed(&m.key_seed).public_key())
+                .unwrap();
+            assert!(a.store().len() <= m.store.len() + 1);
+        }
+    }
+}
+
+/// A pool of genuinely signed records for structure-aware settlement fuzzing: an honest chain,
+/// a clone's chain, mutated-and-re-signed variants, receipts from the right and wrong merchant.
+struct Pool {
+    records: Vec<Vec<u8>>,
+    trust: TrustStore<4>,
+    certs: [Vec<u8>; 2],
+    limits: Vec<(VoucherId, u64)>,
+}
+
+fn pool() -> &'static Pool {
+    static P: OnceLock<Pool> = OnceLock::new();
+    P.get_or_init(|| {
+        let f = Fixture::new();
+        let mut records = Vec::new();
+        let second = voucher_with(&f, [0x6c; 16], t(2 * 86_400));
+        for (vi, voucher) in [&f.voucher, &second].into_iter().enumerate() {
+            for chain in 0u8..3 {
+                let mut prev: Option<Vec<u8>> = None;
+                let mut cumulative = 0;
+                for seq in 1..=4u32 {
+                    let amount = 100 * u64::from(chain + 1)
+                        + u64::from(seq) * 7
+                        + if chain == 2 { 900 } else { 0 };
+                    cumulative += amount;
+                    let merchant = if (seq + u32::from(chain)) % 2 == 0 {
+                        MERCHANT_A
+                    } else {
+                        MERCHANT_B
+                    };
+                    let p = payment(
+                        &f,
+                        voucher,
+                        seq,
+                        amount,
+                        cumulative,
+                        prev.as_deref(),
+                        merchant,
+                        [chain * 16 + seq as u8 + vi as u8 * 64; 16],
+                    );
+                    let (key, other) = if merchant == MERCHANT_A {
+                        (&f.merchant_a, &f.merchant_b)
+                    } else {
+                        (&f.merchant_b, &f.merchant_a)
+                    };
+                    records.push(receipt(&p, merchant, key, t(3650)));
+                    records.push(receipt(&p, merchant, other, t(3650)));
+                    // A variant with a lying cumulative amount, genuinely signed by the holder.
+                    let liar = raw_payment(
+                        voucher,
+                        &PaymentTail {
+                            seq: seq + 1,
+                            amount: 5,
+                            cumulative: cumulative + 1,
+                            prev: pid(&p).link().0,
+                            merchant: merchant.0,
+                            nonce: [0xee; 16],
+                            created_at: t(3700).0.to_le_bytes(),
+                        },
+                        &f.holder,
+                    );
+                    records.push(liar);
+                    records.push(p.clone());
+                    prev = Some(p);
+                }
+            }
+        }
+        Pool {
+            records,
+            trust: f.trust.clone(),
+            certs: [f.cert_a.clone(), f.cert_b.clone()],
+            limits: vec![(VOUCHER_ID, 5000), (VoucherId([0x6c; 16]), 5000)],
+        }
+    })
+}
+
+/// One structure-aware settlement input: batches of records picked from the pool, some damaged.
+#[derive(Debug, Arbitrary)]
+pub struct SettlementInput {
+    batches: Vec<Vec<Pick>>,
+    close_after: bool,
+}
+
+/// One record of a batch.
+#[derive(Debug, Arbitrary)]
+pub struct Pick {
+    index: u8,
+    damage: Option<(u16, u8)>,
+}
+
+/// Settlement over arbitrary record sequences, with a model check: a voucher's credits never
+/// exceed its limit unless a FraudProof exists for it, every proof verifies, and ingesting the
+/// same batch again changes nothing.
+pub fn settlement_ingest(data: &[u8]) {
+    let Ok(input) = SettlementInput::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let p = pool();
+    let mut ledger = Settlement::new(p.trust.clone(), settlement::DEFAULT_GRACE_SECS);
+    for c in &p.certs {
+        ledger.register_merchant(c).unwrap();
+    }
+    for picks in input.batches.iter().take(4) {
+        let records: Vec<Vec<u8>> = picks
+            .iter()
+            .take(12)
+            .map(|pick| {
+                let mut r = p.records[usize::from(pick.index) % p.records.len()].clone();
+                if let Some((at, x)) = pick.damage {
+                    let i = usize::from(at) % r.len();
+                    r[i] ^= x.max(1);
+                }
+                r
+            })
+            .collect();
+        let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
+        let b = batch(&refs);
+        let now = t(3700);
+        let first = ledger.ingest(&b, now).unwrap();
+        assert_eq!(first.entries.len(), records.len());
+        let snapshot = (
+            ledger.credits().collect::<Vec<_>>(),
+            ledger.proofs().len(),
+            ledger.payment_count(),
+        );
+        let again = ledger.ingest(&b, now).unwrap();
+        for e in &again.entries {
+            assert!(
+                matches!(
+                    e.outcome,
+                    Outcome::Duplicate | Outcome::Rejected(_) | Outcome::Pending
+                ),
+                "re-ingesting gave {:?}",
+                e.outcome
+            );
+        }
+        assert!(again.proofs.is_empty());
+        assert_eq!(
+            snapshot,
+            (
+                ledger.credits().collect::<Vec<_>>(),
+                ledger.proofs().len(),
+                ledger.payment_count()
+            )
+        );
+    }
+    if input.close_after {
+        ledger.close_expired(t(400 * 86_400));
+    }
+    for (id, limit) in &p.limits {
+        if let Some(v) = ledger.voucher(id) {
+            assert!(
+                v.credited.0 <= *limit || v.fraud,
+                "credits {} over limit {limit} with no FraudProof",
+                v.credited.0
+            );
+            assert_eq!(v.overspend.0, v.credited.0.saturating_sub(*limit));
+        }
+    }
+    for proof in ledger.proofs() {
+        decode_unsigned::<FraudProof<'_>>(proof)
+            .unwrap()
+            .verify(&p.trust)
+            .unwrap();
+    }
+}
+
+/// One structure-aware journal input: records, then damage to the file.
+#[derive(Debug, Arbitrary)]
+pub struct JournalInput {
+    records: Vec<Vec<u8>>,
+    damage: JournalDamage,
+}
+
+/// What happened to the file after the records were committed.
+#[derive(Debug, Arbitrary)]
+pub enum JournalDamage {
+    /// A crash cut the file at this offset (torn tail).
+    Cut(u16),
+    /// A byte at this offset changed.
+    Flip(u16, u8),
+    /// Arbitrary bytes were appended (a torn, garbled write of a next frame).
+    Append(Vec<u8>),
+}
+
+/// The file journal reopened over damaged bytes recovers or refuses, never panics, and never
+/// loses a record whose frame lies wholly before the damage.
+pub fn journal_reopen(data: &[u8]) {
+    // Plain arbitrary bytes as a journal file.
+    let _ = store::scan_journal(data);
+    let Ok(input) = JournalInput::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let mut file = store::JOURNAL_MAGIC.to_vec();
+    let mut ends = Vec::new();
+    for r in input.records.iter().take(32).filter(|r| r.len() <= 1024) {
+        let len4 = (r.len() as u32).to_le_bytes();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&len4);
+        h.update(r);
+        file.extend_from_slice(&len4);
+        file.extend_from_slice(&h.finalize().to_le_bytes());
+        file.extend_from_slice(r);
+        ends.push(file.len());
+    }
+    let committed = ends.len();
+    let (damaged, first_bad) = match &input.damage {
+        JournalDamage::Cut(at) => {
+            let at = usize::from(*at) % (file.len() + 1);
+            (file[..at].to_vec(), at)
+        }
+        JournalDamage::Flip(at, x) => {
+            let mut f = file.clone();
+            let at = usize::from(*at) % f.len();
+            f[at] ^= (*x).max(1);
+            (f, at)
+        }
+        JournalDamage::Append(extra) => {
+            let mut f = file.clone();
+            f.extend(extra.iter().copied());
+            (f, file.len())
+        }
+    };
+    let intact = ends.iter().take_while(|&&e| e <= first_bad).count();
+    match store::scan_journal(&damaged) {
+        Ok(recs) => {
+            assert!(recs.len() >= intact, "lost a record before the damage");
+            let kept = input.records.iter().take(32).filter(|r| r.len() <= 1024);
+            for (got, want) in recs.iter().zip(kept).take(intact) {
+                assert_eq!(got, want);
+            }
+            if matches!(input.damage, JournalDamage::Cut(_)) {
+                assert!(recs.len() <= committed);
+            }
+        }
+        Err(e) => {
+            assert_eq!(e, StoreError::Corrupt);
+            assert!(
+                matches!(input.damage, JournalDamage::Flip(..)),
+                "a torn tail must be recovered, not refused"
+            );
+        }
+    }
+}
+
+/// The seed corpus of a target, generated from the conformance vector files: the messages of
+/// the target's type (and all others, to reach the wrong-type paths), journals made of them,
+/// and for the structure-aware settlement target, byte strings that pick across the pool.
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
+    let dir = crate::vectors_dir();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    names.sort();
+    for path in names {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        for v in json["vectors"].as_array().into_iter().flatten() {
+            if let (Some(ty), Some(h)) = (v["message"].as_str(), v["hex"].as_str())
+                && let Ok(b) = hex::decode(h)
+            {
+                messages.push((ty.to_string(), b));
+            }
+        }
+    }
+    let of_type = |ty: &str| -> Vec<Vec<u8>> {
+        messages
+            .iter()
+            .filter(|(t, _)| t == ty)
+            .map(|(_, b)| b.clone())
+            .collect()
+    };
+    match target {
+        "acceptor_accept" => of_type("Payment"),
+        "settlement_ingest" => (0u8..16)
+            .map(|k| {
+                (0..96u32)
+                    .map(|i| (i * 37 + u32::from(k) * 11) as u8)
+                    .collect()
+            })
+            .collect(),
+        "journal_reopen" => {
+            let mut out = Vec::new();
+            for chunk in messages.chunks(6) {
+                let mut file = store::JOURNAL_MAGIC.to_vec();
+                for (_, m) in chunk {
+                    let len4 = (m.len() as u32).to_le_bytes();
+                    let mut h = crc32fast::Hasher::new();
+                    h.update(&len4);
+                    h.update(m);
+                    file.extend_from_slice(&len4);
+                    file.extend_from_slice(&h.finalize().to_le_bytes());
+                    file.extend_from_slice(m);
+                }
+                out.push(file.clone());
+                out.push(file[..file.len() - 3].to_vec());
+            }
+            out
+        }
+        _ => messages.into_iter().map(|(_, b)| b).collect(),
+    }
+}
