@@ -33,7 +33,10 @@ if [ $# -gt 0 ]; then
     t=$1; shift
     run "$t" "$@"
 else
+    passed=0 failed=0
     for t in $targets; do
-        run "$t" -max_total_time="$seconds"
+        if run "$t" -max_total_time="$seconds"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     done
+    echo "fuzz: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
 fi

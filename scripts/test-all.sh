@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check offpay has, in the order CI runs them. Installs what it needs when missing
-# (rustup components and the Cortex-M4 target); needs only a Rust toolchain to start.
+# (rustup components, the Cortex-M4 target, the nightly toolchain and cargo-fuzz); needs only
+# a Rust toolchain to start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +28,6 @@ cargo build -p offpay-protocol --no-default-features --target thumbv7em-none-eab
 
 step "tests (unit, property, conformance vectors, end-to-end, doc)"
 cargo test --workspace
+
+step "fuzz: every target ~20 s with AddressSanitizer (nightly); a crash fails the run"
+bash scripts/fuzz.sh
