@@ -4,6 +4,7 @@
 //! Run: `cargo bench -p offpay-qr --bench qr`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use offpay_qr::render::{Style, to_image};
