@@ -29,6 +29,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("acceptor_accept", acceptor_accept),
     ("settlement_ingest", settlement_ingest),
     ("journal_reopen", journal_reopen),
+    ("qr_single_frame", qr_single_frame),
+    ("qr_scanner", qr_scanner),
 ];
 
 /// Re-encodes a decoded signed message around its own signature.
@@ -463,6 +465,15 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     };
     match target {
         "acceptor_accept" => of_type("Payment"),
+        "qr_single_frame" => messages.iter().take(40).map(|(_, b)| offpay_qr::frame::encode_single(b).into_bytes()).collect(),
+        "qr_scanner" => messages
+            .iter()
+            .take(8)
+            .map(|(_, b)| {
+                let mut a = offpay_qr::QrConfig { max_version: 5, ..offpay_qr::QrConfig::default() }.animate(b).unwrap();
+                (0..4).map(|_| a.next_frame().unwrap().text().to_string()).collect::<Vec<_>>().join("\n").into_bytes()
+            })
+            .collect(),
         "settlement_ingest" => (0u8..16)
             .map(|k| {
                 (0..96u32)
@@ -489,5 +500,41 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             out
         }
         _ => messages.into_iter().map(|(_, b)| b).collect(),
+    }
+}
+
+/// The QR single-frame decoder over arbitrary text: it decodes or refuses; what it decodes
+/// re-encodes to the same text.
+pub fn qr_single_frame(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    if let Ok(m) = offpay_qr::frame::decode_single(text, 4096) {
+        assert!(m.len() <= 4096);
+        assert_eq!(offpay_qr::frame::encode_single(&m), text);
+    }
+}
+
+/// The multi-frame Scanner fed arbitrary frame strings (split on newlines), mixed with
+/// genuine frames of one message: it never panics, and whatever it completes is that message
+/// (a forged frame can only be refused, never merged).
+pub fn qr_scanner(data: &[u8]) {
+    static FRAMES: OnceLock<(Vec<u8>, Vec<String>)> = OnceLock::new();
+    let (message, genuine) = FRAMES.get_or_init(|| {
+        let message: Vec<u8> = (0..900u32).map(|i| (i * 31 % 251) as u8).collect();
+        let config = offpay_qr::QrConfig { max_version: 5, ..offpay_qr::QrConfig::default() };
+        let mut a = config.animate(&message).unwrap();
+        let frames = (0..a.fragment_count() * 2).map(|_| a.next_frame().unwrap().text().to_string()).collect();
+        (message, frames)
+    });
+    let mut scanner = offpay_qr::Scanner::new(4096);
+    for (i, line) in data.split(|b| *b == b'\n').take(64).enumerate() {
+        let Ok(text) = core::str::from_utf8(line) else { continue };
+        for t in [text, genuine[i % genuine.len()].as_str()] {
+            if let Ok(offpay_qr::Progress::Complete(m)) = scanner.receive(t)
+                && !t.starts_with(offpay_qr::frame::SINGLE_PREFIX)
+            {
+                assert_eq!(&m, message, "a forged frame changed the message");
+                scanner.reset();
+            }
+        }
     }
 }

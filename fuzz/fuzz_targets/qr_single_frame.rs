@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| offpay_conformance::fuzz_targets::qr_single_frame(data));
