@@ -47,21 +47,42 @@ pub struct Seen {
     pub cumulative: Amount,
 }
 
-/// The merchant's bounded memory of accepted payments: the latest `M`, oldest overwritten.
+/// How many verified vouchers an acceptor remembers (SPEC §8.2.1).
+pub const VERIFIED_VOUCHERS: usize = 32;
+
+/// The merchant's bounded memory of accepted payments (the latest `M`, oldest overwritten),
+/// and of the vouchers whose issuer signature it has verified.
 #[derive(Clone, Debug)]
 pub struct VoucherMemory<const M: usize> {
     seen: heapless::Deque<Seen, M>,
+    verified: heapless::Deque<[u8; 32], VERIFIED_VOUCHERS>,
 }
 
 impl<const M: usize> Default for VoucherMemory<M> {
     fn default() -> Self {
         VoucherMemory {
             seen: heapless::Deque::new(),
+            verified: heapless::Deque::new(),
         }
     }
 }
 
 impl<const M: usize> VoucherMemory<M> {
+    /// Remembers that the voucher whose exact bytes (signature included) hash to `hash`
+    /// verified under its issuer key.
+    pub fn remember_voucher(&mut self, hash: [u8; 32]) {
+        if self.voucher_verified(&hash) {
+            return;
+        }
+        if self.verified.is_full() {
+            self.verified.pop_front();
+        }
+        let _ = self.verified.push_back(hash);
+    }
+    /// Whether these exact voucher bytes were verified before.
+    pub fn voucher_verified(&self, hash: &[u8; 32]) -> bool {
+        self.verified.iter().any(|h| h == hash)
+    }
     /// Remembers a payment, forgetting the oldest when full.
     pub fn remember(&mut self, s: Seen) {
         if self.seen.is_full() {
@@ -136,7 +157,7 @@ pub fn decide<const N: usize, const M: usize>(
     if payment.amount != open.amount {
         return Err(Rejection::WrongAmount.into());
     }
-    let issuer_key = ctx.trust.issuer_key(&v.issuer_key_id, ctx.now)?;
+    ctx.trust.issuer_key(&v.issuer_key_id, ctx.now)?;
     v.check_time(ctx.now)?;
     if ctx.revocations.is_some_and(|r| r.is_voucher_revoked(&v.id)) {
         return Err(Rejection::Revoked.into());
@@ -148,7 +169,11 @@ pub fn decide<const N: usize, const M: usize>(
         return Err(Rejection::OverLimit.into());
     }
     memory.check(payment, payment.id().link())?;
-    v.verify(&issuer_key)?;
+    // The same voucher bytes, signature included, verify the same way every time: a voucher
+    // verified before is not verified again. Its key's trust and window were checked above.
+    if !memory.voucher_verified(&sha256(v.bytes())) {
+        ctx.trust.verify(v, &v.issuer_key_id, ctx.now)?;
+    }
     payment.verify(&v.holder_key)?;
     Ok(())
 }
@@ -237,6 +262,7 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
                     let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
                     remove_open(&mut open, &p.request_nonce);
                     a.memory.remember(seen(&p));
+                    a.memory.remember_voucher(sha256(p.voucher.bytes()));
                 }
                 Some((kind::ACK, _)) => {}
                 _ => return Err(StoreError::Corrupt.into()),
@@ -346,6 +372,7 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         self.store.append(rec)?;
         remove_open(&mut self.open, &p.request_nonce);
         self.memory.remember(seen(&p));
+        self.memory.remember_voucher(sha256(p.voucher.bytes()));
         Ok(receipt)
     }
 

@@ -465,13 +465,26 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     };
     match target {
         "acceptor_accept" => of_type("Payment"),
-        "qr_single_frame" => messages.iter().take(40).map(|(_, b)| offpay_qr::frame::encode_single(b).into_bytes()).collect(),
+        "qr_single_frame" => messages
+            .iter()
+            .take(40)
+            .map(|(_, b)| offpay_qr::frame::encode_single(b).into_bytes())
+            .collect(),
         "qr_scanner" => messages
             .iter()
             .take(8)
             .map(|(_, b)| {
-                let mut a = offpay_qr::QrConfig { max_version: 5, ..offpay_qr::QrConfig::default() }.animate(b).unwrap();
-                (0..4).map(|_| a.next_frame().unwrap().text().to_string()).collect::<Vec<_>>().join("\n").into_bytes()
+                let mut a = offpay_qr::QrConfig {
+                    max_version: 5,
+                    ..offpay_qr::QrConfig::default()
+                }
+                .animate(b)
+                .unwrap();
+                (0..4)
+                    .map(|_| a.next_frame().unwrap().text().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes()
             })
             .collect(),
         "settlement_ingest" => (0u8..16)
@@ -506,7 +519,9 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
 /// The QR single-frame decoder over arbitrary text: it decodes or refuses; what it decodes
 /// re-encodes to the same text.
 pub fn qr_single_frame(data: &[u8]) {
-    let Ok(text) = core::str::from_utf8(data) else { return };
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(m) = offpay_qr::frame::decode_single(text, 4096) {
         assert!(m.len() <= 4096);
         assert_eq!(offpay_qr::frame::encode_single(&m), text);
@@ -520,14 +535,21 @@ pub fn qr_scanner(data: &[u8]) {
     static FRAMES: OnceLock<(Vec<u8>, Vec<String>)> = OnceLock::new();
     let (message, genuine) = FRAMES.get_or_init(|| {
         let message: Vec<u8> = (0..900u32).map(|i| (i * 31 % 251) as u8).collect();
-        let config = offpay_qr::QrConfig { max_version: 5, ..offpay_qr::QrConfig::default() };
+        let config = offpay_qr::QrConfig {
+            max_version: 5,
+            ..offpay_qr::QrConfig::default()
+        };
         let mut a = config.animate(&message).unwrap();
-        let frames = (0..a.fragment_count() * 2).map(|_| a.next_frame().unwrap().text().to_string()).collect();
+        let frames = (0..a.fragment_count() * 2)
+            .map(|_| a.next_frame().unwrap().text().to_string())
+            .collect();
         (message, frames)
     });
     let mut scanner = offpay_qr::Scanner::new(4096);
     for (i, line) in data.split(|b| *b == b'\n').take(64).enumerate() {
-        let Ok(text) = core::str::from_utf8(line) else { continue };
+        let Ok(text) = core::str::from_utf8(line) else {
+            continue;
+        };
         for t in [text, genuine[i % genuine.len()].as_str()] {
             if let Ok(offpay_qr::Progress::Complete(m)) = scanner.receive(t)
                 && !t.starts_with(offpay_qr::frame::SINGLE_PREFIX)

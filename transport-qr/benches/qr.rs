@@ -16,8 +16,14 @@ use std::hint::black_box;
 
 fn payment() -> Vec<u8> {
     let path = offpay_conformance::vectors_dir().join("messages.json");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let v = json["vectors"].as_array().unwrap().iter().find(|v| v["name"] == "payment-seq-2").unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = json["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "payment-seq-2")
+        .unwrap();
     hex::decode(v["hex"].as_str().unwrap()).unwrap()
 }
 
@@ -43,13 +49,37 @@ fn frames_needed(message: &[u8], loss: u32, seed: u64) -> f64 {
 fn bench(c: &mut Criterion) {
     let p = payment();
     let config = QrConfig::default();
-    c.bench_function("qr/encode payment frame (text + QR matrix)", |b| b.iter(|| black_box(config.encode(black_box(&p)).unwrap())));
-    let Encoded::Single(frame) = config.encode(&p).unwrap() else { panic!() };
-    let img = to_image(&frame, Style { module_px: 4, quiet_zone: 4 });
-    c.bench_function("qr/render payment frame to pixels (4 px/module)", |b| b.iter(|| black_box(to_image(&frame, Style { module_px: 4, quiet_zone: 4 }))));
-    c.bench_function("qr/decode payment frame from pixels (rxing)", |b| b.iter(|| black_box(decode_gray(black_box(&img)).unwrap())));
+    c.bench_function("qr/encode payment frame (text + QR matrix)", |b| {
+        b.iter(|| black_box(config.encode(black_box(&p)).unwrap()))
+    });
+    let Encoded::Single(frame) = config.encode(&p).unwrap() else {
+        panic!()
+    };
+    let img = to_image(
+        &frame,
+        Style {
+            module_px: 4,
+            quiet_zone: 4,
+        },
+    );
+    c.bench_function("qr/render payment frame to pixels (4 px/module)", |b| {
+        b.iter(|| {
+            black_box(to_image(
+                &frame,
+                Style {
+                    module_px: 4,
+                    quiet_zone: 4,
+                },
+            ))
+        })
+    });
+    c.bench_function("qr/decode payment frame from pixels (rxing)", |b| {
+        b.iter(|| black_box(decode_gray(black_box(&img)).unwrap()))
+    });
     let mut scanner = Scanner::new(64 * 1024);
-    c.bench_function("qr/scanner single frame text -> bytes", |b| b.iter(|| black_box(scanner.receive(black_box(frame.text())).unwrap())));
+    c.bench_function("qr/scanner single frame text -> bytes", |b| {
+        b.iter(|| black_box(scanner.receive(black_box(frame.text())).unwrap()))
+    });
 
     let mut m = vec![0u8; 10 * 1024];
     ChaCha20Rng::seed_from_u64(1).fill_bytes(&mut m);
