@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Renders SPEC.md from docs/SPEC.template.md, filling in the generated parts: hex examples
+from tests/vectors and the error-code table from the sources.
+
+    python3 scripts/spec-tables.py render     # rewrite SPEC.md (after editing the template)
+
+The test suite checks the result against the code (tests/tests/spec.rs)."""
+import json, re, pathlib, textwrap, sys
+root = pathlib.Path(__file__).resolve().parent.parent
+
+def example(name):
+    d = json.load(open(root / "tests/vectors/messages.json"))
+    v = next(v for v in d["vectors"] if v["name"] == name)
+    h = v["hex"]
+    lines = textwrap.wrap(h, 64)
+    return f"Example (vector `{name}`, {v['size']} bytes):\n\n```text\n" + "\n".join(lines) + "\n```\n"
+
+def errors():
+    rows = []
+    for path in ["protocol/src/error.rs", "transport-qr/src/lib.rs"]:
+        src = open(root / path).read()
+        for enum in re.finditer(r"pub enum (\w+) \{(.*?)\n\}", src, re.S):
+            name, body = enum.group(1), enum.group(2)
+            docs = {}
+            for m in re.finditer(r"((?:\s*///[^\n]*\n)+)\s*(\w+)", body):
+                docs[m.group(2)] = " ".join(l.strip()[3:].strip() for l in m.group(1).strip().splitlines())
+            start = src.find(f"impl {name} {{")
+            end = src.find("\nimpl ", start + 1)
+            block = src[start:end if end > 0 else len(src)]
+            codes = dict(re.findall(r"Self::(\w+) => (\d{3}),", block))
+            names = dict(re.findall(r'Self::(\w+) => "([a-z0-9-]+)",', block))
+            for variant, doc in docs.items():
+                if variant in codes and variant in names:
+                    rows.append((int(codes[variant]), names[variant], f"{name}::{variant}", doc))
+    rows = sorted(set(rows))
+    out = "| code | name | Rust | meaning |\n|---|---|---|---|\n"
+    for c, n, r, d in rows:
+        out += f"| {c} | `{n}` | `{r}` | {d} |\n"
+    return out
+
+def render():
+    t = open(root / "docs/SPEC.template.md").read()
+    fill = lambda m: errors() if m.group(1) == "errors" else example(m.group(1).split(":", 1)[1])
+    open(root / "SPEC.md", "w").write(re.sub(r"\{\{(errors|example:[a-z0-9-]+)\}\}", fill, t))
+
+if __name__ == "__main__":
+    what = sys.argv[1] if len(sys.argv) > 1 else "render"
+    if what == "render":
+        render()
+    else:
+        print(errors() if what == "errors" else example(what))
