@@ -211,13 +211,23 @@ impl<const N: usize> Settlement<N> {
             new_payments.push((c.index, c.id));
         }
 
-        // 3. Receipts, which credit the payments they name.
-        let mut new_receipts = Vec::new();
+        // 3. Receipts: checks, then all signatures in one batch, then recording (which credits
+        //    the payments they name).
+        let mut receipts: Vec<(usize, Receipt, RecordId)> = Vec::new();
+        let mut jobs: Vec<(usize, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
         for (index, r) in records.iter().enumerate() {
             match MessageType::of(r) {
                 Ok(MessageType::Payment) => {}
-                Ok(MessageType::Receipt) => match self.record_receipt(r, now, &refused) {
-                    Ok(Some(pid)) => new_receipts.push((index, pid)),
+                Ok(MessageType::Receipt) => match self.check_receipt(r, now, &refused) {
+                    Ok(Some((signed, key))) => {
+                        jobs.push((
+                            index,
+                            signed_input::<Receipt>(signed.signed_bytes()),
+                            *signed.signature(),
+                            key,
+                        ));
+                        receipts.push((index, *signed.value(), RecordId(sha256(r))));
+                    }
                     Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
                     Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
                 },
@@ -227,6 +237,19 @@ impl<const N: usize> Settlement<N> {
                     ))
                 }
                 Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
+            }
+        }
+        let all_good = self.batch_verification && batch_ok(&jobs);
+        let mut new_receipts = Vec::new();
+        for ((index, receipt, rid), (_, msg, sig, key)) in receipts.iter().zip(&jobs) {
+            if !all_good && let Err(e) = crypto::verify(key, &[], msg, sig) {
+                outcomes[*index] = Some(Outcome::Rejected(e.code()));
+                continue;
+            }
+            if self.record_receipt(receipt, *rid) {
+                new_receipts.push((*index, receipt.payment_id));
+            } else {
+                outcomes[*index] = Some(Outcome::Duplicate);
             }
         }
 
@@ -442,14 +465,14 @@ impl<const N: usize> Settlement<N> {
         Ok(Some(buf))
     }
 
-    /// Checks and stores a receipt, crediting its payment when both are here. `Ok(None)`:
-    /// already known. Returns the payment id the receipt names.
-    fn record_receipt(
-        &mut self,
-        bytes: &[u8],
+    /// Checks a receipt up to (not including) its signature: `Ok(None)` if already known,
+    /// otherwise the decoded receipt and the key its merchant signs with.
+    fn check_receipt<'a>(
+        &self,
+        bytes: &'a [u8],
         now: Timestamp,
         refused: &BTreeMap<PaymentId, u16>,
-    ) -> Result<Option<PaymentId>, Error> {
+    ) -> Result<Option<(crate::codec::Signed<'a, Receipt>, PublicKey)>, Error> {
         let r = decode_signed::<Receipt>(bytes)?;
         if let Some(e) = refused
             .get(&r.payment_id)
@@ -457,16 +480,15 @@ impl<const N: usize> Settlement<N> {
         {
             return Err(e);
         }
-        let rid = RecordId(sha256(bytes));
-        let key = (r.payment_id, r.merchant_id);
-        if self.records.contains(&rid) || self.receipts.contains_key(&key) {
+        if self.records.contains(&RecordId(sha256(bytes)))
+            || self.receipts.contains_key(&(r.payment_id, r.merchant_id))
+        {
             return Ok(None);
         }
-        let merchant_key = self
+        let merchant_key = *self
             .merchants
             .get(&r.merchant_id)
             .ok_or(Rejection::UnknownMerchant)?;
-        r.verify(merchant_key)?;
         if let Some(p) = self.payments.get(&r.payment_id) {
             if p.merchant != r.merchant_id {
                 return Err(Rejection::WrongMerchant.into());
@@ -482,10 +504,20 @@ impl<const N: usize> Settlement<N> {
                 crate::msg::check_window(l.not_before, l.not_after, r.accepted_at)?;
             }
         }
+        Ok(Some((r, merchant_key)))
+    }
+
+    /// Records a verified receipt and credits its payment if both are here; false if the same
+    /// receipt was recorded already (it appeared twice in one batch).
+    fn record_receipt(&mut self, r: &Receipt, rid: RecordId) -> bool {
+        let key = (r.payment_id, r.merchant_id);
+        if self.records.contains(&rid) || self.receipts.contains_key(&key) {
+            return false;
+        }
         self.receipts.insert(key, r.accepted_at);
         self.records.insert(rid);
         self.credit(r.payment_id);
-        Ok(Some(r.payment_id))
+        true
     }
 
     /// Credits a payment once it and a receipt from its own merchant, accepted inside the
