@@ -1,0 +1,228 @@
+//! The cost of each operation next to the cryptography it cannot avoid.
+//!
+//! Run: `cargo bench -p offpay-protocol --bench protocol`; ratios: `python3 scripts/bench-ratios.py`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use offpay_protocol::acceptor::{VoucherMemory, decide};
+use offpay_protocol::codec::SignedMessage;
+use offpay_protocol::msg::sync::ItemsWriter;
+use offpay_protocol::msg::*;
+use offpay_protocol::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::hint::black_box;
+
+struct World {
+    issuer: Issuer,
+    trust: TrustStore<4>,
+    cert: Vec<u8>,
+    eur: Currency,
+}
+
+fn world() -> World {
+    let issuer = Issuer::new(SigningKey::from_seed(&[1; 32]));
+    let mut trust = TrustStore::new();
+    trust.add(issuer.public_key(), Timestamp(0), Timestamp(2_000_000_000)).unwrap();
+    let cert = issuer
+        .certify_merchant(MerchantId(*b"SHOP0001"), SigningKey::from_seed(&[3; 32]).public_key(), "Shop", Timestamp(0), Timestamp(2_000_000_000))
+        .unwrap()
+        .to_vec();
+    World { issuer, trust, cert, eur: Currency::parse("EUR").unwrap() }
+}
+
+const NOW: Timestamp = Timestamp(1_000_000);
+
+fn voucher(w: &World, holder: &SigningKey, id: u8) -> Vec<u8> {
+    let wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
+    let pre = wallet.preauth_request(b"card", Amount(1_000_000), w.eur, Nonce([id; 16]), NOW).unwrap();
+    let terms = VoucherTerms { not_before: Timestamp(0), not_after: Timestamp(1_900_000_000), max_single: None, max_payments: 1000 };
+    w.issuer.issue_voucher(&pre, terms, &mut ChaCha20Rng::from_seed([id; 32])).unwrap().to_vec()
+}
+
+type Shop = Acceptor<MemStore<65536, 256>, SigningKey>;
+
+/// A merchant with one open request and the wallet's payment for it.
+fn shop_and_payment(w: &World, wallet: &mut Wallet<MemStore<65536, 256>, SigningKey>, rng: &mut ChaCha20Rng) -> (Shop, Vec<u8>) {
+    let mut shop: Shop = Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &w.cert).unwrap();
+    let req = shop.create_request(Amount(420), w.eur, None, NOW, rng).unwrap();
+    let pay = wallet.pay(&req, &w.trust, None, NOW).unwrap().to_vec();
+    (shop, pay)
+}
+
+fn crypto_floor(c: &mut Criterion) {
+    let key = SigningKey::from_seed(&[2; 32]);
+    let w = world();
+    let v = voucher(&w, &key, 1);
+    let input = [<Voucher as SignedMessage<'_>>::DOMAIN, &v[..v.len() - 64]].concat();
+    let sig = ed25519_dalek::Signature::from_slice(&v[v.len() - 64..]).unwrap();
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&w.issuer.public_key().0).unwrap();
+    c.bench_function("floor/ed25519 verify_strict", |b| b.iter(|| vk.verify_strict(black_box(&input), black_box(&sig)).unwrap()));
+    let mut g = c.benchmark_group("floor/ed25519 batch of 256");
+    g.throughput(Throughput::Elements(256));
+    let keys: Vec<_> = (0..256u32).map(|i| { let mut s = [0u8; 32]; s[..4].copy_from_slice(&i.to_le_bytes()); ed25519_dalek::SigningKey::from_bytes(&s) }).collect();
+    let msgs: Vec<Vec<u8>> = (0..256u32).map(|i| [input.as_slice(), &i.to_le_bytes()].concat()).collect();
+    use ed25519_dalek::Signer as _;
+    let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+    let vks: Vec<_> = keys.iter().map(|k| k.verifying_key()).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+    g.bench_function("verify_batch", |b| b.iter(|| ed25519_dalek::verify_batch(black_box(&refs), &sigs, &vks).unwrap()));
+    g.finish();
+}
+
+fn acceptor(c: &mut Criterion) {
+    let w = world();
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let v = voucher(&w, &holder, 2);
+    let mut wallet: Wallet<MemStore<65536, 256>, _> = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
+    wallet.install_voucher(&v, &w.trust, NOW).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let ctx = Context { trust: &w.trust, revocations: None, now: NOW };
+
+    // The pure decision, voucher not yet verified / already verified.
+    let (shop, pay) = shop_and_payment(&w, &mut wallet, &mut rng);
+    let open = *shop.open_requests().next().unwrap();
+    let p = decode_signed::<Payment<'_>>(&pay).unwrap();
+    let cold = VoucherMemory::<256>::default();
+    let mut warm = VoucherMemory::<256>::default();
+    warm.remember_voucher(offpay_protocol::crypto::sha256(p.voucher.bytes()));
+    c.bench_function("accept/decide", |b| b.iter(|| decide(&ctx, shop.merchant_id(), Some(&open), &cold, black_box(&decode_signed::<Payment<'_>>(black_box(&pay)).unwrap())).unwrap()));
+    c.bench_function("accept/decide, voucher cached", |b| b.iter(|| decide(&ctx, shop.merchant_id(), Some(&open), &warm, black_box(&decode_signed::<Payment<'_>>(black_box(&pay)).unwrap())).unwrap()));
+
+    // The whole accept: decision, receipt signature, journal append.
+    c.bench_function("accept/accept (decide + sign receipt + store)", |b| {
+        b.iter_batched(|| shop_and_payment(&w, &mut wallet, &mut rng), |(mut shop, pay)| shop.accept(&pay, &ctx).unwrap(), BatchSize::SmallInput)
+    });
+    c.bench_function("accept/accept, voucher cached", |b| {
+        b.iter_batched(
+            || {
+                let (mut shop, first) = shop_and_payment(&w, &mut wallet, &mut rng);
+                shop.accept(&first, &ctx).unwrap();
+                let req = shop.create_request(Amount(420), w.eur, None, NOW, &mut rng).unwrap();
+                let pay = wallet.pay(&req, &w.trust, None, NOW).unwrap().to_vec();
+                (shop, pay)
+            },
+            |(mut shop, pay)| shop.accept(&pay, &ctx).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn wallet_pay(c: &mut Criterion) {
+    let w = world();
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let v = voucher(&w, &holder, 3);
+    let mut shop: Shop = Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &w.cert).unwrap();
+    let req = shop.create_request(Amount(420), w.eur, None, NOW, &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
+    c.bench_function("wallet/pay (verify certificate and request, sign, store)", |b| {
+        b.iter_batched(
+            || {
+                let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
+                wallet.install_voucher(&v, &w.trust, NOW).unwrap();
+                wallet
+            },
+            |mut wallet| wallet.pay(&req, &w.trust, None, NOW).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+/// 10,000 payments with their receipts, as merchants would sync them: 100 vouchers of 100
+/// payments each, in batches of 1,000 records.
+fn ten_thousand(w: &World) -> Vec<Vec<u8>> {
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let merchant = SigningKey::from_seed(&[3; 32]);
+    let mut records = Vec::new();
+    for vi in 0..100u8 {
+        let vb = voucher(w, &holder, vi.wrapping_add(10));
+        let mut prev = LinkId::default();
+        for seq in 1..=100u32 {
+            let p = Payment {
+                voucher: decode_signed::<Voucher>(&vb).unwrap(),
+                seq,
+                amount: Amount(100),
+                cumulative: Amount(100 * u64::from(seq)),
+                prev,
+                merchant_id: MerchantId(*b"SHOP0001"),
+                request_nonce: Nonce([seq as u8; 16]),
+                created_at: NOW,
+            };
+            let mut buf = vec![0u8; 400];
+            let n = codec::encode_signed(&p, &holder, &mut buf).unwrap();
+            buf.truncate(n);
+            let id = PaymentId(offpay_protocol::crypto::sha256(&buf));
+            prev = id.link();
+            let mut rb = vec![0u8; 200];
+            let rn = codec::encode_signed(&Receipt { payment_id: id, merchant_id: MerchantId(*b"SHOP0001"), accepted_at: NOW }, &merchant, &mut rb).unwrap();
+            rb.truncate(rn);
+            records.push(buf);
+            records.push(rb);
+        }
+    }
+    records
+        .chunks(1000)
+        .map(|chunk| {
+            let mut buf = vec![0u8; 512 * 1024];
+            let mut w = ItemsWriter::sync_batch(&mut buf, chunk.len()).unwrap();
+            for r in chunk {
+                w.push(r).unwrap();
+            }
+            let n = w.finish().unwrap();
+            buf.truncate(n);
+            buf
+        })
+        .collect()
+}
+
+fn settlement(c: &mut Criterion) {
+    let w = world();
+    let batches = ten_thousand(&w);
+    let mut g = c.benchmark_group("settlement/ingest 10,000 payments + receipts");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(10_000));
+    for batch_verify in [true, false] {
+        let name = if batch_verify { "batch verification" } else { "one by one" };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let mut s = Settlement::new(w.trust.clone(), settlement::DEFAULT_GRACE_SECS);
+                    s.register_merchant(&w.cert).unwrap();
+                    s.set_batch_verification(batch_verify);
+                    s
+                },
+                |mut s| {
+                    for b in &batches {
+                        let r = s.ingest(b, NOW).unwrap();
+                        debug_assert!(r.entries.iter().all(|e| e.outcome == Outcome::Credited));
+                    }
+                    assert_eq!(s.payment_count(), 10_000);
+                    s
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn codec(c: &mut Criterion) {
+    let w = world();
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let v = voucher(&w, &holder, 4);
+    let mut wallet: Wallet<MemStore<65536, 256>, _> = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
+    wallet.install_voucher(&v, &w.trust, NOW).unwrap();
+    let (_, pay) = shop_and_payment(&w, &mut wallet, &mut ChaCha20Rng::from_seed([9; 32]));
+    let p = decode_signed::<Payment<'_>>(&pay).unwrap();
+    c.bench_function("codec/decode voucher", |b| b.iter(|| decode_signed::<Voucher>(black_box(&v)).unwrap()));
+    c.bench_function("codec/decode payment (with voucher)", |b| b.iter(|| decode_signed::<Payment<'_>>(black_box(&pay)).unwrap()));
+    c.bench_function("codec/decode merchant certificate", |b| b.iter(|| decode_signed::<MerchantCertificate<'_>>(black_box(&w.cert)).unwrap()));
+    let mut buf = [0u8; 400];
+    c.bench_function("codec/encode + sign payment", |b| b.iter(|| codec::encode_signed(black_box(p.value()), &holder, &mut buf).unwrap()));
+    let receipt = Receipt { payment_id: p.id(), merchant_id: p.merchant_id, accepted_at: NOW };
+    c.bench_function("codec/encode + sign receipt", |b| b.iter(|| codec::encode_signed(black_box(&receipt), &holder, &mut buf).unwrap()));
+}
+
+criterion_group!(benches, crypto_floor, acceptor, wallet_pay, settlement, codec);
+criterion_main!(benches);
