@@ -42,14 +42,24 @@ fn voucher(w: &World, holder: &SigningKey, id: u8) -> Vec<u8> {
     w.issuer.issue_voucher(&pre, terms, &mut ChaCha20Rng::from_seed([id; 32])).unwrap().to_vec()
 }
 
-type Shop = Acceptor<MemStore<65536, 256>, SigningKey>;
+/// Small stores: a fresh one per iteration holds the few records a benchmark writes.
+type Small = MemStore<4096, 16>;
+type Shop = Acceptor<Small, SigningKey, 8, 256>;
+type Customer = Wallet<Small, SigningKey>;
 
-/// A merchant with one open request and the wallet's payment for it.
-fn shop_and_payment(w: &World, wallet: &mut Wallet<MemStore<65536, 256>, SigningKey>, rng: &mut ChaCha20Rng) -> (Shop, Vec<u8>) {
+fn customer(w: &World, voucher: &[u8]) -> Customer {
+    let mut wallet: Customer = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
+    wallet.install_voucher(voucher, &w.trust, NOW).unwrap();
+    wallet
+}
+
+/// A fresh merchant with one open request, and a fresh wallet's payment for it.
+fn shop_and_payment(w: &World, voucher: &[u8], rng: &mut ChaCha20Rng) -> (Shop, Customer, Vec<u8>) {
     let mut shop: Shop = Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &w.cert).unwrap();
+    let mut wallet = customer(w, voucher);
     let req = shop.create_request(Amount(420), w.eur, None, NOW, rng).unwrap();
     let pay = wallet.pay(&req, &w.trust, None, NOW).unwrap().to_vec();
-    (shop, pay)
+    (shop, wallet, pay)
 }
 
 fn crypto_floor(c: &mut Criterion) {
@@ -76,13 +86,11 @@ fn acceptor(c: &mut Criterion) {
     let w = world();
     let holder = SigningKey::from_seed(&[2; 32]);
     let v = voucher(&w, &holder, 2);
-    let mut wallet: Wallet<MemStore<65536, 256>, _> = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
-    wallet.install_voucher(&v, &w.trust, NOW).unwrap();
     let mut rng = ChaCha20Rng::from_seed([7; 32]);
     let ctx = Context { trust: &w.trust, revocations: None, now: NOW };
 
     // The pure decision, voucher not yet verified / already verified.
-    let (shop, pay) = shop_and_payment(&w, &mut wallet, &mut rng);
+    let (shop, _, pay) = shop_and_payment(&w, &v, &mut rng);
     let open = *shop.open_requests().next().unwrap();
     let p = decode_signed::<Payment<'_>>(&pay).unwrap();
     let cold = VoucherMemory::<256>::default();
@@ -93,12 +101,12 @@ fn acceptor(c: &mut Criterion) {
 
     // The whole accept: decision, receipt signature, journal append.
     c.bench_function("accept/accept (decide + sign receipt + store)", |b| {
-        b.iter_batched(|| shop_and_payment(&w, &mut wallet, &mut rng), |(mut shop, pay)| shop.accept(&pay, &ctx).unwrap(), BatchSize::SmallInput)
+        b.iter_batched(|| shop_and_payment(&w, &v, &mut rng), |(mut shop, _, pay)| shop.accept(&pay, &ctx).unwrap(), BatchSize::SmallInput)
     });
     c.bench_function("accept/accept, voucher cached", |b| {
         b.iter_batched(
             || {
-                let (mut shop, first) = shop_and_payment(&w, &mut wallet, &mut rng);
+                let (mut shop, mut wallet, first) = shop_and_payment(&w, &v, &mut rng);
                 shop.accept(&first, &ctx).unwrap();
                 let req = shop.create_request(Amount(420), w.eur, None, NOW, &mut rng).unwrap();
                 let pay = wallet.pay(&req, &w.trust, None, NOW).unwrap().to_vec();
@@ -118,11 +126,7 @@ fn wallet_pay(c: &mut Criterion) {
     let req = shop.create_request(Amount(420), w.eur, None, NOW, &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
     c.bench_function("wallet/pay (verify certificate and request, sign, store)", |b| {
         b.iter_batched(
-            || {
-                let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
-                wallet.install_voucher(&v, &w.trust, NOW).unwrap();
-                wallet
-            },
+            || customer(&w, &v),
             |mut wallet| wallet.pay(&req, &w.trust, None, NOW).unwrap(),
             BatchSize::SmallInput,
         )
@@ -211,9 +215,7 @@ fn codec(c: &mut Criterion) {
     let w = world();
     let holder = SigningKey::from_seed(&[2; 32]);
     let v = voucher(&w, &holder, 4);
-    let mut wallet: Wallet<MemStore<65536, 256>, _> = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
-    wallet.install_voucher(&v, &w.trust, NOW).unwrap();
-    let (_, pay) = shop_and_payment(&w, &mut wallet, &mut ChaCha20Rng::from_seed([9; 32]));
+    let (_, _, pay) = shop_and_payment(&w, &v, &mut ChaCha20Rng::from_seed([9; 32]));
     let p = decode_signed::<Payment<'_>>(&pay).unwrap();
     c.bench_function("codec/decode voucher", |b| b.iter(|| decode_signed::<Voucher>(black_box(&v)).unwrap()));
     c.bench_function("codec/decode payment (with voucher)", |b| b.iter(|| decode_signed::<Payment<'_>>(black_box(&pay)).unwrap()));

@@ -21,6 +21,20 @@ pub trait Store {
     fn get(&self, index: usize) -> Option<&[u8]>;
 }
 
+/// A store used through a mutable reference: keep a large [`MemStore`] in a `static` or on the
+/// caller's stack and lend it, rather than moving tens of kilobytes by value.
+impl<S: Store + ?Sized> Store for &mut S {
+    fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
+        (**self).append(record)
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn get(&self, index: usize) -> Option<&[u8]> {
+        (**self).get(index)
+    }
+}
+
 /// Iterates a store's records in order.
 pub fn records<S: Store + ?Sized>(store: &S) -> impl Iterator<Item = &[u8]> {
     (0..store.len()).filter_map(move |i| store.get(i))
