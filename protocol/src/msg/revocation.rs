@@ -1,7 +1,7 @@
 //! RevocationList (type 0x07, online): vouchers and merchants the issuer no longer stands behind.
 
 use crate::codec::{Message, MessageType, SignedMessage, Writer, take_fields};
-use crate::error::{DecodeError, EncodeError};
+use crate::error::{DecodeError, EncodeError, Rejection};
 use crate::types::{KeyId, MerchantId, Timestamp, VoucherId};
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +52,15 @@ fn contains<const W: usize>(ids: &[u8], id: &[u8; W]) -> bool {
 }
 
 impl RevocationList<'_> {
+    /// Whether this list may replace `installed`: a device keeps only the newest list, so a
+    /// list whose serial is not higher (a replayed or reordered update) is refused.
+    pub fn supersedes(&self, installed: Option<&RevocationList<'_>>) -> Result<(), Rejection> {
+        match installed {
+            Some(old) if self.serial <= old.serial => Err(Rejection::StaleRevocationList),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether a voucher is revoked.
     pub fn is_voucher_revoked(&self, id: &VoucherId) -> bool {
         contains(self.vouchers, &id.0)
