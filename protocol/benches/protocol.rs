@@ -25,21 +25,44 @@ struct World {
 fn world() -> World {
     let issuer = Issuer::new(SigningKey::from_seed(&[1; 32]));
     let mut trust = TrustStore::new();
-    trust.add(issuer.public_key(), Timestamp(0), Timestamp(2_000_000_000)).unwrap();
+    trust
+        .add(issuer.public_key(), Timestamp(0), Timestamp(2_000_000_000))
+        .unwrap();
     let cert = issuer
-        .certify_merchant(MerchantId(*b"SHOP0001"), SigningKey::from_seed(&[3; 32]).public_key(), "Shop", Timestamp(0), Timestamp(2_000_000_000))
+        .certify_merchant(
+            MerchantId(*b"SHOP0001"),
+            SigningKey::from_seed(&[3; 32]).public_key(),
+            "Shop",
+            Timestamp(0),
+            Timestamp(2_000_000_000),
+        )
         .unwrap()
         .to_vec();
-    World { issuer, trust, cert, eur: Currency::parse("EUR").unwrap() }
+    World {
+        issuer,
+        trust,
+        cert,
+        eur: Currency::parse("EUR").unwrap(),
+    }
 }
 
 const NOW: Timestamp = Timestamp(1_000_000);
 
 fn voucher(w: &World, holder: &SigningKey, id: u8) -> Vec<u8> {
     let wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
-    let pre = wallet.preauth_request(b"card", Amount(1_000_000), w.eur, Nonce([id; 16]), NOW).unwrap();
-    let terms = VoucherTerms { not_before: Timestamp(0), not_after: Timestamp(1_900_000_000), max_single: None, max_payments: 1000 };
-    w.issuer.issue_voucher(&pre, terms, &mut ChaCha20Rng::from_seed([id; 32])).unwrap().to_vec()
+    let pre = wallet
+        .preauth_request(b"card", Amount(1_000_000), w.eur, Nonce([id; 16]), NOW)
+        .unwrap();
+    let terms = VoucherTerms {
+        not_before: Timestamp(0),
+        not_after: Timestamp(1_900_000_000),
+        max_single: None,
+        max_payments: 1000,
+    };
+    w.issuer
+        .issue_voucher(&pre, terms, &mut ChaCha20Rng::from_seed([id; 32]))
+        .unwrap()
+        .to_vec()
 }
 
 /// Small stores: a fresh one per iteration holds the few records a benchmark writes.
@@ -48,16 +71,20 @@ type Shop = Acceptor<Small, SigningKey, 8, 256>;
 type Customer = Wallet<Small, SigningKey>;
 
 fn customer(w: &World, voucher: &[u8]) -> Customer {
-    let mut wallet: Customer = Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
+    let mut wallet: Customer =
+        Wallet::open(MemStore::new(), SigningKey::from_seed(&[2; 32])).unwrap();
     wallet.install_voucher(voucher, &w.trust, NOW).unwrap();
     wallet
 }
 
 /// A fresh merchant with one open request, and a fresh wallet's payment for it.
 fn shop_and_payment(w: &World, voucher: &[u8], rng: &mut ChaCha20Rng) -> (Shop, Customer, Vec<u8>) {
-    let mut shop: Shop = Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &w.cert).unwrap();
+    let mut shop: Shop =
+        Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &w.cert).unwrap();
     let mut wallet = customer(w, voucher);
-    let req = shop.create_request(Amount(420), w.eur, None, NOW, rng).unwrap();
+    let req = shop
+        .create_request(Amount(420), w.eur, None, NOW, rng)
+        .unwrap();
     let pay = wallet.pay(&req, &w.trust, None, NOW).unwrap().to_vec();
     (shop, wallet, pay)
 }
@@ -69,16 +96,31 @@ fn crypto_floor(c: &mut Criterion) {
     let input = [<Voucher as SignedMessage<'_>>::DOMAIN, &v[..v.len() - 64]].concat();
     let sig = ed25519_dalek::Signature::from_slice(&v[v.len() - 64..]).unwrap();
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&w.issuer.public_key().0).unwrap();
-    c.bench_function("floor/ed25519 verify_strict", |b| b.iter(|| vk.verify_strict(black_box(&input), black_box(&sig)).unwrap()));
+    c.bench_function("floor/ed25519 verify_strict", |b| {
+        b.iter(|| {
+            vk.verify_strict(black_box(&input), black_box(&sig))
+                .unwrap()
+        })
+    });
     let mut g = c.benchmark_group("floor/ed25519 batch of 256");
     g.throughput(Throughput::Elements(256));
-    let keys: Vec<_> = (0..256u32).map(|i| { let mut s = [0u8; 32]; s[..4].copy_from_slice(&i.to_le_bytes()); ed25519_dalek::SigningKey::from_bytes(&s) }).collect();
-    let msgs: Vec<Vec<u8>> = (0..256u32).map(|i| [input.as_slice(), &i.to_le_bytes()].concat()).collect();
+    let keys: Vec<_> = (0..256u32)
+        .map(|i| {
+            let mut s = [0u8; 32];
+            s[..4].copy_from_slice(&i.to_le_bytes());
+            ed25519_dalek::SigningKey::from_bytes(&s)
+        })
+        .collect();
+    let msgs: Vec<Vec<u8>> = (0..256u32)
+        .map(|i| [input.as_slice(), &i.to_le_bytes()].concat())
+        .collect();
     use ed25519_dalek::Signer as _;
     let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
     let vks: Vec<_> = keys.iter().map(|k| k.verifying_key()).collect();
     let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
-    g.bench_function("verify_batch", |b| b.iter(|| ed25519_dalek::verify_batch(black_box(&refs), &sigs, &vks).unwrap()));
+    g.bench_function("verify_batch", |b| {
+        b.iter(|| ed25519_dalek::verify_batch(black_box(&refs), &sigs, &vks).unwrap())
+    });
     g.finish();
 }
 
@@ -87,7 +129,11 @@ fn acceptor(c: &mut Criterion) {
     let holder = SigningKey::from_seed(&[2; 32]);
     let v = voucher(&w, &holder, 2);
     let mut rng = ChaCha20Rng::from_seed([7; 32]);
-    let ctx = Context { trust: &w.trust, revocations: None, now: NOW };
+    let ctx = Context {
+        trust: &w.trust,
+        revocations: None,
+        now: NOW,
+    };
 
     // The pure decision, voucher not yet verified / already verified.
     let (shop, _, pay) = shop_and_payment(&w, &v, &mut rng);
@@ -96,19 +142,47 @@ fn acceptor(c: &mut Criterion) {
     let cold = VoucherMemory::<256>::default();
     let mut warm = VoucherMemory::<256>::default();
     warm.remember_voucher(offpay_protocol::crypto::sha256(p.voucher.bytes()));
-    c.bench_function("accept/decide", |b| b.iter(|| decide(&ctx, shop.merchant_id(), Some(&open), &cold, black_box(&decode_signed::<Payment<'_>>(black_box(&pay)).unwrap())).unwrap()));
-    c.bench_function("accept/decide, voucher cached", |b| b.iter(|| decide(&ctx, shop.merchant_id(), Some(&open), &warm, black_box(&decode_signed::<Payment<'_>>(black_box(&pay)).unwrap())).unwrap()));
+    c.bench_function("accept/decide", |b| {
+        b.iter(|| {
+            decide(
+                &ctx,
+                shop.merchant_id(),
+                Some(&open),
+                &cold,
+                black_box(&decode_signed::<Payment<'_>>(black_box(&pay)).unwrap()),
+            )
+            .unwrap()
+        })
+    });
+    c.bench_function("accept/decide, voucher cached", |b| {
+        b.iter(|| {
+            decide(
+                &ctx,
+                shop.merchant_id(),
+                Some(&open),
+                &warm,
+                black_box(&decode_signed::<Payment<'_>>(black_box(&pay)).unwrap()),
+            )
+            .unwrap()
+        })
+    });
 
     // The whole accept: decision, receipt signature, journal append.
     c.bench_function("accept/accept (decide + sign receipt + store)", |b| {
-        b.iter_batched(|| shop_and_payment(&w, &v, &mut rng), |(mut shop, _, pay)| shop.accept(&pay, &ctx).unwrap(), BatchSize::SmallInput)
+        b.iter_batched(
+            || shop_and_payment(&w, &v, &mut rng),
+            |(mut shop, _, pay)| shop.accept(&pay, &ctx).unwrap(),
+            BatchSize::SmallInput,
+        )
     });
     c.bench_function("accept/accept, voucher cached", |b| {
         b.iter_batched(
             || {
                 let (mut shop, mut wallet, first) = shop_and_payment(&w, &v, &mut rng);
                 shop.accept(&first, &ctx).unwrap();
-                let req = shop.create_request(Amount(420), w.eur, None, NOW, &mut rng).unwrap();
+                let req = shop
+                    .create_request(Amount(420), w.eur, None, NOW, &mut rng)
+                    .unwrap();
                 let pay = wallet.pay(&req, &w.trust, None, NOW).unwrap().to_vec();
                 (shop, pay)
             },
@@ -122,15 +196,27 @@ fn wallet_pay(c: &mut Criterion) {
     let w = world();
     let holder = SigningKey::from_seed(&[2; 32]);
     let v = voucher(&w, &holder, 3);
-    let mut shop: Shop = Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &w.cert).unwrap();
-    let req = shop.create_request(Amount(420), w.eur, None, NOW, &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
-    c.bench_function("wallet/pay (verify certificate and request, sign, store)", |b| {
-        b.iter_batched(
-            || customer(&w, &v),
-            |mut wallet| wallet.pay(&req, &w.trust, None, NOW).unwrap(),
-            BatchSize::SmallInput,
+    let mut shop: Shop =
+        Acceptor::open(MemStore::new(), SigningKey::from_seed(&[3; 32]), &w.cert).unwrap();
+    let req = shop
+        .create_request(
+            Amount(420),
+            w.eur,
+            None,
+            NOW,
+            &mut ChaCha20Rng::from_seed([1; 32]),
         )
-    });
+        .unwrap();
+    c.bench_function(
+        "wallet/pay (verify certificate and request, sign, store)",
+        |b| {
+            b.iter_batched(
+                || customer(&w, &v),
+                |mut wallet| wallet.pay(&req, &w.trust, None, NOW).unwrap(),
+                BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 /// 10,000 payments with their receipts, as merchants would sync them: 100 vouchers of 100
@@ -159,7 +245,16 @@ fn ten_thousand(w: &World) -> Vec<Vec<u8>> {
             let id = PaymentId(offpay_protocol::crypto::sha256(&buf));
             prev = id.link();
             let mut rb = vec![0u8; 200];
-            let rn = codec::encode_signed(&Receipt { payment_id: id, merchant_id: MerchantId(*b"SHOP0001"), accepted_at: NOW }, &merchant, &mut rb).unwrap();
+            let rn = codec::encode_signed(
+                &Receipt {
+                    payment_id: id,
+                    merchant_id: MerchantId(*b"SHOP0001"),
+                    accepted_at: NOW,
+                },
+                &merchant,
+                &mut rb,
+            )
+            .unwrap();
             rb.truncate(rn);
             records.push(buf);
             records.push(rb);
@@ -187,7 +282,11 @@ fn settlement(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(10_000));
     for batch_verify in [true, false] {
-        let name = if batch_verify { "batch verification" } else { "one by one" };
+        let name = if batch_verify {
+            "batch verification"
+        } else {
+            "one by one"
+        };
         g.bench_function(name, |b| {
             b.iter_batched(
                 || {
@@ -217,14 +316,35 @@ fn codec(c: &mut Criterion) {
     let v = voucher(&w, &holder, 4);
     let (_, _, pay) = shop_and_payment(&w, &v, &mut ChaCha20Rng::from_seed([9; 32]));
     let p = decode_signed::<Payment<'_>>(&pay).unwrap();
-    c.bench_function("codec/decode voucher", |b| b.iter(|| decode_signed::<Voucher>(black_box(&v)).unwrap()));
-    c.bench_function("codec/decode payment (with voucher)", |b| b.iter(|| decode_signed::<Payment<'_>>(black_box(&pay)).unwrap()));
-    c.bench_function("codec/decode merchant certificate", |b| b.iter(|| decode_signed::<MerchantCertificate<'_>>(black_box(&w.cert)).unwrap()));
+    c.bench_function("codec/decode voucher", |b| {
+        b.iter(|| decode_signed::<Voucher>(black_box(&v)).unwrap())
+    });
+    c.bench_function("codec/decode payment (with voucher)", |b| {
+        b.iter(|| decode_signed::<Payment<'_>>(black_box(&pay)).unwrap())
+    });
+    c.bench_function("codec/decode merchant certificate", |b| {
+        b.iter(|| decode_signed::<MerchantCertificate<'_>>(black_box(&w.cert)).unwrap())
+    });
     let mut buf = [0u8; 400];
-    c.bench_function("codec/encode + sign payment", |b| b.iter(|| codec::encode_signed(black_box(p.value()), &holder, &mut buf).unwrap()));
-    let receipt = Receipt { payment_id: p.id(), merchant_id: p.merchant_id, accepted_at: NOW };
-    c.bench_function("codec/encode + sign receipt", |b| b.iter(|| codec::encode_signed(black_box(&receipt), &holder, &mut buf).unwrap()));
+    c.bench_function("codec/encode + sign payment", |b| {
+        b.iter(|| codec::encode_signed(black_box(p.value()), &holder, &mut buf).unwrap())
+    });
+    let receipt = Receipt {
+        payment_id: p.id(),
+        merchant_id: p.merchant_id,
+        accepted_at: NOW,
+    };
+    c.bench_function("codec/encode + sign receipt", |b| {
+        b.iter(|| codec::encode_signed(black_box(&receipt), &holder, &mut buf).unwrap())
+    });
 }
 
-criterion_group!(benches, crypto_floor, acceptor, wallet_pay, settlement, codec);
+criterion_group!(
+    benches,
+    crypto_floor,
+    acceptor,
+    wallet_pay,
+    settlement,
+    codec
+);
 criterion_main!(benches);

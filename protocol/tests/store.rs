@@ -338,12 +338,24 @@ fn only_a_genuine_report_prunes_and_only_what_it_finalizes() {
 #[test]
 fn an_older_or_replayed_revocation_list_does_not_replace_the_installed_one() {
     let s = setup();
-    let v7 = s.issuer.revocation_list(7, Timestamp(100), &[VoucherId([1; 16])], &[]).unwrap();
-    let v8 = s.issuer.revocation_list(8, Timestamp(200), &[], &[]).unwrap();
+    let v7 = s
+        .issuer
+        .revocation_list(7, Timestamp(100), &[VoucherId([1; 16])], &[])
+        .unwrap();
+    let v8 = s
+        .issuer
+        .revocation_list(8, Timestamp(200), &[], &[])
+        .unwrap();
     let l7 = decode_signed::<msg::RevocationList<'_>>(&v7).unwrap();
     let l8 = decode_signed::<msg::RevocationList<'_>>(&v8).unwrap();
     assert_eq!(l7.supersedes(None), Ok(()));
     assert_eq!(l8.supersedes(Some(&l7)), Ok(()));
-    assert_eq!(l7.supersedes(Some(&l8)), Err(Rejection::StaleRevocationList));
-    assert_eq!(l8.supersedes(Some(&l8)), Err(Rejection::StaleRevocationList));
+    assert_eq!(
+        l7.supersedes(Some(&l8)),
+        Err(Rejection::StaleRevocationList)
+    );
+    assert_eq!(
+        l8.supersedes(Some(&l8)),
+        Err(Rejection::StaleRevocationList)
+    );
 }

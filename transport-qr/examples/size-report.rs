@@ -17,7 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     println!("| vector | message | bytes | QR text chars | version at L | version at M |");
     println!("|---|---|---|---|---|---|");
-    for v in json["vectors"].as_array().into_iter().flatten().filter(|v| v["expect"] == "valid") {
+    for v in json["vectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["expect"] == "valid")
+    {
         let bytes = hex::decode(v["hex"].as_str().unwrap_or_default())?;
         let text = encode_single(&bytes);
         println!(
