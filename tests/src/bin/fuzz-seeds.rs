@@ -1,4 +1,4 @@
-//! Writes the fuzz seed corpora, generated from the conformance vectors, to DIR/<target>/.
+//! Writes the fuzz seed corpora, generated from the conformance vectors, to `DIR/<target>/`.
 //! Usage: fuzz-seeds DIR
 
 fn main() -> std::io::Result<()> {
