@@ -18,8 +18,10 @@ cargo +nightly fuzz build --sanitizer address --release
 
 run() {
     local t=$1; shift
-    mkdir -p "fuzz/artifacts/$t"
-    local log="fuzz/artifacts/$t/last-run.log"
+    # The log stays out of the artifact directory: cargo-fuzz reports every file there as a
+    # failing input.
+    mkdir -p "fuzz/artifacts/$t" fuzz/logs
+    local log="fuzz/logs/$t.log"
     if ! cargo +nightly fuzz run --sanitizer address --release "$t" "fuzz/corpus/$t" -- \
         -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="fuzz/artifacts/$t/" "$@" >"$log" 2>&1; then
         tail -n 40 "$log"

@@ -41,7 +41,15 @@ pub fn decode_single(text: &str, max_len: usize) -> Result<Vec<u8>, QrError> {
     if body.len() > base45_len(max_len) {
         return Err(QrError::TooLarge);
     }
-    base45::decode(body).map_err(|_| QrError::NotBase45)
+    let message = base45::decode(body).map_err(|_| QrError::NotBase45)?;
+    // RFC 9285 §4.2 makes a group whose value is out of range (a final pair above 255, a
+    // triplet above 65535) an error; the `base45` crate lets some through and wraps them.
+    // Re-encoding (bounded by the length check above) refuses every such text, so exactly one
+    // text decodes to each message.
+    if base45::encode(&message) != body {
+        return Err(QrError::NotBase45);
+    }
+    Ok(message)
 }
 
 /// The header of one animated frame.

@@ -44,7 +44,8 @@ use qrcode::{QrCode, Version};
 pub enum QrError {
     /// The text is neither a single frame (`OP1:`) nor an offpay UR part.
     WrongPrefix,
-    /// A single frame holds characters outside base45, or an impossible base45 length.
+    /// A single frame holds characters outside base45, an impossible base45 length, or a
+    /// group whose value is out of range.
     NotBase45,
     /// The message is longer than the configured maximum.
     TooLarge,

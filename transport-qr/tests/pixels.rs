@@ -349,6 +349,16 @@ fn hostile_and_foreign_input_gives_typed_errors() {
     assert_eq!(s.receive("XX1:ABC"), Err(QrError::WrongPrefix));
     assert_eq!(s.receive("OP1:abc"), Err(QrError::NotBase45));
     assert_eq!(s.receive("OP1:A"), Err(QrError::NotBase45));
+    // Out-of-range groups (RFC 9285 §4.2): a final pair above 255 and a triplet above 65535.
+    // "%5" is 39 + 5·45 = 264; "GGW" is 16 + 16·45 + 32·2025 = 65,536. Their in-range
+    // neighbours decode, so only the value is refused.
+    assert_eq!(s.receive("OP1:%5"), Err(QrError::NotBase45));
+    assert_eq!(s.receive("OP1:GGW"), Err(QrError::NotBase45));
+    assert_eq!(
+        offpay_qr::frame::decode_single("OP1:FGW", 8),
+        Ok(vec![0xff, 0xff])
+    );
+    assert_eq!(offpay_qr::frame::decode_single("OP1:U5", 8), Ok(vec![0xff]));
     assert_eq!(s.receive("https://example.com/"), Err(QrError::WrongPrefix));
     // An image with no QR code.
     let blank = GrayImage::from_fn(300, 300, |x, y| Luma([((x * 7 + y * 13) % 256) as u8]));
