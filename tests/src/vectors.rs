@@ -172,7 +172,7 @@ pub fn generate() -> Vec<(String, String)> {
             "pay.json",
             file(
                 &f,
-                "context 'pay': a wallet with the fixture holder key and voucher (installed at `now`, after paying `paid` first) pays the request at `now`; when valid, the payment equals `output`",
+                "context 'pay': a wallet with the fixture holder key installs the fixture voucher at `install_at`, pays each request of `paid` at `paid_at`, then pays the request at `now`; when valid, the payment equals `output`; when refused, the wallet stores nothing",
                 pay(&f),
             ),
         ),
@@ -1200,7 +1200,8 @@ fn pay(f: &Fixture) -> Vec<Value> {
         with(
             v(name, MessageType::PaymentRequest, req, e),
             json!({
-                "context": "pay", "now": t(now).0, "paid": paid.iter().map(|x| hx(x)).collect::<Vec<_>>(),
+                "context": "pay", "now": t(now).0, "install_at": t(60).0, "paid_at": t(3650).0,
+                "paid": paid.iter().map(|x| hx(x)).collect::<Vec<_>>(),
                 "revocation_list": rl.map(hx), "output": output.map(|o| hx(&o)),
             }),
         )

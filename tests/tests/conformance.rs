@@ -155,19 +155,13 @@ fn pay_one(file: &Value, vector: &Value) -> Result<Vec<u8>, Error> {
     );
     let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
     let voucher = unhex(&file["fixture"]["voucher"]);
-    let fixture_now = Timestamp(offpay_conformance::fixture::T0 + 60);
+    let install_at = Timestamp(vector["install_at"].as_u64().unwrap() as u32);
     wallet
-        .install_voucher(&voucher, &trust, fixture_now)
+        .install_voucher(&voucher, &trust, install_at)
         .unwrap();
+    let paid_at = Timestamp(vector["paid_at"].as_u64().unwrap() as u32);
     for paid in vector["paid"].as_array().unwrap() {
-        wallet
-            .pay(
-                &unhex(paid),
-                &trust,
-                None,
-                Timestamp(offpay_conformance::fixture::T0 + 3650),
-            )
-            .unwrap();
+        wallet.pay(&unhex(paid), &trust, None, paid_at).unwrap();
     }
     let rl_bytes = vector["revocation_list"]
         .as_str()
