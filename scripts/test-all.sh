@@ -26,6 +26,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "firmware build: offpay-protocol, no_std, no allocator, thumbv7em-none-eabihf"
 cargo build -p offpay-protocol --no-default-features --target thumbv7em-none-eabihf
 
+step "firmware: conformance vectors and whole payments on a Cortex-M4 (qemu mps2-an386)"
+bash scripts/firmware.sh
+
 step "tests (unit, property, conformance vectors, end-to-end, doc)"
 cargo test --workspace
 

@@ -10,7 +10,6 @@ use crate::error::{EncodeError, VerifyError};
 use crate::types::PublicKey;
 use core::fmt;
 #[cfg(not(fuzzing))]
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::VerifyingKey;
 #[cfg(not(fuzzing))]
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign_byupdate};
@@ -134,6 +133,55 @@ pub fn verify_with(
     verify_strict_stream(vk, domain, message, signature)
 }
 
+/// The canonical encodings of the eight points of order dividing 8 (the torsion subgroup),
+/// as `CompressedEdwardsY` bytes; a test checks them against curve25519-dalek's
+/// `EIGHT_TORSION`.
+pub(crate) const SMALL_ORDER_ENCODINGS: [[u8; 32]; 8] = {
+    let mut e = [[0u8; 32]; 8];
+    // Identity (0, 1).
+    e[0][0] = 1;
+    // Order 2: (0, -1), y = p - 1.
+    e[1] = p_minus(1);
+    // Order 4: (±sqrt(-1), 0).
+    e[3][31] = 0x80;
+    // Order 8: y = ±Y8 with both signs of x.
+    e[4] = Y8;
+    e[5] = Y8;
+    e[5][31] |= 0x80;
+    e[6] = Y8_NEG;
+    e[7] = Y8_NEG;
+    e[7][31] |= 0x80;
+    e
+};
+
+/// The y coordinate of the order-8 points with positive y (little-endian).
+const Y8: [u8; 32] = [
+    0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+    0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+];
+/// p - Y8.
+const Y8_NEG: [u8; 32] = {
+    let mut out = [0u8; 32];
+    let p = p_minus(0);
+    let mut borrow = 0i16;
+    let mut i = 0;
+    while i < 32 {
+        let d = p[i] as i16 - Y8[i] as i16 - borrow;
+        out[i] = d.rem_euclid(256) as u8;
+        borrow = if d < 0 { 1 } else { 0 };
+        i += 1;
+    }
+    out
+};
+
+/// p - k for small k, little-endian (p = 2^255 - 19).
+const fn p_minus(k: u8) -> [u8; 32] {
+    let mut out = [0xff; 32];
+    out[0] = 0xed - k;
+    out[31] = 0x7f;
+    out
+}
+
 #[cfg(not(fuzzing))]
 fn verify_strict_stream(
     vk: &VerifyingKey,
@@ -141,11 +189,16 @@ fn verify_strict_stream(
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), VerifyError> {
-    let mut r = [0u8; 32];
-    r.copy_from_slice(&signature[..32]);
-    match CompressedEdwardsY(r).decompress() {
-        Some(p) if !p.is_small_order() => {}
-        _ => return Err(VerifyError::BadSignature),
+    // verify_strict refuses an R of small order. The check below compares R with the
+    // canonical encodings of the eight small-order points, with no point decompression (a
+    // square root, about 5 % of a verification on a Cortex-M4). That is the same rule: the
+    // final comparison is against the canonical compression of the recomputed R, so a
+    // non-canonical R fails there whatever point it names.
+    if SMALL_ORDER_ENCODINGS
+        .iter()
+        .any(|e| signature[..32] == e[..])
+    {
+        return Err(VerifyError::BadSignature);
     }
     let sig = ed25519_dalek::Signature::from_bytes(signature);
     let mut stream = vk
@@ -177,5 +230,27 @@ mod fuzzing {
         h.update(domain);
         h.update(message);
         h.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SMALL_ORDER_ENCODINGS;
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+
+    /// The hard-coded encodings are exactly the compressions of the eight torsion points, and
+    /// every one of them decompresses to a point of small order.
+    #[test]
+    fn small_order_encodings_are_the_torsion_points() {
+        let mut want: [[u8; 32]; 8] = EIGHT_TORSION.map(|p| p.compress().to_bytes());
+        let mut got = SMALL_ORDER_ENCODINGS;
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+        for e in SMALL_ORDER_ENCODINGS {
+            let p = CompressedEdwardsY(e).decompress().unwrap();
+            assert!(p.is_small_order());
+        }
     }
 }
