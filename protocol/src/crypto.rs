@@ -9,7 +9,6 @@
 use crate::error::{EncodeError, VerifyError};
 use crate::types::PublicKey;
 use core::fmt;
-#[cfg(not(fuzzing))]
 use ed25519_dalek::VerifyingKey;
 #[cfg(not(fuzzing))]
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign_byupdate};
@@ -154,6 +153,23 @@ pub(crate) const SMALL_ORDER_ENCODINGS: [[u8; 32]; 8] = {
     e
 };
 
+/// Whether a signature's R, *if it decodes*, is one `verify_strict` accepts: canonically
+/// encoded and not of small order. Decided on the bytes, without decompressing: y must be
+/// below p = 2^255 − 19 (decompression reduces y modulo p), R must not be a small-order
+/// encoding, and the only other non-canonical encodings (x = 0 with the sign bit set) are the
+/// identity's and the order-2 point's, both of small order. A test checks this against
+/// decompress-and-recompress on every encoding where the two could differ.
+pub fn r_is_strict(r: &[u8; 32]) -> bool {
+    let top = r[31] & 0x7f;
+    let y_canonical = !(top == 0x7f && r[1..31].iter().all(|b| *b == 0xff) && r[0] >= 0xed);
+    let mut unsigned = *r;
+    unsigned[31] &= 0x7f;
+    y_canonical
+        && !SMALL_ORDER_ENCODINGS
+            .iter()
+            .any(|e| *e == *r || (e[31] & 0x80 == 0 && *e == unsigned))
+}
+
 /// The y coordinate of the order-8 points with positive y (little-endian).
 const Y8: [u8; 32] = [
     0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
@@ -233,8 +249,9 @@ mod fuzzing {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 mod tests {
+    extern crate alloc;
     use super::SMALL_ORDER_ENCODINGS;
     use curve25519_dalek::constants::EIGHT_TORSION;
     use curve25519_dalek::edwards::CompressedEdwardsY;
@@ -249,8 +266,56 @@ mod tests {
         got.sort();
         assert_eq!(got, want);
         for e in SMALL_ORDER_ENCODINGS {
-            let p = CompressedEdwardsY(e).decompress().unwrap();
-            assert!(p.is_small_order());
+            let p = CompressedEdwardsY(e).decompress();
+            assert!(p.is_some_and(|p| p.is_small_order()));
         }
+    }
+
+    /// What verify_strict decides about R, by decompressing and recompressing.
+    fn strict_by_points(r: &[u8; 32]) -> Option<bool> {
+        let p = CompressedEdwardsY(*r).decompress()?;
+        Some(!p.is_small_order() && p.compress().0 == *r)
+    }
+
+    /// `r_is_strict` agrees with decompress-and-recompress on every encoding that decodes among
+    /// those where they could differ: both signs of every y ≥ p (2 × 19), both signs of every
+    /// small-order y, and R values from real signatures.
+    #[test]
+    fn the_byte_check_of_r_matches_the_point_check() {
+        let mut candidates: alloc::vec::Vec<[u8; 32]> = alloc::vec::Vec::new();
+        for low in 0xedu8..=0xff {
+            let mut r = [0xffu8; 32];
+            r[0] = low;
+            r[31] = 0x7f;
+            candidates.push(r);
+        }
+        for e in SMALL_ORDER_ENCODINGS {
+            candidates.push(e);
+        }
+        for sign in [0u8, 0x80] {
+            for mut r in candidates.clone() {
+                r[31] = (r[31] & 0x7f) | sign;
+                candidates.push(r);
+            }
+        }
+        let key = crate::crypto::SigningKey::from_seed(&[4; 32]);
+        for i in 0..200u32 {
+            let sig = crate::crypto::Signer::sign(&key, b"d", &i.to_le_bytes()).unwrap_or([0; 64]);
+            let mut r = [0u8; 32];
+            r.copy_from_slice(&sig[..32]);
+            candidates.push(r);
+        }
+        let (mut decoded, mut refused) = (0, 0);
+        for r in &candidates {
+            if let Some(want) = strict_by_points(r) {
+                decoded += 1;
+                refused += usize::from(!want);
+                assert_eq!(super::r_is_strict(r), want, "{r:02x?}");
+            }
+        }
+        assert!(
+            decoded > 200 && refused >= 10,
+            "{decoded} decoded, {refused} refused"
+        );
     }
 }

@@ -21,8 +21,6 @@ use crate::types::{
 };
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
-#[cfg(not(fuzzing))]
-use curve25519_dalek::edwards::CompressedEdwardsY;
 
 /// The default grace period after a voucher's `not_after` during which its payments may still
 /// be synced: 7 days.
@@ -618,16 +616,6 @@ impl<const N: usize> Settlement<N> {
     }
 }
 
-/// Whether a compressed Edwards point's y coordinate (the low 255 bits) is below
-/// p = 2^255 − 19. Decompression reduces y modulo p, so an encoding with y ≥ p names the same
-/// point as y − p and is not canonical; the only other non-canonical encodings (x = 0 with the
-/// sign bit set) are of small-order points, refused separately.
-#[cfg(not(fuzzing))]
-pub(crate) fn y_is_canonical(r: &[u8; 32]) -> bool {
-    let top = r[31] & 0x7f;
-    !(top == 0x7f && r[1..31].iter().all(|b| *b == 0xff) && r[0] >= 0xed)
-}
-
 /// `domain ‖ signed bytes` as one buffer, for batch verification.
 fn signed_input<'a, T: SignedMessage<'a>>(signed: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(T::DOMAIN.len() + signed.len());
@@ -669,54 +657,14 @@ fn batch_ok_strict<J>(jobs: &[(J, Vec<u8>, [u8; 64], PublicKey)]) -> bool {
         };
         let mut r = [0u8; 32];
         r.copy_from_slice(&s[..32]);
-        // R must decode, must not be of small order and must be canonically encoded. For a
-        // point that decodes and is not of small order, canonical means y < p on the bytes
-        // (see `y_is_canonical`), which spares re-compressing it.
-        match CompressedEdwardsY(r).decompress() {
-            Some(p) if !p.is_small_order() && y_is_canonical(&r) => {}
-            _ => return false,
+        // R must be canonically encoded and not of small order, decided on the bytes. An R
+        // that does not decode fails the batch itself, and the one-by-one fallback names it.
+        if !crypto::r_is_strict(&r) {
+            return false;
         }
         keys.push(vk);
         sigs.push(ed25519_dalek::Signature::from_bytes(s));
         msgs.push(m);
     }
     ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
-}
-
-#[cfg(all(test, not(fuzzing)))]
-mod tests {
-    use super::y_is_canonical;
-    use curve25519_dalek::edwards::CompressedEdwardsY;
-
-    /// For every encoding that decodes to a point of large order, re-compressing gives the same
-    /// bytes exactly when `y_is_canonical` says so: all 2 × 19 encodings with y ≥ p, and
-    /// canonical points from signatures.
-    #[test]
-    fn the_byte_check_matches_recompression() {
-        let mut non_canonical_points = 0;
-        for low in 0xedu8..=0xff {
-            for sign in [0u8, 0x80] {
-                let mut r = [0xffu8; 32];
-                r[0] = low;
-                r[31] = 0x7f | sign;
-                assert!(!y_is_canonical(&r));
-                if let Some(p) = CompressedEdwardsY(r).decompress() {
-                    if !p.is_small_order() {
-                        non_canonical_points += 1;
-                        assert_ne!(p.compress().0, r);
-                    }
-                }
-            }
-        }
-        assert!(non_canonical_points > 0, "the check was exercised");
-        let key = crate::crypto::SigningKey::from_seed(&[4; 32]);
-        for i in 0..200u32 {
-            let sig = crate::crypto::Signer::sign(&key, b"d", &i.to_le_bytes()).unwrap_or([0; 64]);
-            let mut r = [0u8; 32];
-            r.copy_from_slice(&sig[..32]);
-            let p = CompressedEdwardsY(r).decompress();
-            assert!(p.is_some_and(|p| p.compress().0 == r));
-            assert!(y_is_canonical(&r));
-        }
-    }
 }
