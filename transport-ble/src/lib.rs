@@ -1,0 +1,142 @@
+//! offpay over Bluetooth LE (SPEC §14), shaped like the ISO 18013-5 mobile-licence transport.
+//!
+//! - **Engagement** ([`engagement`]): the merchant shows a QR code holding a per-session
+//!   service UUID and an ephemeral X25519 key. Scanning it is what authenticates the key, so
+//!   the link needs no pairing.
+//! - **GATT profile** ([`gatt`]): one service (the session UUID) with State, Client2Server
+//!   (written by the customer) and Server2Client (notified by the merchant).
+//! - **Chunks** ([`chunk`]): each message is cut into ATT payloads of at most MTU − 3 bytes
+//!   whose first byte says whether more follow; reassembly has a hard bound.
+//! - **Session** ([`session`]): X25519, HKDF-SHA256 salted with the transcript hash, one
+//!   ChaCha20-Poly1305 key per direction, nonce = direction ‖ counter. Any replayed,
+//!   reordered, truncated or forged frame ends the session.
+//! - [`CustomerSession`] and [`MerchantSession`] run request → payment → receipt by calling
+//!   offpay-protocol's `Wallet` and `Acceptor`: chunks and `now` in, chunks out, no IO. After a
+//!   dropped link a new session resumes the same exchange, and each side ends with exactly
+//!   one payment, because `Wallet::pay` and `Acceptor::accept` are idempotent.
+//!
+//! The core is `#![no_std]` with no allocator. [`link`] (feature `std`) is an in-memory link
+//! for tests and benchmarks.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod chunk;
+pub mod engagement;
+pub mod gatt;
+#[cfg(feature = "std")]
+pub mod link;
+mod seal;
+pub mod session;
+
+pub use chunk::{Chunker, Reassembler};
+pub use engagement::{Engagement, MerchantEngagement};
+pub use session::{CustomerOutcome, CustomerSession, MerchantOutcome, MerchantSession};
+
+/// The largest frame (one reassembled message) either side accepts: a payment with its
+/// voucher, sealed, with room to spare.
+pub const MAX_FRAME: usize = 512;
+
+/// The smallest ATT MTU (Bluetooth Core, Vol 3, Part F, 3.2.8).
+pub const MIN_MTU: u16 = 23;
+
+/// Why a BLE session ended. Every variant has a stable SPEC code (§12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BleError {
+    /// A chunk is empty or its first byte is neither 0x00 (last) nor 0x01 (more follows).
+    BadChunk,
+    /// A message grew beyond the reassembly bound.
+    TooLarge,
+    /// A chunk arrived after the last message of the exchange.
+    ChunkAfterLast,
+    /// A frame failed authenticated decryption: forged, replayed, reordered, truncated or
+    /// sealed under another key.
+    Decrypt,
+    /// The customer's hello names another session's service UUID.
+    WrongSession,
+    /// The handshake is malformed, of another version, or its key is of low order.
+    Handshake,
+    /// A frame arrived that the exchange does not allow at this point, or its content is
+    /// malformed.
+    Unexpected,
+    /// Input after the session ended.
+    Closed,
+    /// The ATT MTU is below 23 or above 517.
+    Mtu,
+    /// The engagement bytes are malformed or of another version.
+    Engagement,
+    /// The customer declined the request (sent as a refusal code; never a local error).
+    Declined,
+}
+
+impl BleError {
+    /// Every variant, in code order.
+    pub const ALL: [BleError; 11] = [
+        Self::BadChunk,
+        Self::TooLarge,
+        Self::ChunkAfterLast,
+        Self::Decrypt,
+        Self::WrongSession,
+        Self::Handshake,
+        Self::Unexpected,
+        Self::Closed,
+        Self::Mtu,
+        Self::Engagement,
+        Self::Declined,
+    ];
+
+    /// The stable SPEC code.
+    pub const fn code(self) -> u16 {
+        match self {
+            Self::BadChunk => 700,
+            Self::TooLarge => 701,
+            Self::ChunkAfterLast => 702,
+            Self::Decrypt => 703,
+            Self::WrongSession => 704,
+            Self::Handshake => 705,
+            Self::Unexpected => 706,
+            Self::Closed => 707,
+            Self::Mtu => 708,
+            Self::Engagement => 709,
+            Self::Declined => 710,
+        }
+    }
+
+    /// The stable SPEC name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::BadChunk => "ble-bad-chunk",
+            Self::TooLarge => "ble-too-large",
+            Self::ChunkAfterLast => "ble-chunk-after-last",
+            Self::Decrypt => "ble-decrypt",
+            Self::WrongSession => "ble-wrong-session",
+            Self::Handshake => "ble-handshake",
+            Self::Unexpected => "ble-unexpected",
+            Self::Closed => "ble-closed",
+            Self::Mtu => "ble-mtu",
+            Self::Engagement => "ble-engagement",
+            Self::Declined => "ble-declined",
+        }
+    }
+}
+
+impl core::fmt::Display for BleError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.code())
+    }
+}
+
+impl core::error::Error for BleError {}
+
+/// Checks an ATT MTU and returns the largest chunk (MTU − 3 bytes).
+pub fn chunk_len(mtu: u16) -> Result<usize, BleError> {
+    if !(MIN_MTU..=517).contains(&mtu) {
+        return Err(BleError::Mtu);
+    }
+    Ok(usize::from(mtu) - 3)
+}
