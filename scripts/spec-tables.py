@@ -17,7 +17,7 @@ def example(name):
 
 def errors():
     rows = []
-    for path in ["protocol/src/error.rs", "transport-qr/src/lib.rs"]:
+    for path in ["protocol/src/error.rs", "transport-qr/src/lib.rs", "transport-ble/src/lib.rs"]:
         src = open(root / path).read()
         for enum in re.finditer(r"pub enum (\w+) \{(.*?)\n\}", src, re.S):
             name, body = enum.group(1), enum.group(2)

@@ -23,8 +23,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-step "firmware build: offpay-protocol, no_std, no allocator, thumbv7em-none-eabihf"
+step "firmware build: offpay-protocol and the offpay-ble core, no_std, no allocator, thumbv7em-none-eabihf"
 cargo build -p offpay-protocol --no-default-features --target thumbv7em-none-eabihf
+cargo build -p offpay-ble --no-default-features --target thumbv7em-none-eabihf
 
 step "firmware: conformance vectors and whole payments on a Cortex-M4 (qemu mps2-an386)"
 bash scripts/firmware.sh

@@ -64,6 +64,12 @@ fn every_error_code_is_in_the_error_table() {
             "{e:?}"
         );
     }
+    for e in offpay_ble::BleError::ALL {
+        assert!(
+            spec.contains(&format!("| {} | `{}` |", e.code(), e.name())),
+            "{e:?}"
+        );
+    }
 }
 
 #[test]

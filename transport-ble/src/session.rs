@@ -22,7 +22,7 @@ use offpay_protocol::acceptor::Context;
 use offpay_protocol::msg::RevocationList;
 use offpay_protocol::{Acceptor, PaymentId, Signer, Store, TrustStore, Wallet};
 use rand_core::CryptoRngCore;
-use x25519_dalek::{EphemeralSecret, PublicKey};
+use x25519_dalek::{PublicKey, StaticSecret};
 
 /// Type byte of the customer's hello (after the version byte 0x01).
 pub const HELLO_TYPE: u8 = 0x21;
@@ -156,7 +156,15 @@ impl CustomerSession {
     /// A session with the merchant of `engagement` and a fresh X25519 key. Fails when the
     /// merchant's key is of low order.
     pub fn new(engagement: &Engagement, rng: &mut impl CryptoRngCore) -> Result<Self, BleError> {
-        let secret = EphemeralSecret::random_from_rng(rng);
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut key[..]);
+        Self::with_key(engagement, &key)
+    }
+
+    /// A session with a given X25519 secret key: for conformance vectors. A real session uses
+    /// [`new`](Self::new), a fresh key each time.
+    pub fn with_key(engagement: &Engagement, key: &[u8; 32]) -> Result<Self, BleError> {
+        let secret = StaticSecret::from(*key);
         let public = PublicKey::from(&secret);
         let mut hello = [0u8; HELLO_LEN];
         hello[0] = engagement::VERSION;
@@ -372,7 +380,7 @@ enum MerchantState {
 pub struct MerchantSession {
     state: MerchantState,
     engagement: Engagement,
-    secret: x25519_dalek::StaticSecret,
+    secret: StaticSecret,
     keys: Option<(Direction, Direction)>,
     request: heapless::Vec<u8, MAX_FRAME>,
     inbox: Reassembler<MAX_FRAME>,
