@@ -346,10 +346,18 @@ mod hostile {
             (customer, merchant)
         };
         assert!(merchant.is_finished());
+        let accepted = merchant.outcome();
+        let paid = customer.outcome();
+        assert!(matches!(accepted, Some(MerchantOutcome::Accepted(_))));
         let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[vec![LAST, 0]]).unwrap_err();
         assert_eq!(e, BleError::ChunkAfterLast);
+        assert_eq!(merchant.error(), Some(BleError::ChunkAfterLast));
+        assert_eq!(merchant.outcome(), accepted, "the acceptance stands");
+        let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[vec![LAST, 0]]).unwrap_err();
+        assert_eq!(e, BleError::Closed);
         let e = customer.receive(&[LAST, 0], &mut w.wallet).unwrap_err();
         assert_eq!(e, BleError::ChunkAfterLast);
+        assert_eq!(customer.outcome(), paid);
         unchanged(&w, before);
     }
 

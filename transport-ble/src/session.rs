@@ -133,6 +133,8 @@ enum CustomerState {
 /// notifications.
 pub struct CustomerSession {
     state: CustomerState,
+    /// An error after the exchange finished (a chunk after the last): the outcome stands.
+    late_error: Option<BleError>,
     engagement: Engagement,
     hello: [u8; HELLO_LEN],
     c2s: Direction,
@@ -179,6 +181,7 @@ impl CustomerSession {
         let (c2s, s2c) = seal::derive(shared.as_bytes(), &t);
         Ok(CustomerSession {
             state: CustomerState::New,
+            late_error: None,
             engagement: *engagement,
             hello,
             c2s,
@@ -232,11 +235,12 @@ impl CustomerSession {
         }
     }
 
-    /// The error that ended the session, if one did.
+    /// The error that ended the session, if one did. An error after the exchange finished
+    /// (a chunk after the last) leaves [`outcome`](Self::outcome) as it was.
     pub fn error(&self) -> Option<BleError> {
         match self.state {
             CustomerState::Failed(e) => Some(e),
-            _ => None,
+            _ => self.late_error,
         }
     }
 
@@ -250,7 +254,11 @@ impl CustomerSession {
     }
 
     fn fail<T>(&mut self, e: BleError) -> Result<T, BleError> {
-        self.state = CustomerState::Failed(e);
+        if matches!(self.state, CustomerState::Done(_)) {
+            self.late_error = Some(e);
+        } else {
+            self.state = CustomerState::Failed(e);
+        }
         self.outbox.pending = false;
         Err(e)
     }
@@ -263,6 +271,7 @@ impl CustomerSession {
     ) -> Result<(), BleError> {
         match self.state {
             CustomerState::Failed(_) => return Err(BleError::Closed),
+            CustomerState::Done(_) if self.late_error.is_some() => return Err(BleError::Closed),
             CustomerState::Done(_) => return self.fail(BleError::ChunkAfterLast),
             CustomerState::New | CustomerState::Approve => {
                 return self.fail(BleError::Unexpected);
@@ -379,6 +388,8 @@ enum MerchantState {
 /// Server2Client.
 pub struct MerchantSession {
     state: MerchantState,
+    /// An error after the exchange finished (a chunk after the last): the outcome stands.
+    late_error: Option<BleError>,
     engagement: Engagement,
     secret: StaticSecret,
     keys: Option<(Direction, Direction)>,
@@ -404,6 +415,7 @@ impl MerchantSession {
     pub fn new(engagement: &MerchantEngagement, request: &[u8]) -> Result<Self, BleError> {
         Ok(MerchantSession {
             state: MerchantState::AwaitHello,
+            late_error: None,
             engagement: *engagement.engagement(),
             secret: engagement.secret.clone(),
             keys: None,
@@ -434,11 +446,13 @@ impl MerchantSession {
         }
     }
 
-    /// The error that ended the session, if one did.
+    /// The error that ended the session, if one did. An error after the exchange finished
+    /// (a chunk after the last) leaves [`outcome`](Self::outcome) as it was: an accepted
+    /// payment stays accepted.
     pub fn error(&self) -> Option<BleError> {
         match self.state {
             MerchantState::Failed(e) => Some(e),
-            _ => None,
+            _ => self.late_error,
         }
     }
 
@@ -451,7 +465,11 @@ impl MerchantSession {
     }
 
     fn fail<T>(&mut self, e: BleError) -> Result<T, BleError> {
-        self.state = MerchantState::Failed(e);
+        if matches!(self.state, MerchantState::Done(_)) {
+            self.late_error = Some(e);
+        } else {
+            self.state = MerchantState::Failed(e);
+        }
         self.outbox.pending = false;
         Err(e)
     }
@@ -466,6 +484,7 @@ impl MerchantSession {
     ) -> Result<(), BleError> {
         match self.state {
             MerchantState::Failed(_) => return Err(BleError::Closed),
+            MerchantState::Done(_) if self.late_error.is_some() => return Err(BleError::Closed),
             MerchantState::Done(_) => return self.fail(BleError::ChunkAfterLast),
             MerchantState::AwaitHello | MerchantState::AwaitPayment => {}
         }
