@@ -13,12 +13,24 @@ for c in rustfmt clippy; do
     grep -q "^$c" <<<"$installed_components" || rustup component add "$c"
 done
 rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
+# System packages: D-Bus headers for the btleplug adapter, QEMU for the firmware.
+need=()
+pkg-config --exists dbus-1 2>/dev/null || need+=(libdbus-1-dev pkg-config)
+command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+    $sudo_ apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 
 step "format"
 cargo fmt --all --check
 
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "btleplug adapter (compiled; there is no Bluetooth hardware to run it on)"
+cargo clippy -p offpay-ble --features btleplug -- -D warnings
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

@@ -25,6 +25,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "btleplug")]
+pub mod central;
 pub mod chunk;
 pub mod engagement;
 pub mod gatt;

@@ -1,0 +1,215 @@
+//! The customer side as a BLE central on btleplug (feature `btleplug`): for apps on Linux
+//! (BlueZ), macOS, Windows, Android and iOS.
+//!
+//! [`pay`] scans for the session's service UUID, connects, discovers the offpay
+//! characteristics, subscribes to Server2Client and State, writes State = start, then moves
+//! chunks between the GATT link and a [`CustomerSession`] until the session is finished. All
+//! protocol logic stays in the sans-IO core; this module only does IO.
+//!
+//! btleplug exposes no ATT MTU on every platform, so the session chunks for the smallest MTU
+//! (23) unless the caller knows better ([`Options::mtu`]): always correct, at worst more chunks.
+
+use crate::gatt::{CLIENT2SERVER_UUID, SERVER2CLIENT_UUID, STATE_END, STATE_START, STATE_UUID};
+use crate::session::{CustomerOutcome, CustomerSession};
+use crate::{BleError, Engagement};
+use btleplug::api::{
+    Central as _, CentralEvent, Characteristic, Peripheral as _, ScanFilter, WriteType,
+};
+use btleplug::platform::{Adapter, Peripheral};
+use core::time::Duration;
+use futures::StreamExt;
+use offpay_protocol::msg::RevocationList;
+use offpay_protocol::{Signer, Store, Timestamp, TrustStore, Wallet};
+use rand_core::CryptoRngCore;
+use std::vec;
+use uuid::Uuid;
+
+/// Why a payment over btleplug did not complete.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CentralError {
+    /// The session failed (typed, with its SPEC code).
+    Ble(BleError),
+    /// The platform's Bluetooth stack failed.
+    Bluetooth(btleplug::Error),
+    /// No merchant advertising the session's UUID was found in time.
+    NotFound,
+    /// The merchant's GATT service lacks an offpay characteristic.
+    MissingCharacteristic,
+    /// The link went quiet or dropped before the session finished; a new call resumes it.
+    Disconnected,
+}
+
+impl core::fmt::Display for CentralError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Ble(e) => write!(f, "BLE session failed: {e}"),
+            Self::Bluetooth(e) => write!(f, "Bluetooth: {e}"),
+            Self::NotFound => f.write_str("no merchant advertising this session was found"),
+            Self::MissingCharacteristic => {
+                f.write_str("the merchant's offpay service is incomplete")
+            }
+            Self::Disconnected => f.write_str("the link dropped before the payment finished"),
+        }
+    }
+}
+
+impl std::error::Error for CentralError {}
+
+impl From<BleError> for CentralError {
+    fn from(e: BleError) -> Self {
+        Self::Ble(e)
+    }
+}
+
+impl From<btleplug::Error> for CentralError {
+    fn from(e: btleplug::Error) -> Self {
+        Self::Bluetooth(e)
+    }
+}
+
+/// How long to look and wait.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Scanning gives up after this long.
+    pub scan_timeout: Duration,
+    /// The exchange gives up when no notification arrives for this long.
+    pub idle_timeout: Duration,
+    /// The ATT MTU to chunk for (23 when unknown).
+    pub mtu: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            scan_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(10),
+            mtu: crate::MIN_MTU,
+        }
+    }
+}
+
+fn uuid(b: &[u8; 16]) -> Uuid {
+    Uuid::from_bytes(*b)
+}
+
+/// Finds the merchant advertising `service` and connects to it.
+pub async fn connect(
+    adapter: &Adapter,
+    service: &[u8; 16],
+    timeout: Duration,
+) -> Result<Peripheral, CentralError> {
+    let service = uuid(service);
+    let mut events = adapter.events().await?;
+    adapter
+        .start_scan(ScanFilter {
+            services: vec![service],
+        })
+        .await?;
+    let found = tokio::time::timeout(timeout, async {
+        while let Some(event) = events.next().await {
+            let id = match event {
+                CentralEvent::DeviceDiscovered(id) | CentralEvent::DeviceUpdated(id) => id,
+                CentralEvent::ServicesAdvertisement { id, services }
+                    if services.contains(&service) =>
+                {
+                    id
+                }
+                _ => continue,
+            };
+            let Ok(p) = adapter.peripheral(&id).await else {
+                continue;
+            };
+            if let Ok(Some(props)) = p.properties().await {
+                if props.services.contains(&service) {
+                    return Some(p);
+                }
+            }
+        }
+        None
+    })
+    .await;
+    let _ = adapter.stop_scan().await;
+    let p = found.ok().flatten().ok_or(CentralError::NotFound)?;
+    p.connect().await?;
+    p.discover_services().await?;
+    Ok(p)
+}
+
+fn characteristic(
+    p: &Peripheral,
+    service: &[u8; 16],
+    id: &[u8; 16],
+) -> Result<Characteristic, CentralError> {
+    p.characteristics()
+        .into_iter()
+        .find(|c| c.service_uuid == uuid(service) && c.uuid == uuid(id))
+        .ok_or(CentralError::MissingCharacteristic)
+}
+
+/// Pays the merchant of `engagement` over BLE. `approve` sees the merchant's request bytes
+/// (decode them to show amount and merchant) and says whether to pay. Returns the session's
+/// outcome; on [`CentralError::Disconnected`] call again with the same engagement to resume.
+#[allow(clippy::too_many_arguments)]
+pub async fn pay<S: Store, K: Signer, const V: usize, const N: usize>(
+    adapter: &Adapter,
+    engagement: &Engagement,
+    wallet: &mut Wallet<S, K, V>,
+    trust: &TrustStore<N>,
+    revocations: Option<&RevocationList<'_>>,
+    now: Timestamp,
+    rng: &mut impl CryptoRngCore,
+    mut approve: impl FnMut(&[u8]) -> bool,
+    options: Options,
+) -> Result<CustomerOutcome, CentralError> {
+    let service = engagement.service_uuid;
+    let p = connect(adapter, &service, options.scan_timeout).await?;
+    let c2s = characteristic(&p, &service, &CLIENT2SERVER_UUID)?;
+    let s2c = characteristic(&p, &service, &SERVER2CLIENT_UUID)?;
+    let state = characteristic(&p, &service, &STATE_UUID)?;
+    let mut session = CustomerSession::new(engagement, rng)?;
+    session.set_mtu(options.mtu)?;
+    let mut notifications = p.notifications().await?;
+    p.subscribe(&s2c).await?;
+    p.subscribe(&state).await?;
+    p.write(&state, &[STATE_START], WriteType::WithoutResponse)
+        .await?;
+    session.start()?;
+    let mut chunk = vec![0u8; usize::from(options.mtu)];
+    let result = loop {
+        while let Some(n) = session.poll_transmit(&mut chunk) {
+            p.write(&c2s, &chunk[..n], WriteType::WithResponse).await?;
+        }
+        if let Some(request) = session.pending_request() {
+            let yes = approve(request);
+            if yes {
+                session.approve(wallet, trust, revocations, now)?;
+            } else {
+                session.decline()?;
+            }
+            continue;
+        }
+        if session.is_finished() {
+            break session.outcome().ok_or(CentralError::Disconnected);
+        }
+        let Ok(Some(n)) = tokio::time::timeout(options.idle_timeout, notifications.next()).await
+        else {
+            break Err(CentralError::Disconnected);
+        };
+        if n.uuid == uuid(&SERVER2CLIENT_UUID) {
+            if let Err(e) = session.receive(&n.value, wallet) {
+                break Err(e.into());
+            }
+        } else if n.uuid == uuid(&STATE_UUID)
+            && n.value.first() == Some(&STATE_END)
+            && !session.is_finished()
+        {
+            break Err(CentralError::Disconnected);
+        }
+    };
+    let _ = p
+        .write(&state, &[STATE_END], WriteType::WithoutResponse)
+        .await;
+    let _ = p.disconnect().await;
+    result
+}
