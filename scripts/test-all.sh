@@ -23,6 +23,12 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# Google Bumble's virtual BLE controllers, for the real-stack BLE test (tests/ble_bumble.rs).
+if ! .venv/bin/python3 -c "import bumble" 2>/dev/null; then
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet "bumble==0.0.236"
+fi
+
 step "format"
 cargo fmt --all --check
 
@@ -38,6 +44,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "firmware build: offpay-protocol and the offpay-ble core, no_std, no allocator, thumbv7em-none-eabihf"
 cargo build -p offpay-protocol --no-default-features --target thumbv7em-none-eabihf
 cargo build -p offpay-ble --no-default-features --target thumbv7em-none-eabihf
+cargo build -p offpay-ble --no-default-features --features trouble --target thumbv7em-none-eabihf
 
 step "firmware: conformance vectors and whole payments on a Cortex-M4 (qemu mps2-an386)"
 bash scripts/firmware.sh

@@ -34,6 +34,8 @@ pub mod gatt;
 pub mod link;
 mod seal;
 pub mod session;
+#[cfg(feature = "trouble")]
+pub mod trouble;
 
 pub use chunk::{Chunker, Reassembler};
 pub use engagement::{Engagement, MerchantEngagement};
