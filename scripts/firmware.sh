@@ -3,7 +3,8 @@
 # qemu-system-arm (mps2-an386, Cortex-M4, semihosting, -icount shift=0). Fails if the firmware
 # reports a failure or does not exit 0.
 #
-#   scripts/firmware.sh          both builds: release (arithmetic for speed) and size
+#   scripts/firmware.sh          both builds: release (opt-level 3) and size (opt-level z,
+#                                compact SHA-512)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,9 @@ report() {
 
 cd firmware
 for profile in release size; do
-    cargo build --quiet --profile "$profile"
+    features=""; [ "$profile" = size ] && features="--features compact-sha2"
+    # shellcheck disable=SC2086
+    cargo build --quiet --profile "$profile" $features
     dir=target/thumbv7em-none-eabihf/$profile
     echo "== firmware, profile $profile"
     report "$dir/payment" "payment (wallet + acceptor, one payment):"

@@ -198,6 +198,14 @@ const fn p_minus(k: u8) -> [u8; 32] {
     out
 }
 
+/// `verify_strict` over `domain ‖ message`, streamed through SHA-512: the ed25519 equation
+/// `R = [s]B − [k]A` with `k = SHA-512(R ‖ A ‖ domain ‖ message)`, checked on curve25519-dalek
+/// directly, as ed25519-dalek's own verifier does. Written out instead of going through
+/// ed25519-dalek's `StreamVerifier` because that one copies its 500-byte state twice, which is
+/// what kept a Cortex-M4 accept above 8 KiB of stack. The key was decompressed and refused when
+/// weak by [`verifying_key`]; `s` must be canonical; R must not be a small-order encoding (see
+/// [`SMALL_ORDER_ENCODINGS`]) and must equal the canonical encoding of the recomputed point.
+/// A test compares it with ed25519-dalek's `verify_strict` on valid and damaged signatures.
 #[cfg(not(fuzzing))]
 fn verify_strict_stream(
     vk: &VerifyingKey,
@@ -205,26 +213,33 @@ fn verify_strict_stream(
     message: &[u8],
     signature: &[u8; 64],
 ) -> Result<(), VerifyError> {
-    // verify_strict refuses an R of small order. The check below compares R with the
-    // canonical encodings of the eight small-order points, with no point decompression (a
-    // square root, about 5 % of a verification on a Cortex-M4). That is the same rule: the
-    // final comparison is against the canonical compression of the recomputed R, so a
-    // non-canonical R fails there whatever point it names.
-    if SMALL_ORDER_ENCODINGS
-        .iter()
-        .any(|e| signature[..32] == e[..])
-    {
+    use curve25519_dalek::edwards::EdwardsPoint;
+    use curve25519_dalek::scalar::Scalar;
+    let (r, s) = signature.split_at(32);
+    // verify_strict refuses an R of small order. Comparing R with the eight small-order
+    // encodings needs no decompression (a square root, about 3.5 % of an accept on a
+    // Cortex-M4). It is the same rule: the final comparison is against the canonical encoding
+    // of the recomputed R, so a non-canonical R fails there whatever point it names.
+    if SMALL_ORDER_ENCODINGS.iter().any(|e| r == &e[..]) {
         return Err(VerifyError::BadSignature);
     }
-    let sig = ed25519_dalek::Signature::from_bytes(signature);
-    let mut stream = vk
-        .verify_stream(&sig)
-        .map_err(|_| VerifyError::BadSignature)?;
-    stream.update(domain);
-    stream.update(message);
-    stream
-        .finalize_and_verify()
-        .map_err(|_| VerifyError::BadSignature)
+    let mut s_bytes = [0u8; 32];
+    s_bytes.copy_from_slice(s);
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
+        .ok_or(VerifyError::BadSignature)?;
+    let mut h = Sha512::new();
+    h.update(r);
+    h.update(vk.as_bytes());
+    h.update(domain);
+    h.update(message);
+    let k = Scalar::from_hash(h);
+    let minus_a = -vk.to_edwards();
+    let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &minus_a, &s).compress();
+    if expected.as_bytes()[..] == *r {
+        Ok(())
+    } else {
+        Err(VerifyError::BadSignature)
+    }
 }
 
 /// SHA-256 of some bytes.
@@ -269,6 +284,69 @@ mod tests {
             let p = CompressedEdwardsY(e).decompress();
             assert!(p.is_some_and(|p| p.is_small_order()));
         }
+    }
+
+    /// The streamed verifier accepts exactly what ed25519-dalek's `verify_strict` accepts, on
+    /// valid signatures and on signatures damaged in R, in s (including s + L, non-canonical),
+    /// in the key and in the message, and with small-order R and weak keys.
+    #[test]
+    #[cfg(not(fuzzing))]
+    fn the_streamed_verifier_agrees_with_verify_strict() {
+        use ed25519_dalek::Signer as _;
+        // L, the order of the basepoint, little-endian.
+        let l: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut agreed = 0;
+        for seed in 0u8..24 {
+            let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+            let vk = sk.verifying_key();
+            let domain = b"offpay test\0";
+            let msg: alloc::vec::Vec<u8> = (0..(seed as usize * 13)).map(|i| i as u8).collect();
+            let whole = [&domain[..], &msg].concat();
+            let sig = sk.sign(&whole).to_bytes();
+            let mut cases: alloc::vec::Vec<([u8; 64], alloc::vec::Vec<u8>)> =
+                alloc::vec::Vec::new();
+            cases.push((sig, msg.clone()));
+            for i in [0usize, 17, 31, 32, 45, 63] {
+                let mut bad = sig;
+                bad[i] ^= 1 << (seed % 8);
+                cases.push((bad, msg.clone()));
+            }
+            // s + L: the same scalar, not canonical.
+            let mut plus_l = sig;
+            let mut carry = 0u16;
+            for i in 0..32 {
+                let v = u16::from(sig[32 + i]) + u16::from(l[i]) + carry;
+                plus_l[32 + i] = v as u8;
+                carry = v >> 8;
+            }
+            // Without the canonical check, s + L would verify; with it, it must not.
+            assert!(
+                vk.verify_strict(&whole, &ed25519_dalek::Signature::from_bytes(&plus_l))
+                    .is_err()
+            );
+            cases.push((plus_l, msg.clone()));
+            for e in SMALL_ORDER_ENCODINGS {
+                let mut small = sig;
+                small[..32].copy_from_slice(&e);
+                cases.push((small, msg.clone()));
+            }
+            let mut other = msg.clone();
+            other.push(1);
+            cases.push((sig, other));
+            for (sig, m) in cases {
+                let whole = [&domain[..], &m].concat();
+                let want = vk
+                    .verify_strict(&whole, &ed25519_dalek::Signature::from_bytes(&sig))
+                    .is_ok();
+                let got = super::verify_strict_stream(&vk, domain, &m, &sig).is_ok();
+                assert_eq!(got, want, "seed {seed}");
+                agreed += 1;
+            }
+        }
+        assert!(agreed > 300);
     }
 
     /// What verify_strict decides about R, by decompressing and recompressing.
