@@ -1,0 +1,43 @@
+//! `offpay demo` from the built binary: it completes, the QR codes it handed between devices
+//! are real PNG files, and the settlement shows the clone's FraudProofs and the overspend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+#[test]
+fn the_demo_completes_and_settlement_shows_the_fraud_proof() {
+    let dir = std::env::temp_dir().join(format!("offpay-demo-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_offpay"))
+        .args(["demo", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for png in ["request", "payment", "receipt", "ble-engagement"] {
+        let bytes = std::fs::read(dir.join(format!("{png}.png"))).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}.png is a PNG");
+        let text = offpay_qr_text(&dir.join(format!("{png}.png")));
+        assert!(text.starts_with("OP1:"), "{png}.png holds an offpay frame");
+    }
+    assert!(stdout.contains("left 45.80 EUR"), "{stdout}");
+    assert!(stdout.contains("left 33.80 EUR"), "{stdout}");
+    assert!(stdout.contains("FraudProof (SameSequence"), "{stdout}");
+    assert!(stdout.contains("BIKE-002          22.00 EUR"), "{stdout}");
+    assert!(stdout.contains("CAFE-001          44.20 EUR"), "{stdout}");
+    assert!(
+        stdout.contains("overspend owed by the holder 16.20 EUR"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn offpay_qr_text(path: &std::path::Path) -> String {
+    offpay_qr::scan::decode_file(path).unwrap()
+}
