@@ -29,10 +29,16 @@ fn the_demo_completes_and_settlement_shows_the_fraud_proof() {
     assert!(stdout.contains("left 45.80 EUR"), "{stdout}");
     assert!(stdout.contains("left 33.80 EUR"), "{stdout}");
     assert!(stdout.contains("FraudProof (SameSequence"), "{stdout}");
-    assert!(stdout.contains("BIKE-002          22.00 EUR"), "{stdout}");
+    // The bike shop saw the real wallet and catches the clone offline; the cafe's second till
+    // never saw it and accepts; settlement proves the double spend.
+    assert!(
+        stdout.contains("refuses the clone offline: chain-inconsistent"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("BIKE-002          12.00 EUR"), "{stdout}");
     assert!(stdout.contains("CAFE-001          44.20 EUR"), "{stdout}");
     assert!(
-        stdout.contains("overspend owed by the holder 16.20 EUR"),
+        stdout.contains("overspend owed by the holder 6.20 EUR"),
         "{stdout}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -193,6 +193,7 @@ fn accept_one(v: &Accept) -> Result<(), Error> {
             voucher: p.voucher.id,
             seq: p.seq,
             link: p.id().link(),
+            prev: p.prev,
             cumulative: p.cumulative,
         });
     }

@@ -43,6 +43,8 @@ pub struct Seen {
     pub seq: u32,
     /// The payment's link ([`PaymentId::link`]).
     pub link: LinkId,
+    /// The link of its predecessor (the payment's `prev`), to recognise a fork of it.
+    pub prev: LinkId,
     /// The payment's cumulative amount.
     pub cumulative: Amount,
 }
@@ -111,6 +113,9 @@ impl<const M: usize> VoucherMemory<M> {
                     .0
                     .checked_add(gap)
                     .is_some_and(|l| s.cumulative.0 >= l)
+                    // P is S's predecessor only if S links to it: another payment with that
+                    // sequence number is a fork (a cloned wallet), seen from above.
+                    && (p.seq + 1 != s.seq || s.prev == link)
             };
             if !consistent {
                 return Err(if s.seq == p.seq {
@@ -430,6 +435,7 @@ fn seen(p: &Signed<'_, Payment<'_>>) -> Seen {
         voucher: p.voucher.id,
         seq: p.seq,
         link: p.id().link(),
+        prev: p.prev,
         cumulative: p.cumulative,
     }
 }

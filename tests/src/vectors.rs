@@ -1097,6 +1097,18 @@ fn accept(f: &Fixture) -> Vec<Value> {
             &f.holder,
         )
     };
+    // A clone's first payment, presented after the real wallet's second (which links to the
+    // real first payment): a fork seen from above.
+    let fork1 = payment(f, &f.voucher, 1, 300, 300, None, MERCHANT_A, NONCE);
+    out.push(acc(
+        "accept-fork-of-a-seen-payments-predecessor",
+        &fork1,
+        "chain-inconsistent",
+        open(300, "EUR"),
+        vec![&p2],
+        None,
+        NOW,
+    ));
     out.push(acc(
         "accept-link-to-unknown-predecessor",
         &broken,

@@ -122,6 +122,7 @@ fn accept_one(file: &Value, vector: &Value) -> Result<(), Error> {
             voucher: p.voucher.id,
             seq: p.seq,
             link: p.id().link(),
+            prev: p.prev,
             cumulative: p.cumulative,
         });
     }
