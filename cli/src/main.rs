@@ -1,25 +1,40 @@
 //! `offpay`: the whole offline payment from a terminal.
 //!
-//! `offpay demo` sets up an issuer, a customer wallet and two merchants in a fresh directory,
-//! pre-authorizes 50.00 EUR, pays merchant A over QR codes (PNG images written and decoded
-//! back from their pixels), pays merchant B over BLE (the encrypted session on an in-memory
-//! link, engaged by a QR code), syncs both sides, prints the settlement, and then lets a
-//! cloned wallet double-spend so that settlement shows the FraudProof.
+//! `offpay demo` runs the story end to end. The role commands do it for real over a data
+//! directory (default `./offpay-data`, or `--data DIR`, one per device): the issuer keeps its
+//! ledger in SQLite, the wallet and the merchant keep their journals, and every message handed
+//! between roles is a QR code in a PNG file, decoded from its pixels by the next command.
+
+mod amount;
+mod data;
+mod demo;
+mod fail;
+mod inspect;
+mod ledger;
+mod qrio;
+mod roles;
 
 use clap::{Parser, Subcommand};
-use offpay_ble::link::{self, LinkConfig};
-use offpay_ble::{CustomerSession, Engagement, MerchantEngagement, MerchantSession};
-use offpay_protocol::msg::{FraudProof, PaymentRequest};
-use offpay_protocol::*;
-use offpay_qr::QrConfig;
-use offpay_qr::render::{Style, save_png, to_terminal};
-use rand_core::OsRng;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "offpay", version, about = "Offline peer-to-peer payments")]
 struct Cli {
+    /// The device's data directory (one subdirectory per role: issuer/, wallet/, merchant/).
+    #[arg(
+        long,
+        global = true,
+        env = "OFFPAY_DATA",
+        default_value = "offpay-data"
+    )]
+    data: PathBuf,
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The time to act at, in Unix seconds, instead of the system clock (for tests and replays).
+    #[arg(long, global = true, env = "OFFPAY_NOW", hide = true)]
+    now: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,282 +50,284 @@ enum Command {
         #[arg(long)]
         show: bool,
     },
+    /// The issuer: keys, merchant certificates, vouchers, the settlement ledger.
+    #[command(subcommand)]
+    Issuer(IssuerCmd),
+    /// The customer's wallet: vouchers, payments, receipts.
+    #[command(subcommand)]
+    Wallet(WalletCmd),
+    /// The merchant's till: requests, accepting payments, receipts.
+    #[command(subcommand)]
+    Merchant(MerchantCmd),
+    /// Decode and verify any offpay message: a QR image, a file, QR text or hex.
+    Inspect {
+        /// A QR image (PNG, JPEG, GIF), a file holding the message or its QR text, or hex.
+        input: String,
+    },
 }
 
-type Error = Box<dyn std::error::Error>;
+#[derive(Subcommand)]
+enum IssuerCmd {
+    /// Create the issuer's key and its SQLite ledger.
+    Init,
+    /// Certify a merchant: create its key and certificate in its data directory.
+    CertifyMerchant {
+        /// Merchant id: 1 to 8 characters, e.g. CAFE-001.
+        #[arg(long)]
+        id: String,
+        /// Name shown to customers.
+        #[arg(long)]
+        name: String,
+        /// The merchant's data directory (default: --data).
+        #[arg(long)]
+        merchant_data: Option<PathBuf>,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Revoke a voucher or a merchant; devices get the new list when they sync.
+    Revoke {
+        /// Voucher id (32 hex digits).
+        #[arg(long)]
+        voucher: Option<String>,
+        /// Merchant id.
+        #[arg(long)]
+        merchant: Option<String>,
+    },
+    /// Print the settlement: credits per merchant, vouchers, fraud proofs.
+    Report,
+}
+
+#[derive(Subcommand)]
+enum WalletCmd {
+    /// Create the wallet's key, trusting the issuer in --issuer (default: --data).
+    Init {
+        /// The issuer's data directory.
+        #[arg(long)]
+        issuer: Option<PathBuf>,
+    },
+    /// Pre-authorize an amount (online): the issuer signs a voucher bound to this wallet.
+    Preauth {
+        /// Amount, e.g. 50.00.
+        #[arg(long)]
+        amount: String,
+        /// ISO 4217 currency code.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// The issuer's data directory (default: --data).
+        #[arg(long)]
+        issuer: Option<PathBuf>,
+        /// Days the voucher is valid.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Largest single payment (default: the whole amount).
+        #[arg(long)]
+        max_single: Option<String>,
+        /// Most payments drawn on the voucher.
+        #[arg(long, default_value_t = 100)]
+        max_payments: u32,
+        /// The funding instrument the issuer holds the amount on.
+        #[arg(long, default_value = "card:demo")]
+        instrument: String,
+    },
+    /// Pay a merchant's request (offline): scan its QR image, write the payment's.
+    Pay {
+        /// The payment request's QR image.
+        #[arg(long)]
+        scan: PathBuf,
+        /// Where to write the payment's QR image (PNG).
+        #[arg(long)]
+        qr: PathBuf,
+        /// Draw the QR code in the terminal too.
+        #[arg(long)]
+        show: bool,
+    },
+    /// Store the merchant's receipt (offline): scan its QR image.
+    Receipt {
+        /// The receipt's QR image.
+        #[arg(long)]
+        scan: PathBuf,
+    },
+    /// List the vouchers and the stored offline payments.
+    Payments,
+    /// Sync payments and receipts to the issuer (online).
+    Sync {
+        /// The issuer's data directory (default: --data).
+        #[arg(long)]
+        issuer: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MerchantCmd {
+    /// Ask for a payment (offline): write the request's QR image.
+    Request {
+        /// Amount, e.g. 4.20.
+        #[arg(long)]
+        amount: String,
+        /// ISO 4217 currency code.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// A reference shown to the customer (at most 64 bytes).
+        #[arg(long)]
+        reference: Option<String>,
+        /// Where to write the request's QR image (PNG).
+        #[arg(long)]
+        qr: PathBuf,
+        /// Draw the QR code in the terminal too.
+        #[arg(long)]
+        show: bool,
+    },
+    /// Accept a payment (offline): scan its QR image, write the receipt's.
+    Accept {
+        /// The payment's QR image.
+        #[arg(long)]
+        scan: PathBuf,
+        /// Where to write the receipt's QR image (PNG).
+        #[arg(long)]
+        qr: PathBuf,
+        /// Draw the QR code in the terminal too.
+        #[arg(long)]
+        show: bool,
+    },
+    /// List the accepted offline payments.
+    Payments,
+    /// Sync payments and receipts to the issuer (online).
+    Sync {
+        /// The issuer's data directory (default: --data).
+        #[arg(long)]
+        issuer: Option<PathBuf>,
+    },
+}
+
+fn run(cli: Cli) -> fail::Result<(roles::Output, Option<fail::Failure>)> {
+    let data = cli.data.as_path();
+    let now = || data::now(cli.now);
+    let ok = |o: roles::Output| Ok((o, None));
+    match cli.command {
+        Command::Demo { .. } => unreachable_demo(),
+        Command::Inspect { input } => inspect::inspect(data, &input, now()?),
+        Command::Issuer(c) => match c {
+            IssuerCmd::Init => ok(roles::issuer_init(data, now()?)?),
+            IssuerCmd::CertifyMerchant {
+                id,
+                name,
+                merchant_data,
+                days,
+            } => ok(roles::certify_merchant(
+                data,
+                &id,
+                &name,
+                merchant_data.as_deref(),
+                days,
+                now()?,
+            )?),
+            IssuerCmd::Revoke { voucher, merchant } => ok(roles::revoke(
+                data,
+                voucher.as_deref(),
+                merchant.as_deref(),
+                now()?,
+            )?),
+            IssuerCmd::Report => ok(roles::report(data, now()?)?),
+        },
+        Command::Wallet(c) => match c {
+            WalletCmd::Init { issuer } => ok(roles::wallet_init(data, issuer.as_deref())?),
+            WalletCmd::Preauth {
+                amount,
+                currency,
+                issuer,
+                days,
+                max_single,
+                max_payments,
+                instrument,
+            } => ok(roles::preauth(
+                data,
+                &roles::PreauthArgs {
+                    amount: &amount,
+                    currency: &currency,
+                    issuer: issuer.as_deref(),
+                    days,
+                    max_single: max_single.as_deref(),
+                    max_payments,
+                    instrument: &instrument,
+                },
+                now()?,
+            )?),
+            WalletCmd::Pay { scan, qr, show } => ok(roles::pay(data, &scan, &qr, show, now()?)?),
+            WalletCmd::Receipt { scan } => ok(roles::receipt(data, &scan)?),
+            WalletCmd::Payments => ok(roles::wallet_payments(data, now()?)?),
+            WalletCmd::Sync { issuer } => ok(roles::wallet_sync(data, issuer.as_deref(), now()?)?),
+        },
+        Command::Merchant(c) => match c {
+            MerchantCmd::Request {
+                amount,
+                currency,
+                reference,
+                qr,
+                show,
+            } => ok(roles::request(
+                data,
+                &amount,
+                &currency,
+                reference.as_deref(),
+                &qr,
+                show,
+                now()?,
+            )?),
+            MerchantCmd::Accept { scan, qr, show } => {
+                ok(roles::accept(data, &scan, &qr, show, now()?)?)
+            }
+            MerchantCmd::Payments => ok(roles::merchant_payments(data)?),
+            MerchantCmd::Sync { issuer } => {
+                ok(roles::merchant_sync(data, issuer.as_deref(), now()?)?)
+            }
+        },
+    }
+}
+
+fn unreachable_demo() -> fail::Result<(roles::Output, Option<fail::Failure>)> {
+    Err(fail::Failure::new("the demo runs on its own", ""))
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo { dir, show } => demo(dir, show),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("offpay: {e}");
+    if let Command::Demo { dir, show } = cli.command {
+        return match demo::demo(dir, show) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("offpay: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let json = cli.json;
+    match run(cli) {
+        Ok((out, failure)) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out.json).unwrap_or_default()
+                );
+            } else {
+                println!("{}", out.text);
+            }
+            match failure {
+                None => ExitCode::SUCCESS,
+                Some(f) => {
+                    eprintln!("offpay: {f}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(f) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": f.to_string(), "code": f.code()})
+                );
+            }
+            eprintln!("offpay: {f}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn eur(a: Amount) -> String {
-    format!("{}.{:02} EUR", a.0 / 100, a.0 % 100)
-}
-
-/// Hands `message` from one device to another as a QR code: rendered to a PNG file, then
-/// found and decoded in that file's pixels, as a camera would.
-fn through_qr(message: &[u8], dir: &Path, name: &str, show: bool) -> Result<Vec<u8>, Error> {
-    let offpay_qr::Encoded::Single(frame) = QrConfig::default().encode(message)? else {
-        return Err(format!("{name}: too large for one QR code").into());
-    };
-    let path = dir.join(format!("{name}.png"));
-    save_png(&frame, Style::default(), &path)?;
-    if show {
-        println!("{}", to_terminal(&frame, 2));
-    }
-    let text = offpay_qr::scan::decode_file(&path)?;
-    let mut scanner = offpay_qr::Scanner::new(64 * 1024);
-    let offpay_qr::Progress::Complete(bytes) = scanner.receive(&text)? else {
-        return Err(format!("{name}: incomplete QR transfer").into());
-    };
-    println!(
-        "  {name}: {} bytes -> QR version {} -> {} -> decoded from pixels",
-        message.len(),
-        frame.version(),
-        path.display()
-    );
-    Ok(bytes)
-}
-
-fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
-    let temporary = dir.is_none();
-    let dir = dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("offpay-demo-{}", std::process::id()))
-    });
-    std::fs::create_dir_all(&dir)?;
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as u32;
-    let at = |s: u32| Timestamp(t0 + s);
-    let euro = Currency::parse("EUR").ok_or("currency")?;
-
-    println!("== online: issuer, merchants, customer, pre-authorization");
-    let issuer = Issuer::new(SigningKey::generate(&mut OsRng));
-    let mut trust = TrustStore::<4>::new();
-    trust.add(issuer.public_key(), at(0), at(365 * 86_400))?;
-    let mut shops = Vec::new();
-    let mut seeds = Vec::new();
-    for (id, name) in [(*b"CAFE-001", "Cafe A"), (*b"BIKE-002", "Bike shop B")] {
-        let seed = *SigningKey::generate(&mut OsRng).to_seed();
-        seeds.push(seed);
-        let key = SigningKey::from_seed(&seed);
-        let cert = issuer.certify_merchant(
-            MerchantId(id),
-            key.public_key(),
-            name,
-            at(0),
-            at(365 * 86_400),
-        )?;
-        let store =
-            FileStore::open(dir.join(format!("merchant-{}.journal", &name[name.len() - 1..])))?;
-        shops.push((
-            name,
-            cert.to_vec(),
-            Acceptor::<FileStore, SigningKey>::open(store, key, &cert)?,
-        ));
-        println!("  certified merchant {name}");
-    }
-    let holder_seed = *SigningKey::generate(&mut OsRng).to_seed();
-    let mut wallet: Wallet<FileStore, SigningKey> = Wallet::open(
-        FileStore::open(dir.join("wallet.journal"))?,
-        SigningKey::from_seed(&holder_seed),
-    )?;
-    let preauth = wallet.preauth_request(
-        b"card:4111-xxxx-1111",
-        Amount(5000),
-        euro,
-        Nonce([7; 16]),
-        at(1),
-    )?;
-    let terms = VoucherTerms {
-        not_before: at(0),
-        not_after: at(7 * 86_400),
-        max_single: Some(Amount(4000)),
-        max_payments: 20,
-    };
-    let voucher = issuer.issue_voucher(&preauth, terms, &mut OsRng)?;
-    let voucher_id = wallet.install_voucher(&voucher, &trust, at(2))?;
-    println!(
-        "  voucher {voucher_id}: {} pre-authorized",
-        eur(Amount(5000))
-    );
-    std::fs::copy(dir.join("wallet.journal"), dir.join("clone.journal"))?;
-
-    println!("\n== offline, over QR: 4.20 EUR to Cafe A");
-    let now = at(100);
-    let ctx = Context {
-        trust: &trust,
-        revocations: None,
-        now,
-    };
-    let (_, _, cafe) = &mut shops[0];
-    let request = cafe.create_request(Amount(420), euro, Some("coffee"), now, &mut OsRng)?;
-    let request = through_qr(&request, &dir, "request", show)?;
-    let shown = decode_signed::<PaymentRequest<'_>>(&request)?;
-    println!(
-        "  customer sees: {} to {}",
-        eur(shown.amount),
-        shown.certificate.display_name
-    );
-    let payment = wallet.pay(&request, &trust, None, now)?;
-    let payment = through_qr(&payment, &dir, "payment", show)?;
-    let receipt = cafe.accept(&payment, &ctx)?;
-    let receipt = through_qr(&receipt, &dir, "receipt", show)?;
-    wallet.receive_receipt(&receipt)?;
-    println!(
-        "  paid; the wallet holds the receipt; left {}",
-        eur(wallet.remaining(euro, now))
-    );
-
-    println!("\n== offline, over BLE: 12.00 EUR to Bike shop B");
-    let now = at(200);
-    let ctx = Context {
-        trust: &trust,
-        revocations: None,
-        now,
-    };
-    let (_, _, bike) = &mut shops[1];
-    let request = bike.create_request(Amount(1200), euro, Some("inner tube"), now, &mut OsRng)?;
-    let engagement = MerchantEngagement::generate(&mut OsRng);
-    let scanned = through_qr(
-        &engagement.engagement().to_bytes(),
-        &dir,
-        "ble-engagement",
-        show,
-    )?;
-    let scanned = Engagement::from_bytes(&scanned)?;
-    let mut customer = CustomerSession::new(&scanned, &mut OsRng)?;
-    let mut merchant = MerchantSession::new(&engagement, &request)?;
-    let report = link::run(
-        LinkConfig::mtu(185),
-        &mut customer,
-        &mut wallet,
-        &trust,
-        None,
-        &mut merchant,
-        bike,
-        &ctx,
-        now,
-    )?;
-    match (customer.outcome(), merchant.outcome()) {
-        (
-            Some(offpay_ble::CustomerOutcome::Paid(id)),
-            Some(offpay_ble::MerchantOutcome::Accepted(_)),
-        ) => println!(
-            "  paid {id} over an encrypted BLE session: {} chunks, {} bytes on air at MTU 185; left {}",
-            report.chunks_c2s + report.chunks_s2c,
-            report.bytes_c2s + report.bytes_s2c,
-            eur(wallet.remaining(euro, now))
-        ),
-        (c, m) => return Err(format!("BLE payment failed: customer {c:?}, merchant {m:?}").into()),
-    }
-
-    println!("\n== online again: everyone syncs to the issuer");
-    let mut ledger = Settlement::new(trust.clone(), DEFAULT_GRACE_SECS);
-    let mut buf = vec![0u8; 64 * 1024];
-    for (name, cert, shop) in &mut shops {
-        ledger.register_merchant(cert)?;
-        let n = shop.sync_batch(&mut buf)?;
-        let ingested = ledger.ingest(&buf[..n], at(3600))?;
-        shop.apply_report(&ingested.report(&issuer, at(3600))?, &trust, at(3601))?;
-        println!("  {name}: {} records synced", ingested.entries.len());
-    }
-    let n = wallet.sync_batch(&mut buf)?;
-    let ingested = ledger.ingest(&buf[..n], at(3700))?;
-    wallet.apply_report(&ingested.report(&issuer, at(3700))?, &trust, at(3701))?;
-    println!(
-        "  wallet: {} records synced (each payment credited once)",
-        ingested.entries.len()
-    );
-
-    println!("\n== a cloned wallet double-spends");
-    let mut clone: Wallet<FileStore, SigningKey> = Wallet::open(
-        FileStore::open(dir.join("clone.journal"))?,
-        SigningKey::from_seed(&holder_seed),
-    )?;
-    let now = at(300);
-    let ctx = Context {
-        trust: &trust,
-        revocations: None,
-        now,
-    };
-    {
-        let (name, _, bike) = &mut shops[1];
-        let request = bike.create_request(Amount(1000), euro, None, now, &mut OsRng)?;
-        let payment = clone.pay(&request, &trust, None, now)?;
-        match bike.accept(&payment, &ctx) {
-            Ok(_) => println!("  {name} accepts 10.00 EUR from the clone"),
-            Err(e) => {
-                println!("  {name}, which saw the real wallet, refuses the clone offline: {e}")
-            }
-        }
-    }
-    // Cafe A's second till has its own offline memory and has never seen this wallet.
-    let (name, cert, _) = &shops[0];
-    let mut till = Acceptor::<FileStore, SigningKey>::open(
-        FileStore::open(dir.join("merchant-A-till-2.journal"))?,
-        SigningKey::from_seed(&seeds[0]),
-        cert,
-    )?;
-    let request = till.create_request(Amount(4000), euro, None, now, &mut OsRng)?;
-    let payment = clone.pay(&request, &trust, None, now)?;
-    till.accept(&payment, &ctx)?;
-    println!(
-        "  {name}'s second till, which never saw the wallet, accepts 40.00 EUR from the clone"
-    );
-
-    println!("\n== online: the merchants sync again");
-    let mut proofs = Vec::new();
-    for (name, shop) in [
-        ("Bike shop B", &mut shops[1].2),
-        ("Cafe A till 2", &mut till),
-    ] {
-        let n = shop.sync_batch(&mut buf)?;
-        let ingested = ledger.ingest(&buf[..n], at(3800))?;
-        shop.apply_report(&ingested.report(&issuer, at(3800))?, &trust, at(3801))?;
-        println!("  {name}: {} records synced", ingested.entries.len());
-        proofs.extend(ingested.proofs);
-    }
-    for proof in &proofs {
-        let p = decode_unsigned::<FraudProof<'_>>(proof)?;
-        p.verify(&trust)?;
-        println!(
-            "  FraudProof ({:?}, {} bytes): voucher {} signed two different payments with sequence {}",
-            p.kind,
-            proof.len(),
-            p.first.voucher.id,
-            p.first.seq
-        );
-    }
-
-    println!("\n== settlement");
-    println!("  {:<14} {:>12}", "merchant", "credited");
-    for (m, _, a) in ledger.credits() {
-        println!("  {:<14} {:>12}", String::from_utf8_lossy(&m.0), eur(a));
-    }
-    if let Some(v) = ledger.voucher(&voucher_id) {
-        println!(
-            "  voucher limit {}, credited {}, overspend owed by the holder {}",
-            eur(v.limit),
-            eur(v.credited),
-            eur(v.overspend)
-        );
-    }
-    println!("  fraud proofs: {}", ledger.proofs().len());
-    if temporary {
-        std::fs::remove_dir_all(&dir)?;
-    } else {
-        println!("\nfiles kept in {}", dir.display());
-    }
-    Ok(())
 }
