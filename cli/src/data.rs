@@ -72,7 +72,7 @@ impl RoleDir {
         if self.exists(key) {
             return Err(Failure::new(
                 format!(
-                    "{} already has a {} ({})",
+                    "{} already has its {} ({})",
                     self.data.display(),
                     self.role,
                     self.file(key).display()

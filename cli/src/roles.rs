@@ -111,6 +111,9 @@ pub fn certify_merchant(
     std::fs::copy(idir.file("issuer.pub"), md.file("issuer.pub"))
         .doing("installing the issuer's public key")?;
     write_atomic(&md.file("certificate.bin"), &cert)?;
+    FileStore::open(md.file("merchant.journal"))
+        .map_err(offpay_protocol::Error::from)
+        .doing("creating the merchant journal")?;
     md.write_key("merchant.key", &key)?;
     Ok(Output {
         text: format!(

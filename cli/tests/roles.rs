@@ -1,0 +1,649 @@
+//! The role commands run as a user runs them: the built `offpay` binary, one data directory per
+//! device (the bank, the shop, the customer's phone), and every message handed between them a
+//! PNG file decoded from its pixels. Each refused command is checked for its one-line message,
+//! its exit status, and that no store changed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use offpay_qr::render::{Style, save_png};
+use offpay_qr::{EcLevel, Frame};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// 2026-11-24 00:00:00 UTC.
+const T0: u32 = 1_795_478_400;
+const DAY: u32 = 86_400;
+
+struct Devices {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Devices {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        Devices { _tmp: tmp, root }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Runs `offpay --data <device> args…` at `now`.
+    fn run(&self, device: &str, now: u32, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_offpay"))
+            .current_dir(&self.root)
+            .env("OFFPAY_NOW", now.to_string())
+            .env_remove("OFFPAY_DATA")
+            .arg("--data")
+            .arg(self.path(device))
+            .args(args)
+            .output()
+            .unwrap();
+        Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, device: &str, now: u32, args: &[&str]) -> String {
+        let r = self.run(device, now, args);
+        assert!(r.ok, "offpay {args:?} failed:\n{}{}", r.stdout, r.stderr);
+        r.stdout
+    }
+
+    fn json(&self, device: &str, now: u32, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(device, now, &all)).unwrap()
+    }
+
+    /// Fails with exit status 1 and one line on stderr; returns that line.
+    fn fails(&self, device: &str, now: u32, args: &[&str]) -> String {
+        let r = self.run(device, now, args);
+        assert!(!r.ok, "offpay {args:?} should fail:\n{}", r.stdout);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line on stderr: {:?}", r.stderr);
+        assert!(lines[0].starts_with("offpay: "), "{}", lines[0]);
+        lines[0].to_string()
+    }
+
+    /// Every file under the devices' data directories, with its bytes.
+    fn stores(&self) -> Stores {
+        let mut out = BTreeMap::new();
+        for d in ["bank", "shop", "phone"] {
+            walk(&self.path(d), &mut out);
+        }
+        Stores(out)
+    }
+
+    /// The bank certifies the shop, the phone gets a wallet and a voucher of `limit` EUR.
+    fn setup(&self, limit: &str, days: &str) {
+        self.ok("bank", T0, &["issuer", "init"]);
+        let shop = self.path("shop");
+        self.ok(
+            "bank",
+            T0,
+            &[
+                "issuer",
+                "certify-merchant",
+                "--id",
+                "CAFE-001",
+                "--name",
+                "Cafe A",
+                "--merchant-data",
+                shop.to_str().unwrap(),
+            ],
+        );
+        let bank = self.path("bank");
+        let bank = bank.to_str().unwrap();
+        self.ok("phone", T0, &["wallet", "init", "--issuer", bank]);
+        self.ok(
+            "phone",
+            T0 + 10,
+            &[
+                "wallet",
+                "preauth",
+                "--amount",
+                limit,
+                "--currency",
+                "EUR",
+                "--days",
+                days,
+                "--issuer",
+                bank,
+            ],
+        );
+    }
+
+    /// One payment of `amount` EUR at `now`: request, payment, receipt PNGs named by `tag`.
+    fn pay(&self, amount: &str, now: u32, tag: &str) {
+        let (req, pay, rec) = (
+            format!("{tag}-request.png"),
+            format!("{tag}-payment.png"),
+            format!("{tag}-receipt.png"),
+        );
+        self.ok(
+            "shop",
+            now,
+            &["merchant", "request", "--amount", amount, "--qr", &req],
+        );
+        self.ok(
+            "phone",
+            now,
+            &["wallet", "pay", "--scan", &req, "--qr", &pay],
+        );
+        self.ok(
+            "shop",
+            now,
+            &["merchant", "accept", "--scan", &pay, "--qr", &rec],
+        );
+        self.ok("phone", now, &["wallet", "receipt", "--scan", &rec]);
+    }
+}
+
+/// The files of every store; equal when no byte of any store changed.
+#[derive(PartialEq, Eq)]
+struct Stores(BTreeMap<PathBuf, Vec<u8>>);
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (p, b) in &self.0 {
+            writeln!(
+                f,
+                "{} ({} bytes, checksum {:?})",
+                p.display(),
+                b.len(),
+                &b.iter()
+                    .fold(0u64, |h, x| h.wrapping_mul(31).wrapping_add(u64::from(*x)))
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.insert(p.clone(), std::fs::read(&p).unwrap());
+        }
+    }
+}
+
+fn png_text(path: &Path) -> String {
+    offpay_qr::scan::decode_file(path).unwrap()
+}
+
+#[test]
+fn the_role_walk_works_from_png_files_alone() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    d.pay("4.20", T0 + 100, "a");
+    // Every message handed over was a PNG holding an offpay frame.
+    for f in ["a-request.png", "a-payment.png", "a-receipt.png"] {
+        let bytes = std::fs::read(d.path(f)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+        assert!(png_text(&d.path(f)).starts_with("OP1:"), "{f}");
+    }
+
+    let w = d.json("phone", T0 + 200, &["wallet", "payments"]);
+    assert_eq!(w["vouchers"][0]["remaining_minor"], 4580);
+    assert_eq!(w["payments"][0]["amount_minor"], 420);
+    assert_eq!(w["payments"][0]["merchant_id"], "CAFE-001");
+    assert_eq!(w["payments"][0]["receipt"], true);
+    assert_eq!(w["payments"][0]["synced"], false);
+    let payment_id = w["payments"][0]["payment_id"].as_str().unwrap().to_string();
+    let m = d.json("shop", T0 + 200, &["merchant", "payments"]);
+    assert_eq!(m["payments"][0]["payment_id"], payment_id.as_str());
+    assert_eq!(m["payments"][0]["synced"], false);
+
+    // Online again: both sides sync; the payment is credited once.
+    let bank = d.path("bank");
+    let bank = bank.to_str().unwrap();
+    let s = d.json("phone", T0 + 300, &["wallet", "sync", "--issuer", bank]);
+    assert_eq!(
+        (s["new"].as_u64(), s["credited"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let s = d.json("shop", T0 + 400, &["merchant", "sync", "--issuer", bank]);
+    assert_eq!(
+        (s["new"].as_u64(), s["duplicates"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(s["credited"], 0);
+    let w = d.json("phone", T0 + 500, &["wallet", "payments"]);
+    assert_eq!(w["payments"][0]["synced"], true);
+    let m = d.json("shop", T0 + 500, &["merchant", "payments"]);
+    assert_eq!(m["payments"][0]["synced"], true);
+    // Syncing again sends nothing and changes nothing.
+    let before = d.stores();
+    assert!(
+        d.ok("shop", T0 + 600, &["merchant", "sync", "--issuer", bank])
+            .contains("nothing to sync")
+    );
+    assert_eq!(d.stores(), before);
+
+    let r = d.json("bank", T0 + 700, &["issuer", "report"]);
+    assert_eq!(r["merchants"][0]["merchant_id"], "CAFE-001");
+    assert_eq!(r["merchants"][0]["credits"][0]["amount_minor"], 420);
+    assert_eq!(r["merchants"][0]["credits"][0]["amount"], "4.20 EUR");
+    assert_eq!(r["vouchers"][0]["credited_minor"], 420);
+    assert_eq!(r["vouchers"][0]["limit_minor"], 5000);
+    assert_eq!(
+        (r["payments"].as_u64(), r["credited_payments"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(r["fraud_proofs"].as_array().unwrap().len(), 0);
+    let text = d.ok("bank", T0 + 700, &["issuer", "report"]);
+    assert!(text.contains("CAFE-001   Cafe A"), "{text}");
+    assert!(text.contains("4.20 EUR"), "{text}");
+
+    // inspect decodes and verifies each image with the trust the device has.
+    let i = d.json("shop", T0 + 800, &["inspect", "a-payment.png"]);
+    assert_eq!(i["type"], "Payment");
+    assert_eq!(i["fields"]["payment id"], payment_id.as_str());
+    assert_eq!(i["checks"]["voucher signature"]["ok"], true);
+    assert_eq!(i["checks"]["holder signature"]["ok"], true);
+    assert_eq!(i["qr_version"]["L"], 10);
+    let i = d.json("shop", T0 + 800, &["inspect", "a-receipt.png"]);
+    assert_eq!(i["type"], "Receipt");
+    assert!(
+        i["checks"]["merchant signature"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("valid")
+    );
+    let hex = i["hex"].as_str().unwrap().to_string();
+    let i = d.json("bank", T0 + 800, &["inspect", &hex]);
+    assert_eq!(i["fields"]["payment id"], payment_id.as_str());
+    let text = d.ok("phone", T0 + 800, &["inspect", "a-request.png"]);
+    assert!(text.starts_with("PaymentRequest ("), "{text}");
+    assert!(text.contains("4.20 EUR"), "{text}");
+    assert!(text.contains("Cafe A (CAFE-001)"), "{text}");
+}
+
+#[test]
+fn amounts_follow_the_currency_minor_units() {
+    let d = Devices::new();
+    d.ok("bank", T0, &["issuer", "init"]);
+    d.ok("bank", T0, &["wallet", "init"]);
+    d.ok(
+        "bank",
+        T0,
+        &[
+            "issuer",
+            "certify-merchant",
+            "--id",
+            "RAMEN",
+            "--name",
+            "Ramen",
+        ],
+    );
+    let v = d.json(
+        "bank",
+        T0,
+        &["wallet", "preauth", "--amount", "5000", "--currency", "JPY"],
+    );
+    assert_eq!(v["amount_minor"], 5000);
+    d.ok(
+        "bank",
+        T0,
+        &[
+            "merchant",
+            "request",
+            "--amount",
+            "980",
+            "--currency",
+            "jpy",
+            "--qr",
+            "r.png",
+        ],
+    );
+    let out = d.ok(
+        "bank",
+        T0,
+        &["wallet", "pay", "--scan", "r.png", "--qr", "p.png"],
+    );
+    assert!(out.contains("paid 980 JPY to Ramen"), "{out}");
+    assert!(out.contains("voucher left 4020 JPY"), "{out}");
+    let e = d.fails(
+        "bank",
+        T0,
+        &[
+            "merchant",
+            "request",
+            "--amount",
+            "9.50",
+            "--currency",
+            "JPY",
+            "--qr",
+            "x.png",
+        ],
+    );
+    assert!(e.contains("JPY has no minor unit"), "{e}");
+    let e = d.fails(
+        "bank",
+        T0,
+        &[
+            "wallet",
+            "preauth",
+            "--amount",
+            "1.234",
+            "--currency",
+            "EUR",
+        ],
+    );
+    assert!(e.contains("EUR has 2 decimal places"), "{e}");
+    let e = d.fails(
+        "bank",
+        T0,
+        &["wallet", "preauth", "--amount", "1e3", "--currency", "EUR"],
+    );
+    assert!(e.contains("is not an amount of EUR"), "{e}");
+}
+
+#[test]
+fn a_bad_or_foreign_qr_image_is_refused_and_changes_nothing() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    // A picture with no QR code in it.
+    image::GrayImage::from_pixel(200, 200, image::Luma([255u8]))
+        .save(d.path("blank.png"))
+        .unwrap();
+    // A QR code of something else (a web address).
+    let foreign = Frame::new("https://example.com/menu".into(), EcLevel::M, 13).unwrap();
+    save_png(&foreign, Style::default(), d.path("foreign.png")).unwrap();
+    // Not an image at all.
+    std::fs::write(d.path("notes.png"), b"shopping list").unwrap();
+    let before = d.stores();
+    let e = d.fails(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "blank.png", "--qr", "p.png"],
+    );
+    assert!(e.contains("qr-no-code"), "{e}");
+    assert!(e.contains("picture of one offpay QR code"), "{e}");
+    let e = d.fails(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "foreign.png", "--qr", "p.png"],
+    );
+    assert!(e.contains("qr-wrong-prefix"), "{e}");
+    assert!(e.contains("not an offpay message"), "{e}");
+    let e = d.fails(
+        "shop",
+        T0 + 100,
+        &["merchant", "accept", "--scan", "notes.png", "--qr", "r.png"],
+    );
+    assert!(e.contains("scanning notes.png"), "{e}");
+    let e = d.fails(
+        "shop",
+        T0 + 100,
+        &[
+            "merchant",
+            "accept",
+            "--scan",
+            "missing.png",
+            "--qr",
+            "r.png",
+        ],
+    );
+    assert!(e.contains("missing.png does not exist"), "{e}");
+    assert_eq!(d.stores(), before);
+    // A genuine offpay code of the wrong kind: a request where a payment is expected.
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "request", "--amount", "1.00", "--qr", "req.png"],
+    );
+    let before_wrong_kind = d.stores();
+    let e = d.fails(
+        "shop",
+        T0 + 100,
+        &["merchant", "accept", "--scan", "req.png", "--qr", "r.png"],
+    );
+    assert!(e.contains("wrong-type"), "{e}");
+    assert_eq!(d.stores(), before_wrong_kind);
+    assert!(!d.path("p.png").exists() && !d.path("r.png").exists());
+}
+
+#[test]
+fn a_request_in_the_wrong_currency_is_refused_and_changes_nothing() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    d.ok(
+        "shop",
+        T0 + 100,
+        &[
+            "merchant",
+            "request",
+            "--amount",
+            "4.20",
+            "--currency",
+            "USD",
+            "--qr",
+            "usd.png",
+        ],
+    );
+    let before = d.stores();
+    let e = d.fails(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "usd.png", "--qr", "p.png"],
+    );
+    assert!(e.contains("paying 4.20 USD to Cafe A"), "{e}");
+    assert!(e.contains("wrong-currency"), "{e}");
+    assert!(e.contains("no voucher in this currency"), "{e}");
+    assert_eq!(d.stores(), before);
+    assert!(!d.path("p.png").exists());
+}
+
+#[test]
+fn an_exhausted_voucher_is_refused_and_changes_nothing() {
+    let d = Devices::new();
+    d.setup("5.00", "7");
+    d.pay("4.20", T0 + 100, "a");
+    d.ok(
+        "shop",
+        T0 + 200,
+        &["merchant", "request", "--amount", "1.00", "--qr", "b.png"],
+    );
+    let before = d.stores();
+    let e = d.fails(
+        "phone",
+        T0 + 200,
+        &["wallet", "pay", "--scan", "b.png", "--qr", "p.png"],
+    );
+    assert!(e.contains("insufficient-funds"), "{e}");
+    assert!(e.contains("exhausted"), "{e}");
+    assert_eq!(d.stores(), before);
+    // What is left can still be spent.
+    d.pay("0.80", T0 + 300, "c");
+    let w = d.json("phone", T0 + 300, &["wallet", "payments"]);
+    assert_eq!(w["vouchers"][0]["remaining_minor"], 0);
+}
+
+#[test]
+fn an_expired_voucher_is_refused_and_changes_nothing() {
+    let d = Devices::new();
+    d.setup("50.00", "1");
+    let later = T0 + 3 * DAY;
+    d.ok(
+        "shop",
+        later,
+        &[
+            "merchant", "request", "--amount", "4.20", "--qr", "late.png",
+        ],
+    );
+    let before = d.stores();
+    let e = d.fails(
+        "phone",
+        later,
+        &["wallet", "pay", "--scan", "late.png", "--qr", "p.png"],
+    );
+    assert!(e.contains("expired"), "{e}");
+    assert!(e.contains("offpay wallet preauth"), "{e}");
+    assert_eq!(d.stores(), before);
+    assert!(!d.path("p.png").exists());
+}
+
+#[test]
+fn a_tampered_payment_file_is_refused_and_changes_nothing() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "request", "--amount", "4.20", "--qr", "req.png"],
+    );
+    d.ok(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "req.png", "--qr", "pay.png"],
+    );
+    let payment = offpay_qr::frame::decode_single(&png_text(&d.path("pay.png")), 4096).unwrap();
+    // One bit flipped in the holder's signature, and one in the embedded voucher's id (which
+    // the issuer signed), each drawn as a fresh, perfectly readable QR code.
+    let mut sig = payment.clone();
+    *sig.last_mut().unwrap() ^= 0x01;
+    let mut body = payment.clone();
+    body[10] ^= 0x01;
+    for (name, bytes) in [("sig.png", sig), ("body.png", body)] {
+        let frame = Frame::new(offpay_qr::frame::encode_single(&bytes), EcLevel::M, 13).unwrap();
+        save_png(&frame, Style::default(), d.path(name)).unwrap();
+    }
+    let before = d.stores();
+    for name in ["sig.png", "body.png"] {
+        let e = d.fails(
+            "shop",
+            T0 + 100,
+            &["merchant", "accept", "--scan", name, "--qr", "r.png"],
+        );
+        assert!(e.contains("accepting the payment: bad-signature"), "{e}");
+        assert!(e.contains("altered or forged"), "{e}");
+        assert_eq!(d.stores(), before, "{name}");
+        assert!(!d.path("r.png").exists());
+    }
+    // The untouched payment is still accepted afterwards.
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "accept", "--scan", "pay.png", "--qr", "r.png"],
+    );
+}
+
+#[test]
+fn a_revoked_merchant_is_refused_after_the_wallet_syncs() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    let bank = d.path("bank");
+    let bank = bank.to_str().unwrap();
+    let out = d.ok(
+        "bank",
+        T0 + 50,
+        &["issuer", "revoke", "--merchant", "CAFE-001"],
+    );
+    assert!(out.contains("revocation list #1"), "{out}");
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "request", "--amount", "1.00", "--qr", "r.png"],
+    );
+    // Before syncing, the wallet does not know.
+    d.ok(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "r.png", "--qr", "p.png"],
+    );
+    let out = d.ok("phone", T0 + 200, &["wallet", "sync", "--issuer", bank]);
+    assert!(out.contains("revocation list updated"), "{out}");
+    d.ok(
+        "shop",
+        T0 + 300,
+        &["merchant", "request", "--amount", "2.00", "--qr", "r2.png"],
+    );
+    let before = d.stores();
+    let e = d.fails(
+        "phone",
+        T0 + 300,
+        &["wallet", "pay", "--scan", "r2.png", "--qr", "p2.png"],
+    );
+    assert!(e.contains("revoked"), "{e}");
+    assert_eq!(d.stores(), before);
+}
+
+#[test]
+fn commands_explain_what_to_run_first() {
+    let d = Devices::new();
+    let e = d.fails("phone", T0, &["wallet", "payments"]);
+    assert!(
+        e.contains("no wallet in") && e.contains("wallet init"),
+        "{e}"
+    );
+    let e = d.fails("phone", T0, &["wallet", "init"]);
+    assert!(
+        e.contains("no issuer public key") && e.contains("issuer init"),
+        "{e}"
+    );
+    let e = d.fails(
+        "shop",
+        T0,
+        &["merchant", "request", "--amount", "1", "--qr", "x.png"],
+    );
+    assert!(e.contains("certify-merchant"), "{e}");
+    d.ok("bank", T0, &["issuer", "init"]);
+    let e = d.fails("bank", T0, &["issuer", "init"]);
+    assert!(e.contains("already has its issuer"), "{e}");
+    d.ok(
+        "bank",
+        T0,
+        &[
+            "issuer",
+            "certify-merchant",
+            "--id",
+            "SHOP",
+            "--name",
+            "Shop",
+        ],
+    );
+    let shop = d.path("shop");
+    let e = d.fails(
+        "bank",
+        T0,
+        &[
+            "issuer",
+            "certify-merchant",
+            "--id",
+            "SHOP",
+            "--name",
+            "Other",
+            "--merchant-data",
+            shop.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("already certified"), "{e}");
+    assert!(
+        !shop.exists(),
+        "nothing was created for the refused merchant"
+    );
+    let r = d.run("bank", T0, &["--json", "inspect", "00"]);
+    assert!(!r.ok);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["code"], 100);
+}
