@@ -28,6 +28,7 @@ pub struct RoleDir {
     dir: PathBuf,
     role: &'static str,
     data: PathBuf,
+    lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl RoleDir {
@@ -37,6 +38,34 @@ impl RoleDir {
             dir: data.join(role),
             role,
             data: data.to_path_buf(),
+            lock: None,
+        }
+    }
+
+    /// Takes this role's lock for as long as the returned value lives, so that two commands
+    /// never work on one store at once (a second one is refused, not queued).
+    pub fn locked(mut self) -> Result<Self> {
+        let path = self.file(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .doing("locking the data directory")?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(std::sync::Arc::new(file));
+                Ok(self)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(Failure::new(
+                format!(
+                    "another offpay command is using the {} in {}",
+                    self.role,
+                    self.data.display()
+                ),
+                "wait for it to finish and run this again",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).doing("locking the data directory"),
         }
     }
 
@@ -80,7 +109,9 @@ impl RoleDir {
                 "use it as it is, or choose another directory with --data",
             ));
         }
-        std::fs::create_dir_all(&self.dir).doing("creating the data directory")
+        std::fs::create_dir_all(&self.dir).doing("creating the data directory")?;
+        std::fs::File::create(self.file(".lock")).doing("creating the data directory")?;
+        Ok(())
     }
 
     /// Writes `key` to `name` (never overwriting a key file), readable by the owner only.

@@ -60,10 +60,10 @@ fn from_text(text: &str, what: &str) -> Result<Option<(Vec<u8>, &'static str)>> 
         return Ok(Some((qrio::from_text(text, what)?, "QR text")));
     }
     let compact: String = text.split_whitespace().collect();
-    if !compact.is_empty() && compact.len() % 2 == 0 {
-        if let Ok(b) = hex::decode(&compact) {
-            return Ok(Some((b, "hex")));
-        }
+    if !compact.is_empty()
+        && let Ok(b) = hex::decode(&compact)
+    {
+        return Ok(Some((b, "hex")));
     }
     Ok(None)
 }

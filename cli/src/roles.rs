@@ -47,6 +47,7 @@ fn currency(code: &str) -> Result<Currency> {
 fn open_issuer(data: &Path) -> Result<(RoleDir, Ledger)> {
     let d = RoleDir::new(data, "issuer");
     d.require("issuer.key", "issuer init")?;
+    let d = d.locked()?;
     let issuer = Issuer::new(d.key("issuer.key")?);
     let trust = d.trust()?;
     let ledger = Ledger::open(&d.file("ledger.sqlite"), issuer, trust)?;
@@ -168,7 +169,7 @@ pub fn revoke(
 
 /// `offpay issuer report`.
 pub fn report(data: &Path, now: Timestamp) -> Result<Output> {
-    let (_, mut ledger) = open_issuer(data)?;
+    let (_held, mut ledger) = open_issuer(data)?;
     ledger.close_expired(now)?;
     let c = ledger.conn();
     let what = "reading the ledger";
@@ -339,6 +340,7 @@ pub fn report(data: &Path, now: Timestamp) -> Result<Output> {
 fn open_wallet(data: &Path) -> Result<(RoleDir, WalletOf, Trust)> {
     let d = RoleDir::new(data, "wallet");
     d.require("holder.key", "wallet init")?;
+    let d = d.locked()?;
     let trust = d.trust()?;
     let store = FileStore::open(d.file("wallet.journal"))
         .map_err(offpay_protocol::Error::from)
@@ -395,7 +397,7 @@ pub struct PreauthArgs<'a> {
 
 /// `offpay wallet preauth`.
 pub fn preauth(data: &Path, a: &PreauthArgs<'_>, now: Timestamp) -> Result<Output> {
-    let (_, mut wallet, trust) = open_wallet(data)?;
+    let (_held, mut wallet, trust) = open_wallet(data)?;
     let cur = currency(a.currency)?;
     let amount = amount::parse(a.amount, cur).map_err(|e| Failure::new(e, ""))?;
     let max_single = a
@@ -408,7 +410,7 @@ pub fn preauth(data: &Path, a: &PreauthArgs<'_>, now: Timestamp) -> Result<Outpu
             "give --days and --max-payments of 1 or more",
         ));
     }
-    let (_, mut ledger) = open_issuer(a.issuer.unwrap_or(data))?;
+    let (_held, mut ledger) = open_issuer(a.issuer.unwrap_or(data))?;
     if trust.issuer_key(&ledger.issuer().key_id(), now).is_err() {
         return Err(Failure::new(
             "this wallet does not trust that issuer",
@@ -504,7 +506,7 @@ pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> R
 
 /// `offpay wallet receipt`.
 pub fn receipt(data: &Path, scan: &Path) -> Result<Output> {
-    let (_, mut wallet, _) = open_wallet(data)?;
+    let (_held, mut wallet, _) = open_wallet(data)?;
     let bytes = qrio::read_image(scan)?;
     let r = decode_signed::<Receipt>(&bytes)
         .doing("reading the receipt")
@@ -524,7 +526,7 @@ pub fn receipt(data: &Path, scan: &Path) -> Result<Output> {
 
 /// `offpay wallet payments`.
 pub fn wallet_payments(data: &Path, now: Timestamp) -> Result<Output> {
-    let (_, wallet, _) = open_wallet(data)?;
+    let (_held, wallet, _) = open_wallet(data)?;
     let mut text = String::from("vouchers\n");
     let mut vouchers = Vec::new();
     for b in wallet.balances() {
@@ -658,7 +660,7 @@ fn pull_revocations(d: &RoleDir, ledger: &Ledger, trust: &Trust, now: Timestamp)
 /// `offpay wallet sync`.
 pub fn wallet_sync(data: &Path, issuer: Option<&Path>, now: Timestamp) -> Result<Output> {
     let (d, mut wallet, trust) = open_wallet(data)?;
-    let (_, mut ledger) = open_issuer(issuer.unwrap_or(data))?;
+    let (_held, mut ledger) = open_issuer(issuer.unwrap_or(data))?;
     let source = format!("wallet {}", &hex::encode(wallet.holder_key().0)[..16]);
     let wallet = std::cell::RefCell::new(&mut wallet);
     let v = sync_device(
@@ -690,6 +692,7 @@ pub fn wallet_sync(data: &Path, issuer: Option<&Path>, now: Timestamp) -> Result
 fn open_merchant(data: &Path) -> Result<(RoleDir, AcceptorOf, Trust)> {
     let d = RoleDir::new(data, "merchant");
     d.require("merchant.key", "issuer certify-merchant")?;
+    let d = d.locked()?;
     let trust = d.trust()?;
     let cert = std::fs::read(d.file("certificate.bin")).doing("reading the certificate")?;
     let store = FileStore::open(d.file("merchant.journal"))
@@ -709,7 +712,7 @@ pub fn request(
     show: bool,
     now: Timestamp,
 ) -> Result<Output> {
-    let (_, mut shop, _) = open_merchant(data)?;
+    let (_held, mut shop, _) = open_merchant(data)?;
     let cur = currency(currency_code)?;
     let amount = amount::parse(amount_text, cur).map_err(|e| Failure::new(e, ""))?;
     if reference.is_some_and(|r| r.len() > 64) {
@@ -784,7 +787,7 @@ pub fn accept(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -
 
 /// `offpay merchant payments`.
 pub fn merchant_payments(data: &Path) -> Result<Output> {
-    let (_, shop, _) = open_merchant(data)?;
+    let (_held, shop, _) = open_merchant(data)?;
     let mut text = format!(
         "payments accepted by {}\n",
         show_merchant(&shop.merchant_id())
@@ -822,7 +825,7 @@ pub fn merchant_payments(data: &Path) -> Result<Output> {
 /// `offpay merchant sync`.
 pub fn merchant_sync(data: &Path, issuer: Option<&Path>, now: Timestamp) -> Result<Output> {
     let (d, mut shop, trust) = open_merchant(data)?;
-    let (_, mut ledger) = open_issuer(issuer.unwrap_or(data))?;
+    let (_held, mut ledger) = open_issuer(issuer.unwrap_or(data))?;
     let source = format!("merchant {}", show_merchant(&shop.merchant_id()));
     let shop = std::cell::RefCell::new(&mut shop);
     let v = sync_device(

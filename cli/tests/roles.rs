@@ -647,3 +647,22 @@ fn commands_explain_what_to_run_first() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["code"], 100);
 }
+
+#[test]
+fn a_store_in_use_by_another_command_is_refused_not_shared() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    let lock = std::fs::File::open(d.path("phone").join("wallet/.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let before = d.stores();
+    let e = d.fails("phone", T0 + 100, &["wallet", "payments"]);
+    assert!(
+        e.contains("another offpay command is using the wallet"),
+        "{e}"
+    );
+    assert_eq!(d.stores(), before);
+    // The till is another store: it works meanwhile.
+    d.ok("shop", T0 + 100, &["merchant", "payments"]);
+    drop(lock);
+    d.ok("phone", T0 + 100, &["wallet", "payments"]);
+}
