@@ -16,6 +16,8 @@ use offpay_qr::render::{Style, save_png, to_terminal};
 use rand_core::OsRng;
 use std::path::{Path, PathBuf};
 
+use crate::ledger::{Ledger, SYNC_BATCH_MAX};
+
 type Error = Box<dyn std::error::Error>;
 
 /// A spinner on the terminal (hidden when output is not a terminal) while `what` runs.
@@ -67,6 +69,13 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("offpay-demo-{}", std::process::id()))
     });
+    if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!(
+            "{} is not empty; give a new directory with --dir (the demo starts from nothing)",
+            dir.display()
+        )
+        .into());
+    }
     std::fs::create_dir_all(&dir)?;
     let t0 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -78,19 +87,24 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     let issuer = Issuer::new(SigningKey::generate(&mut OsRng));
     let mut trust = TrustStore::<4>::new();
     trust.add(issuer.public_key(), at(0), at(365 * 86_400))?;
+    // The issuer's settlement ledger: the same SQLite ledger `offpay issuer` keeps.
+    let ledger_path = dir.join("issuer-ledger.sqlite");
+    let mut ledger = Ledger::create(&ledger_path, issuer, trust.clone())?;
+    let mut summary: Vec<[String; 4]> = Vec::new();
     let mut shops = Vec::new();
     let mut seeds = Vec::new();
     for (id, name) in [(*b"CAFE-001", "Cafe A"), (*b"BIKE-002", "Bike shop B")] {
         let seed = *SigningKey::generate(&mut OsRng).to_seed();
         seeds.push(seed);
         let key = SigningKey::from_seed(&seed);
-        let cert = issuer.certify_merchant(
+        let cert = ledger.issuer().certify_merchant(
             MerchantId(id),
             key.public_key(),
             name,
             at(0),
             at(365 * 86_400),
         )?;
+        ledger.add_merchant(&cert, at(0))?;
         let store =
             FileStore::open(dir.join(format!("merchant-{}.journal", &name[name.len() - 1..])))?;
         shops.push((
@@ -118,7 +132,8 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         max_single: Some(Amount(4000)),
         max_payments: 20,
     };
-    let voucher = issuer.issue_voucher(&preauth, terms, &mut OsRng)?;
+    let voucher = ledger.issuer().issue_voucher(&preauth, terms, &mut OsRng)?;
+    ledger.add_voucher(&voucher, "card:4111-xxxx-1111", at(1))?;
     let voucher_id = wallet.install_voucher(&voucher, &trust, at(2))?;
     println!(
         "  voucher {voucher_id}: {} pre-authorized",
@@ -147,6 +162,12 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     let receipt = cafe.accept(&payment, &ctx)?;
     let receipt = through_qr(&receipt, &dir, "receipt", show)?;
     wallet.receive_receipt(&receipt)?;
+    summary.push([
+        "QR".into(),
+        "Cafe A".into(),
+        eur(Amount(420)),
+        "accepted offline, receipt held, credited at sync".into(),
+    ]);
     println!(
         "  paid; the wallet holds the receipt; left {}",
         eur(wallet.remaining(euro, now))
@@ -194,23 +215,30 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         ),
         (c, m) => return Err(format!("BLE payment failed: customer {c:?}, merchant {m:?}").into()),
     }
+    summary.push([
+        "BLE".into(),
+        "Bike shop B".into(),
+        eur(Amount(1200)),
+        "accepted offline, receipt held, credited at sync".into(),
+    ]);
 
     println!("\n== online again: everyone syncs to the issuer");
-    let mut ledger = Settlement::new(trust.clone(), DEFAULT_GRACE_SECS);
-    let mut buf = vec![0u8; 64 * 1024];
-    for (name, cert, shop) in &mut shops {
-        ledger.register_merchant(cert)?;
-        let n = shop.sync_batch(&mut buf)?;
-        let ingested = ledger.ingest(&buf[..n], at(3600))?;
-        shop.apply_report(&ingested.report(&issuer, at(3600))?, &trust, at(3601))?;
-        println!("  {name}: {} records synced", ingested.entries.len());
+    let mut buf = vec![0u8; SYNC_BATCH_MAX];
+    for (name, _, shop) in &mut shops {
+        let n = step(&format!("{name}: syncing"), || shop.sync_batch(&mut buf))?;
+        let synced = ledger.ingest(&buf[..n], name, at(3600))?;
+        shop.apply_report(&synced.report, &trust, at(3601))?;
+        println!(
+            "  {name}: {} records synced, {} payment(s) credited",
+            synced.records, synced.credited
+        );
     }
     let n = wallet.sync_batch(&mut buf)?;
-    let ingested = ledger.ingest(&buf[..n], at(3700))?;
-    wallet.apply_report(&ingested.report(&issuer, at(3700))?, &trust, at(3701))?;
+    let synced = ledger.ingest(&buf[..n], "wallet", at(3700))?;
+    wallet.apply_report(&synced.report, &trust, at(3701))?;
     println!(
-        "  wallet: {} records synced (each payment credited once)",
-        ingested.entries.len()
+        "  wallet: {} records synced, all {} already known (each payment is credited once)",
+        synced.records, synced.duplicates
     );
 
     println!("\n== a cloned wallet double-spends");
@@ -231,7 +259,13 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         match bike.accept(&payment, &ctx) {
             Ok(_) => println!("  {name} accepts 10.00 EUR from the clone"),
             Err(e) => {
-                println!("  {name}, which saw the real wallet, refuses the clone offline: {e}")
+                println!("  {name}, which saw the real wallet, refuses the clone offline: {e}");
+                summary.push([
+                    "clone".into(),
+                    name.to_string(),
+                    eur(Amount(1000)),
+                    format!("refused offline: {}", e.name()),
+                ]);
             }
         }
     }
@@ -248,20 +282,27 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     println!(
         "  {name}'s second till, which never saw the wallet, accepts 40.00 EUR from the clone"
     );
+    summary.push([
+        "clone".into(),
+        format!("{name} till 2"),
+        eur(Amount(4000)),
+        "accepted offline; FraudProof at settlement, holder owes the overspend".into(),
+    ]);
 
     println!("\n== online: the merchants sync again");
-    let mut proofs = Vec::new();
     for (name, shop) in [
         ("Bike shop B", &mut shops[1].2),
         ("Cafe A till 2", &mut till),
     ] {
         let n = shop.sync_batch(&mut buf)?;
-        let ingested = ledger.ingest(&buf[..n], at(3800))?;
-        shop.apply_report(&ingested.report(&issuer, at(3800))?, &trust, at(3801))?;
-        println!("  {name}: {} records synced", ingested.entries.len());
-        proofs.extend(ingested.proofs);
+        let synced = ledger.ingest(&buf[..n], name, at(3800))?;
+        shop.apply_report(&synced.report, &trust, at(3801))?;
+        println!(
+            "  {name}: {} records synced, {} payment(s) credited, {} FraudProof(s)",
+            synced.records, synced.credited, synced.proofs
+        );
     }
-    for proof in &proofs {
+    for proof in ledger.settlement().proofs() {
         let p = decode_unsigned::<FraudProof<'_>>(proof)?;
         p.verify(&trust)?;
         println!(
@@ -275,10 +316,10 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
 
     println!("\n== settlement");
     println!("  {:<14} {:>12}", "merchant", "credited");
-    for (m, _, a) in ledger.credits() {
+    for (m, _, a) in ledger.settlement().credits() {
         println!("  {:<14} {:>12}", String::from_utf8_lossy(&m.0), eur(a));
     }
-    if let Some(v) = ledger.voucher(&voucher_id) {
+    if let Some(v) = ledger.settlement().voucher(&voucher_id) {
         println!(
             "  voucher limit {}, credited {}, overspend owed by the holder {}",
             eur(v.limit),
@@ -286,11 +327,24 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
             eur(v.overspend)
         );
     }
-    println!("  fraud proofs: {}", ledger.proofs().len());
+    println!("  fraud proofs: {}", ledger.settlement().proofs().len());
+
+    println!("\n== summary");
+    println!(
+        "  {:<10} {:<16} {:>10}  outcome",
+        "channel", "merchant", "amount"
+    );
+    for [channel, merchant, amount, outcome] in &summary {
+        println!("  {channel:<10} {merchant:<16} {amount:>10}  {outcome}");
+    }
     if temporary {
         std::fs::remove_dir_all(&dir)?;
     } else {
-        println!("\nfiles kept in {}", dir.display());
+        println!(
+            "\nfiles kept in {} (the issuer ledger: {})",
+            dir.display(),
+            ledger_path.display()
+        );
     }
     Ok(())
 }

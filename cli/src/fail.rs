@@ -47,6 +47,8 @@ impl fmt::Display for Failure {
     }
 }
 
+impl std::error::Error for Failure {}
+
 /// Attaches what was being done to a lower-level error.
 pub trait Doing<T> {
     /// `what` failed because of the error; the remedy comes from the error.

@@ -287,6 +287,11 @@ impl Ledger {
         &self.issuer
     }
 
+    /// Settlement's state, as rebuilt from the ledger and updated by each ingest.
+    pub fn settlement(&self) -> &Settlement<{ crate::data::TRUST_KEYS }> {
+        &self.settlement
+    }
+
     /// The connection, for queries.
     pub fn conn(&self) -> &Connection {
         &self.conn

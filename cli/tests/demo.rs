@@ -41,6 +41,35 @@ fn the_demo_completes_and_settlement_shows_the_fraud_proof() {
         stdout.contains("overspend owed by the holder 6.20 EUR"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "clone      Bike shop B       10.00 EUR  refused offline: chain-inconsistent"
+        ),
+        "{stdout}"
+    );
+    // The settlement printed is the one in the issuer's SQLite ledger.
+    let db = rusqlite::Connection::open(dir.join("issuer-ledger.sqlite")).unwrap();
+    let q = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(q("SELECT COUNT(*) FROM fraud_proofs"), 1);
+    assert_eq!(
+        q("SELECT amount_minor FROM credits WHERE merchant_id = 'CAFE-001'"),
+        4420
+    );
+    assert_eq!(
+        q("SELECT amount_minor FROM credits WHERE merchant_id = 'BIKE-002'"),
+        1200
+    );
+    assert_eq!(q("SELECT overspend_minor FROM vouchers"), 620);
+    assert_eq!(q("SELECT COUNT(*) FROM payments WHERE credited = 1"), 3);
+    drop(db);
+    // Run again in the same directory: refused, nothing overwritten.
+    let again = Command::new(env!("CARGO_BIN_EXE_offpay"))
+        .args(["demo", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
