@@ -109,6 +109,24 @@ mod tests {
         assert!(parse("99999999999999999999999", c("JPY")).is_err());
     }
 
+    proptest::proptest! {
+        /// Every amount prints as text that parses back to it, in every exponent.
+        #[test]
+        fn any_amount_round_trips(v in 1u64.., cur in proptest::sample::select(vec!["EUR", "JPY", "KWD"])) {
+            let c = c(cur);
+            proptest::prop_assert_eq!(parse(&number(Amount(v), c), c), Ok(Amount(v)));
+        }
+
+        /// Any text is parsed or refused with a message, never a panic; what parses prints
+        /// back to the same value.
+        #[test]
+        fn any_text_parses_or_is_refused(t in "\\PC{0,30}|[0-9]{0,25}(\\.[0-9]{0,5})?") {
+            if let Ok(a) = parse(&t, c("EUR")) {
+                proptest::prop_assert_eq!(parse(&number(a, c("EUR")), c("EUR")), Ok(a));
+            }
+        }
+    }
+
     #[test]
     fn formats_round_trip() {
         assert_eq!(format(Amount(420), c("EUR")), "4.20 EUR");
