@@ -33,9 +33,31 @@ pub fn decode_rgb(rgb: &[u8], width: u32, height: u32) -> Result<String, QrError
     decode_gray(&image::DynamicImage::ImageRgb8(img).to_luma8())
 }
 
-/// Decodes the QR code in an image file (PNG, JPEG or GIF's first frame).
+/// The largest image file [`decode_file`] reads.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest image [`decode_file`] decodes, in pixels per side (a 12-megapixel phone photo is
+/// 4032 × 3024).
+pub const MAX_SIDE: u32 = 8192;
+
+/// Decodes the QR code in an image file (PNG, JPEG or GIF's first frame). The format is found
+/// from the file's content, not its name. Files over [`MAX_FILE_BYTES`] and images over
+/// [`MAX_SIDE`] pixels per side are refused before they are decoded, so a hostile file cannot
+/// make the scanner allocate without bound.
 pub fn decode_file(path: impl AsRef<Path>) -> Result<String, QrError> {
-    let img = image::open(path).map_err(|_| QrError::Image)?;
+    let path = path.as_ref();
+    let len = std::fs::metadata(path).map_err(|_| QrError::Image)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(QrError::Image);
+    }
+    let mut reader = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|_| QrError::Image)?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|_| QrError::Image)?;
     decode_gray(&img.to_luma8())
 }
 

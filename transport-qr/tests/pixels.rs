@@ -289,6 +289,11 @@ fn png_svg_terminal_and_gif_outputs_carry_the_code() {
     let png = dir.join("payment.png");
     std::fs::write(&png, to_png(&f, Style::default()).unwrap()).unwrap();
     assert_eq!(decode_file(&png).unwrap(), f.text());
+    // The format comes from the content, not the name.
+    for name in ["payment", "payment.jpg"] {
+        std::fs::copy(&png, dir.join(name)).unwrap();
+        assert_eq!(decode_file(dir.join(name)).unwrap(), f.text(), "{name}");
+    }
     // RGB input, as a camera gives.
     let rgb = image::DynamicImage::ImageLuma8(to_image(&f, Style::default())).to_rgb8();
     assert_eq!(
@@ -418,4 +423,28 @@ fn a_wrong_checksum_is_refused() {
         Scanner::new(64 * 1024).receive(&t),
         Err(QrError::ForgedHeader)
     );
+}
+
+#[test]
+fn an_oversized_image_is_refused_before_it_is_decoded() {
+    let dir = tempfile_dir();
+    // A few hundred bytes of PNG that would decode to 8193 × 8193 pixels, and 20000 × 20000.
+    for side in [offpay_qr::scan::MAX_SIDE + 1, 20_000] {
+        let path = dir.join(format!("huge-{side}.png"));
+        image::GrayImage::from_pixel(side, 1, image::Luma([255u8]))
+            .save(&path)
+            .unwrap();
+        assert_eq!(decode_file(&path), Err(QrError::Image), "{side} wide");
+        let path = dir.join(format!("tall-{side}.png"));
+        image::GrayImage::from_pixel(1, side, image::Luma([255u8]))
+            .save(&path)
+            .unwrap();
+        assert_eq!(decode_file(&path), Err(QrError::Image), "{side} tall");
+    }
+    // At the limit it is read (and holds no code).
+    let path = dir.join("edge.png");
+    image::GrayImage::from_pixel(offpay_qr::scan::MAX_SIDE, 1, image::Luma([255u8]))
+        .save(&path)
+        .unwrap();
+    assert_eq!(decode_file(&path), Err(QrError::NoQrCode));
 }
