@@ -96,8 +96,10 @@ impl RoleDir {
         }
     }
 
-    /// Fails unless the role is not yet initialized, then creates its directory.
-    pub fn create(&self, key: &str) -> Result<()> {
+    /// Starts creating this role: fails if it exists, else returns a staging directory beside
+    /// it (`DIR/.ROLE.new-PID`) to fill; [`RoleDir::commit`] renames it into place, so a role
+    /// directory is either absent or complete, whatever crashes or fails in between.
+    pub fn stage(&self, key: &str) -> Result<RoleDir> {
         if self.exists(key) {
             return Err(Failure::new(
                 format!(
@@ -109,9 +111,38 @@ impl RoleDir {
                 "use it as it is, or choose another directory with --data",
             ));
         }
-        std::fs::create_dir_all(&self.dir).doing("creating the data directory")?;
-        std::fs::File::create(self.file(".lock")).doing("creating the data directory")?;
-        Ok(())
+        let staging = RoleDir {
+            dir: self
+                .data
+                .join(format!(".{}.new-{}", self.role, std::process::id())),
+            role: self.role,
+            data: self.data.clone(),
+            lock: None,
+        };
+        let _ = std::fs::remove_dir_all(&staging.dir);
+        std::fs::create_dir_all(&staging.dir).doing("creating the data directory")?;
+        std::fs::File::create(staging.file(".lock")).doing("creating the data directory")?;
+        Ok(staging)
+    }
+
+    /// Moves a filled staging directory into place as `target`.
+    pub fn commit(self, target: &RoleDir) -> Result<()> {
+        sync_dir(&self.dir)?;
+        if let Err(e) = std::fs::rename(&self.dir, &target.dir) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return Err(e).doing(&format!("creating {}", target.dir.display()));
+        }
+        sync_dir(&target.data)
+    }
+
+    /// Removes a staging directory that will not be committed.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// The role's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
     }
 
     /// Writes `key` to `name` (never overwriting a key file), readable by the owner only.
@@ -131,7 +162,8 @@ impl RoleDir {
     /// Reads the signing key in `name`.
     pub fn key(&self, name: &str) -> Result<SigningKey> {
         let path = self.file(name);
-        let text = std::fs::read_to_string(&path).doing("reading the key file")?;
+        let bytes = read_capped(&path, 1024, "reading the key file")?;
+        let text = String::from_utf8_lossy(&bytes);
         let mut seed = [0u8; 32];
         hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| {
             Failure::new(
@@ -150,11 +182,15 @@ impl RoleDir {
     /// Reads this role's newest revocation list, if it has one.
     pub fn revocations(&self) -> Result<Option<Vec<u8>>> {
         let path = self.file("revocations.bin");
-        match std::fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).doing("reading the revocation list"),
+        if !path.exists() {
+            return Ok(None);
         }
+        read_capped(
+            &path,
+            <RevocationList<'static> as offpay_protocol::codec::Message<'static>>::MAX_LEN,
+            "reading the revocation list",
+        )
+        .map(Some)
     }
 
     /// Installs `list` if it verifies under `trust` and is newer than the installed one;
@@ -184,7 +220,8 @@ pub fn trust_line(key: &PublicKey, not_before: Timestamp, not_after: Timestamp) 
 
 /// Reads a trust-anchor file.
 pub fn read_trust(path: &Path) -> Result<Trust> {
-    let text = std::fs::read_to_string(path).doing("reading the issuer's public key")?;
+    let bytes = read_capped(path, 4096, "reading the issuer's public key")?;
+    let text = String::from_utf8_lossy(&bytes);
     let bad = || {
         Failure::new(
             format!("{} is not an issuer public key file", path.display()),
@@ -207,14 +244,43 @@ pub fn read_trust(path: &Path) -> Result<Trust> {
     Ok(trust)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file, synced, renamed over the old one.
+/// Reads a file of at most `max` bytes; a larger one is refused without reading it.
+pub fn read_capped(path: &Path, max: usize, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).doing(&format!("{what} ({})", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .doing(&format!("{what} ({})", path.display()))?;
+    if bytes.len() > max {
+        return Err(Failure::new(
+            format!("{what}: {} is larger than {max} bytes", path.display()),
+            "it is not an offpay file; restore it from a backup",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Makes a rename or a new file in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .doing("syncing the directory")?;
+    let _ = dir;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file, synced, renamed over the old one,
+/// the directory synced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).doing("writing a file")?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .and_then(|()| std::fs::rename(&tmp, path))
-        .doing(&format!("writing {}", path.display()))
+        .doing(&format!("writing {}", path.display()))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// The current time: `OFFPAY_NOW` (Unix seconds, for tests and replays) or the system clock.

@@ -188,6 +188,18 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// An amount in minor units as SQLite stores it (a signed 64-bit integer). Every amount this
+/// issuer signs is at most `i64::MAX` (the CLI refuses larger ones), so this refuses only
+/// sums no real ledger reaches.
+fn minor(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| {
+        Failure::new(
+            format!("an amount of {v} minor units is larger than the ledger stores"),
+            "nothing was changed; this amount cannot be settled by this ledger",
+        )
+    })
+}
+
 fn h(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
@@ -388,6 +400,10 @@ impl Ledger {
             }
         }
         synced.credited = credited.len();
+        if synced.new == 0 {
+            // Nothing settlement had not seen: nothing to store, the ledger stays as it is.
+            return Ok(synced);
+        }
         let tx = self.conn.transaction().map_err(sql(what))?;
         tx.execute(
             "INSERT INTO sync_batches (batch_id, source, ingested_at, records, new_records,
@@ -424,7 +440,7 @@ impl Ledger {
                             h(&p.voucher.id.0),
                             p.seq,
                             show_merchant(&p.merchant_id),
-                            p.amount.0 as i64,
+                            minor(p.amount.0)?,
                             p.voucher.currency.as_str(),
                             p.created_at.0,
                             batch_seq
@@ -485,17 +501,41 @@ impl Ledger {
         Ok(synced)
     }
 
-    /// Closes the vouchers whose settlement window ended before `now` (what was not credited
-    /// is released to the holder's instrument) and records it.
+    /// Closes every voucher whose settlement window (its `not_after` plus the grace period)
+    /// ended before `now`, spent or not: what was not credited is released to the holder's
+    /// instrument, and recorded once. After the window settlement credits nothing more on the
+    /// voucher (SPEC §8.3), so the released amount is final. Returns how many were closed.
     pub fn close_expired(&mut self, now: Timestamp) -> Result<usize> {
-        let closed = self.settlement.close_expired(now);
-        if closed.is_empty() {
-            return Ok(0);
-        }
-        let tx = self.conn.transaction().map_err(sql("closing vouchers"))?;
-        write_derived(&tx, &self.settlement)?;
-        tx.commit().map_err(sql("closing vouchers"))?;
-        Ok(closed.len())
+        self.conn
+            .execute(
+                "UPDATE vouchers SET released_minor = MAX(limit_minor - credited_minor, 0)
+                 WHERE released_minor IS NULL AND not_after + ?1 < ?2",
+                params![DEFAULT_GRACE_SECS, now.0],
+            )
+            .map_err(sql("closing vouchers"))
+    }
+
+    /// The name of a certified merchant, if it is one.
+    pub fn merchant_name(&self, id: &MerchantId) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT display_name FROM merchants WHERE merchant_id = ?1",
+                [show_merchant(id)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("reading the ledger"))
+    }
+
+    /// Whether this issuer issued (or settled a payment on) a voucher.
+    pub fn knows_voucher(&self, id: &VoucherId) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM vouchers WHERE voucher_id = ?1)",
+                [h(&id.0)],
+                |r| r.get(0),
+            )
+            .map_err(sql("reading the ledger"))
     }
 
     /// Revokes a voucher or a merchant and signs the next revocation list; returns it.
@@ -622,10 +662,10 @@ fn insert_voucher(
             h(&v.id.0),
             h(&v.holder_key.0),
             v.currency.as_str(),
-            v.limit.0 as i64,
+            minor(v.limit.0)?,
             v.not_before.0,
             v.not_after.0,
-            v.policy.max_single.0 as i64,
+            minor(v.policy.max_single.0)?,
             v.policy.max_payments,
             issued.map(|(i, _)| i),
             issued.map(|(_, t)| t.0),
@@ -666,14 +706,13 @@ fn write_derived(conn: &Connection, s: &Settlement<{ crate::data::TRUST_KEYS }>)
     }
     for v in s.vouchers() {
         conn.execute(
-            "UPDATE vouchers SET credited_minor = ?2, overspend_minor = ?3, fraud = ?4,
-             released_minor = ?5 WHERE voucher_id = ?1",
+            "UPDATE vouchers SET credited_minor = ?2, overspend_minor = ?3, fraud = ?4
+             WHERE voucher_id = ?1",
             params![
                 h(&v.id.0),
-                v.credited.0 as i64,
-                v.overspend.0 as i64,
-                v.fraud,
-                v.released.map(|a| a.0 as i64)
+                minor(v.credited.0)?,
+                minor(v.overspend.0)?,
+                v.fraud
             ],
         )
         .map_err(sql(what))?;
@@ -682,7 +721,7 @@ fn write_derived(conn: &Connection, s: &Settlement<{ crate::data::TRUST_KEYS }>)
     for (m, c, a) in s.credits() {
         conn.execute(
             "INSERT INTO credits (merchant_id, currency, amount_minor) VALUES (?1, ?2, ?3)",
-            params![show_merchant(&m), c.as_str(), a.0 as i64],
+            params![show_merchant(&m), c.as_str(), minor(a.0)?],
         )
         .map_err(sql(what))?;
     }
@@ -798,12 +837,14 @@ mod tests {
         for table in [
             "merchants",
             "vouchers",
+            "sync_batches",
             "records",
             "payments",
             "receipts",
             "fraud_proofs",
             "credits",
             "revocations",
+            "revocation_lists",
         ] {
             let mut st = conn
                 .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))

@@ -75,7 +75,7 @@ enum IssuerCmd {
         /// Merchant id: 1 to 8 characters, e.g. CAFE-001.
         #[arg(long)]
         id: String,
-        /// Name shown to customers.
+        /// Name shown to customers (at most 32 bytes).
         #[arg(long)]
         name: String,
         /// The merchant's data directory (default: --data).
@@ -168,7 +168,7 @@ enum MerchantCmd {
         /// ISO 4217 currency code.
         #[arg(long, default_value = "EUR")]
         currency: String,
-        /// A reference shown to the customer (at most 64 bytes).
+        /// A reference shown to the customer (at most 32 bytes).
         #[arg(long)]
         reference: Option<String>,
         /// Where to write the request's QR image (PNG).

@@ -2,23 +2,71 @@
 //! the next command finds and decodes in the pixels, as a phone camera would.
 
 use crate::fail::{Doing, Failure, Result};
-use offpay_qr::render::{Style, save_png, to_terminal};
+use offpay_qr::render::{Style, to_png, to_terminal};
 use offpay_qr::{EcLevel, Encoded, Frame, Progress, QrConfig, Scanner};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-/// Renders `message` as one QR code into the PNG file `path`; returns the frame drawn.
-pub fn write_png(message: &[u8], path: &Path) -> Result<Frame> {
-    let Encoded::Single(frame) = QrConfig::default()
-        .encode(message)
-        .doing("drawing the QR code")?
-    else {
-        return Err(Failure::new(
-            format!("a {}-byte message does not fit one QR code", message.len()),
-            "this is a bug in offpay; please report it",
-        ));
-    };
-    save_png(&frame, Style::default(), path).doing(&format!("writing {}", path.display()))?;
-    Ok(frame)
+/// A PNG file about to be written. Its temporary file is created first, so a path that cannot
+/// be written is refused before the command stores anything; [`OutPng::finish`] writes the
+/// code and renames it into place.
+pub struct OutPng {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl OutPng {
+    /// Checks that `path` can be written by creating its temporary file.
+    pub fn prepare(path: &Path) -> Result<Self> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|e| {
+            Failure::new(
+                format!("cannot write {}: {e}", path.display()),
+                "give a file name in an existing, writable directory; nothing was changed",
+            )
+        })?;
+        Ok(OutPng {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+        })
+    }
+
+    /// Draws `message` as one QR code, writes it and moves it into place.
+    pub fn finish(mut self, message: &[u8]) -> Result<Frame> {
+        let Encoded::Single(frame) = QrConfig::default()
+            .encode(message)
+            .doing("drawing the QR code")?
+        else {
+            return Err(Failure::new(
+                format!("a {}-byte message does not fit one QR code", message.len()),
+                "this is a bug in offpay; please report it",
+            ));
+        };
+        let png = to_png(&frame, Style::default()).doing("drawing the QR code")?;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| Failure::new("already written", ""))?;
+        file.write_all(&png)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
+            .map_err(|e| Failure::new(format!("writing {}: {e}", self.path.display()), ""))?;
+        Ok(frame)
+    }
+}
+
+impl Drop for OutPng {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Draws a frame for the terminal.

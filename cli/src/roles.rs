@@ -54,32 +54,89 @@ fn open_issuer(data: &Path) -> Result<(RoleDir, Ledger)> {
     Ok((d, ledger))
 }
 
+/// Opens the issuer a device talks to (its own data directory, or `--issuer DIR`), refusing
+/// one the device does not trust before anything is written to either side.
+fn open_issuer_for(
+    device: &str,
+    issuer: Option<&Path>,
+    data: &Path,
+    trust: &Trust,
+    now: Timestamp,
+) -> Result<(RoleDir, Ledger)> {
+    let dir = issuer.unwrap_or(data);
+    if !RoleDir::new(dir, "issuer").exists("issuer.key") {
+        return Err(Failure::new(
+            format!("no issuer in {}", dir.display()),
+            "give the issuer's data directory with --issuer DIR",
+        ));
+    }
+    let (d, ledger) = open_issuer(dir)?;
+    if trust.issuer_key(&ledger.issuer().key_id(), now).is_err() {
+        return Err(Failure::new(
+            format!(
+                "this {device} does not trust the issuer in {}",
+                dir.display()
+            ),
+            "give the data directory of the issuer the device was created with (--issuer)",
+        ));
+    }
+    Ok((d, ledger))
+}
+
 /// `offpay issuer init`.
 pub fn issuer_init(data: &Path, now: Timestamp) -> Result<Output> {
     let d = RoleDir::new(data, "issuer");
-    d.create("issuer.key")?;
+    let staged = d.stage("issuer.key")?;
     let key = SigningKey::generate(&mut OsRng);
-    let issuer = Issuer::new(SigningKey::from_seed(&key.to_seed()));
-    // Trusted from a day before now (devices' clocks differ) for ten years.
-    let (from, until) = (now.saturating_sub(DAY), now.saturating_add(3653 * DAY));
-    let line = trust_line(&issuer.public_key(), from, until);
-    let mut trust = Trust::new();
-    trust
-        .add(issuer.public_key(), from, until)
-        .doing("creating the issuer")?;
-    Ledger::create(&d.file("ledger.sqlite"), issuer, trust)?;
-    write_atomic(&d.file("issuer.pub"), line.as_bytes())?;
-    d.write_key("issuer.key", &key)?;
-    let public = hex::encode(key.public_key().0);
+    let public = key.public_key();
+    let result = (|| {
+        let issuer = Issuer::new(SigningKey::from_seed(&key.to_seed()));
+        // Trusted from a day before now (devices' clocks differ) for ten years.
+        let (from, until) = (now.saturating_sub(DAY), now.saturating_add(3653 * DAY));
+        let mut trust = Trust::new();
+        trust
+            .add(public, from, until)
+            .doing("creating the issuer")?;
+        drop(Ledger::create(
+            &staged.file("ledger.sqlite"),
+            issuer,
+            trust,
+        )?);
+        write_atomic(
+            &staged.file("issuer.pub"),
+            trust_line(&public, from, until).as_bytes(),
+        )?;
+        staged.write_key("issuer.key", &key)
+    })();
+    match result {
+        Ok(()) => staged.commit(&d)?,
+        Err(e) => {
+            staged.abandon();
+            return Err(e);
+        }
+    }
+    let public = hex::encode(public.0);
     Ok(Output {
         text: format!(
             "issuer created in {}\n  public key {public}\n  ledger {}\n  devices trust it through {}",
-            d.file("").display(),
+            d.path().display(),
             d.file("ledger.sqlite").display(),
             d.file("issuer.pub").display()
         ),
         json: json!({"public_key": public, "ledger": d.file("ledger.sqlite"), "trust_anchor": d.file("issuer.pub")}),
     })
+}
+
+/// Checks text a message carries (a merchant name, a reference) before anything is stored.
+fn text_field(what: &str, text: &str) -> Result<()> {
+    let max = offpay_protocol::msg::MAX_TEXT_LEN;
+    if text.is_empty() || text.len() > max || text.chars().any(char::is_control) {
+        return Err(Failure::new(
+            format!("the {what} must be 1 to {max} bytes of text without control characters"),
+            "shorten it",
+        ));
+    }
+    Ok(())
 }
 
 /// `offpay issuer certify-merchant`.
@@ -93,36 +150,56 @@ pub fn certify_merchant(
 ) -> Result<Output> {
     let (idir, mut ledger) = open_issuer(data)?;
     let merchant_id = crate::data::merchant_id(id)?;
+    text_field("merchant name", name)?;
+    if let Some(known) = ledger.merchant_name(&merchant_id)? {
+        return Err(Failure::new(
+            format!("merchant {id} is already certified (as \"{known}\")"),
+            "choose another merchant id",
+        ));
+    }
     let md = RoleDir::new(merchant_data.unwrap_or(data), "merchant");
     if md.exists("merchant.key") {
         return Err(Failure::new(
-            format!("{} already holds a merchant", md.file("").display()),
+            format!("{} already holds a merchant", md.path().display()),
             "give another directory with --merchant-data",
         ));
     }
+    // The merchant's files are made in a staging directory first and the ledger written last
+    // but one: a failure before it leaves no trace, and the id is not used up.
+    let staged = md.stage("merchant.key")?;
     let key = SigningKey::generate(&mut OsRng);
     let until = now.saturating_add(days.saturating_mul(DAY));
-    let cert = ledger
-        .issuer()
-        .certify_merchant(merchant_id, key.public_key(), name, now, until)
-        .doing("certifying the merchant")
-        .map_err(|e| e.todo("the display name must be at most 64 bytes of text"))?;
-    ledger.add_merchant(&cert, now)?;
-    md.create("merchant.key")?;
-    std::fs::copy(idir.file("issuer.pub"), md.file("issuer.pub"))
-        .doing("installing the issuer's public key")?;
-    write_atomic(&md.file("certificate.bin"), &cert)?;
-    FileStore::open(md.file("merchant.journal"))
-        .map_err(offpay_protocol::Error::from)
-        .doing("creating the merchant journal")?;
-    md.write_key("merchant.key", &key)?;
+    let result = (|| {
+        let cert = ledger
+            .issuer()
+            .certify_merchant(merchant_id, key.public_key(), name, now, until)
+            .doing("certifying the merchant")?;
+        std::fs::copy(idir.file("issuer.pub"), staged.file("issuer.pub"))
+            .doing("installing the issuer's public key")?;
+        write_atomic(&staged.file("certificate.bin"), &cert)?;
+        FileStore::open(staged.file("merchant.journal"))
+            .map_err(offpay_protocol::Error::from)
+            .doing("creating the merchant journal")?;
+        staged.write_key("merchant.key", &key)?;
+        ledger.add_merchant(&cert, now)
+    })();
+    if let Err(e) = result {
+        staged.abandon();
+        return Err(e);
+    }
+    staged.commit(&md).map_err(|e| {
+        e.todo(
+            "the merchant is certified in the ledger but its files could not be moved into place; \
+             they are in the .merchant.new-* directory beside it",
+        )
+    })?;
     Ok(Output {
         text: format!(
             "certified merchant {id} \"{name}\" until {}\n  key and certificate in {}",
             show_time(until),
-            md.file("").display()
+            md.path().display()
         ),
-        json: json!({"merchant_id": id, "name": name, "not_after": until.0, "dir": md.file("")}),
+        json: json!({"merchant_id": id, "name": name, "not_after": until.0, "dir": md.path()}),
     })
 }
 
@@ -148,6 +225,22 @@ pub fn revoke(
         })
         .transpose()?;
     let merchant = merchant.map(crate::data::merchant_id).transpose()?;
+    if let Some(v) = voucher
+        && !ledger.knows_voucher(&v)?
+    {
+        return Err(Failure::new(
+            format!("this issuer never issued voucher {v}"),
+            "check the id with `offpay issuer report`",
+        ));
+    }
+    if let Some(m) = merchant
+        && ledger.merchant_name(&m)?.is_none()
+    {
+        return Err(Failure::new(
+            format!("merchant {} was never certified here", show_merchant(&m)),
+            "check the id with `offpay issuer report`",
+        ));
+    }
     if voucher.is_none() && merchant.is_none() {
         return Err(Failure::new(
             "nothing to revoke",
@@ -305,8 +398,8 @@ pub fn report(data: &Path, now: Timestamp) -> Result<Output> {
             let (id, voucher, kind, a, b, len) = row.map_err(q)?;
             text.push_str(&format!(
                 "  FraudProof {kind} ({len} bytes): voucher {voucher}, payments {} and {}\n",
-                &a[..16],
-                &b[..16]
+                a.get(..16).unwrap_or(&a),
+                b.get(..16).unwrap_or(&b)
             ));
             proofs.push(json!({"proof_id": id, "voucher_id": voucher, "kind": kind, "first_payment": a, "second_payment": b, "bytes": len}));
         }
@@ -359,21 +452,31 @@ pub fn wallet_init(data: &Path, issuer: Option<&Path>) -> Result<Output> {
             "run `offpay issuer init` first, or point --issuer at the issuer's data directory",
         ));
     }
+    let anchor_bytes = crate::data::read_capped(&anchor, 4096, "reading the issuer's public key")?;
     read_trust(&anchor)?;
-    d.create("holder.key")?;
-    std::fs::copy(&anchor, d.file("issuer.pub")).doing("installing the issuer's public key")?;
+    let staged = d.stage("holder.key")?;
     let key = SigningKey::generate(&mut OsRng);
-    FileStore::open(d.file("wallet.journal"))
-        .map_err(offpay_protocol::Error::from)
-        .doing("creating the wallet journal")?;
-    d.write_key("holder.key", &key)?;
+    let result = (|| {
+        write_atomic(&staged.file("issuer.pub"), &anchor_bytes)?;
+        FileStore::open(staged.file("wallet.journal"))
+            .map_err(offpay_protocol::Error::from)
+            .doing("creating the wallet journal")?;
+        staged.write_key("holder.key", &key)
+    })();
+    match result {
+        Ok(()) => staged.commit(&d)?,
+        Err(e) => {
+            staged.abandon();
+            return Err(e);
+        }
+    }
     let public = hex::encode(key.public_key().0);
     Ok(Output {
         text: format!(
             "wallet created in {}\n  holder key {public}",
-            d.file("").display()
+            d.path().display()
         ),
-        json: json!({"holder_key": public, "dir": d.file("")}),
+        json: json!({"holder_key": public, "dir": d.path()}),
     })
 }
 
@@ -410,17 +513,11 @@ pub fn preauth(data: &Path, a: &PreauthArgs<'_>, now: Timestamp) -> Result<Outpu
             "give --days and --max-payments of 1 or more",
         ));
     }
-    let (_held, mut ledger) = open_issuer(a.issuer.unwrap_or(data))?;
-    if trust.issuer_key(&ledger.issuer().key_id(), now).is_err() {
-        return Err(Failure::new(
-            "this wallet does not trust that issuer",
-            "pre-authorize with the issuer the wallet was created with (--issuer)",
-        ));
-    }
+    let (_held, mut ledger) = open_issuer_for("wallet", a.issuer, data, &trust, now)?;
     if wallet.balances().count() >= 8 {
         return Err(Failure::new(
-            "the wallet already holds 8 vouchers",
-            "spend or let one expire and sync before asking for another",
+            "the wallet already holds its maximum of 8 vouchers, and this version never retires one",
+            "start a new wallet with `offpay --data NEW-DIR wallet init` for further pre-authorizations",
         ));
     }
     let mut nonce = [0u8; 16];
@@ -461,6 +558,7 @@ fn revocations(d: &RoleDir) -> Result<Option<Vec<u8>>> {
 pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> Result<Output> {
     let (d, mut wallet, trust) = open_wallet(data)?;
     let request = qrio::read_image(scan)?;
+    let out = qrio::OutPng::prepare(qr)?;
     let r = decode_signed::<PaymentRequest<'_>>(&request)
         .doing("reading the payment request")
         .map_err(|e| e.todo("scan the payment request the merchant shows"))?;
@@ -470,6 +568,9 @@ pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> R
         .map(decode_signed::<RevocationList<'_>>)
         .transpose()
         .doing("reading the revocation list")?;
+    let again = wallet.payments().any(|p| {
+        p.payment.request_nonce == r.nonce && p.payment.merchant_id == r.certificate.merchant_id
+    });
     let payment = wallet
         .pay(&request, &trust, list.as_deref(), now)
         .doing(&format!(
@@ -477,11 +578,18 @@ pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> R
             amount::format(r.amount, r.currency),
             r.certificate.display_name
         ))?;
-    let frame = qrio::write_png(&payment, qr)?;
+    let frame = out.finish(&payment).map_err(|e| {
+        e.todo("the payment is stored in the wallet; run the same command again to write its QR code (nothing more is spent)")
+    })?;
     let p = decode_signed::<offpay_protocol::msg::Payment<'_>>(&payment).doing("paying")?;
     let left = wallet.remaining(r.currency, now);
     let mut text = format!(
-        "paid {} to {} ({}), payment {}\n  voucher left {}\n  show {} (QR version {}) to the merchant",
+        "{} {} to {} ({}), payment {}\n  voucher left {}\n  show {} (QR version {}) to the merchant",
+        if again {
+            "already paid this request earlier (nothing new spent; the same payment again):"
+        } else {
+            "paid"
+        },
         amount::format(r.amount, r.currency),
         r.certificate.display_name,
         show_merchant(&r.certificate.merchant_id),
@@ -500,6 +608,7 @@ pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> R
             "payment_id": p.id().to_string(), "amount_minor": r.amount.0, "currency": r.currency.as_str(),
             "merchant_id": show_merchant(&r.certificate.merchant_id), "merchant": r.certificate.display_name,
             "remaining_minor": left.0, "qr": qr, "qr_version": frame.version(), "bytes": payment.len(),
+            "already_paid": again,
         }),
     })
 }
@@ -513,7 +622,13 @@ pub fn receipt(data: &Path, scan: &Path) -> Result<Output> {
         .map_err(|e| e.todo("scan the receipt the merchant shows"))?;
     let id = wallet
         .receive_receipt(&bytes)
-        .doing("storing the receipt")?;
+        .doing("storing the receipt")
+        .map_err(|e| match e.code() {
+            Some(c) if c == offpay_protocol::Rejection::UnknownPayment.code() => {
+                e.todo("this receipt is for a payment this wallet did not make")
+            }
+            _ => e,
+        })?;
     Ok(Output {
         text: format!(
             "receipt from {} for payment {id} stored (accepted {})",
@@ -660,7 +775,7 @@ fn pull_revocations(d: &RoleDir, ledger: &Ledger, trust: &Trust, now: Timestamp)
 /// `offpay wallet sync`.
 pub fn wallet_sync(data: &Path, issuer: Option<&Path>, now: Timestamp) -> Result<Output> {
     let (d, mut wallet, trust) = open_wallet(data)?;
-    let (_held, mut ledger) = open_issuer(issuer.unwrap_or(data))?;
+    let (_held, mut ledger) = open_issuer_for("wallet", issuer, data, &trust, now)?;
     let source = format!("wallet {}", &hex::encode(wallet.holder_key().0)[..16]);
     let wallet = std::cell::RefCell::new(&mut wallet);
     let v = sync_device(
@@ -681,6 +796,8 @@ pub fn wallet_sync(data: &Path, issuer: Option<&Path>, now: Timestamp) -> Result
         now,
     )?;
     let list = pull_revocations(&d, &ledger, &trust, now)?;
+    let mut v = v;
+    v["revocation_list_updated"] = json!(list);
     Ok(Output {
         text: sync_text("wallet", &v, list),
         json: v,
@@ -715,16 +832,16 @@ pub fn request(
     let (_held, mut shop, _) = open_merchant(data)?;
     let cur = currency(currency_code)?;
     let amount = amount::parse(amount_text, cur).map_err(|e| Failure::new(e, ""))?;
-    if reference.is_some_and(|r| r.len() > 64) {
-        return Err(Failure::new(
-            "the reference is longer than 64 bytes",
-            "shorten it",
-        ));
+    if let Some(r) = reference {
+        text_field("reference", r)?;
     }
+    let out = qrio::OutPng::prepare(qr)?;
     let request = shop
         .create_request(amount, cur, reference, now, &mut OsRng)
         .doing("making the payment request")?;
-    let frame = qrio::write_png(&request, qr)?;
+    let frame = out
+        .finish(&request)
+        .map_err(|e| e.todo("make a new request"))?;
     let mut text = format!(
         "request for {} written to {} (QR version {}); show it to the customer",
         amount::format(amount, cur),
@@ -745,6 +862,7 @@ pub fn request(
 pub fn accept(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> Result<Output> {
     let (d, mut shop, trust) = open_merchant(data)?;
     let payment = qrio::read_image(scan)?;
+    let out = qrio::OutPng::prepare(qr)?;
     let list = revocations(&d)?;
     let list = list
         .as_deref()
@@ -764,7 +882,9 @@ pub fn accept(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -
             _ => e,
         })?;
     let p = decode_signed::<offpay_protocol::msg::Payment<'_>>(&payment).doing("accepting")?;
-    let frame = qrio::write_png(&receipt, qr)?;
+    let frame = out.finish(&receipt).map_err(|e| {
+        e.todo("the payment is accepted and stored; run the same command again to write the receipt's QR code (the same receipt)")
+    })?;
     let cur = p.voucher.currency;
     let mut text = format!(
         "accepted {} (payment {}, #{} on voucher {})\n  show {} (QR version {}) to the customer",
@@ -825,7 +945,7 @@ pub fn merchant_payments(data: &Path) -> Result<Output> {
 /// `offpay merchant sync`.
 pub fn merchant_sync(data: &Path, issuer: Option<&Path>, now: Timestamp) -> Result<Output> {
     let (d, mut shop, trust) = open_merchant(data)?;
-    let (_held, mut ledger) = open_issuer(issuer.unwrap_or(data))?;
+    let (_held, mut ledger) = open_issuer_for("merchant", issuer, data, &trust, now)?;
     let source = format!("merchant {}", show_merchant(&shop.merchant_id()));
     let shop = std::cell::RefCell::new(&mut shop);
     let v = sync_device(
@@ -840,6 +960,8 @@ pub fn merchant_sync(data: &Path, issuer: Option<&Path>, now: Timestamp) -> Resu
         now,
     )?;
     let list = pull_revocations(&d, &ledger, &trust, now)?;
+    let mut v = v;
+    v["revocation_list_updated"] = json!(list);
     Ok(Output {
         text: sync_text("merchant", &v, list),
         json: v,

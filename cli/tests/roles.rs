@@ -81,7 +81,7 @@ impl Devices {
     /// Every file under the devices' data directories, with its bytes.
     fn stores(&self) -> Stores {
         let mut out = BTreeMap::new();
-        for d in ["bank", "shop", "phone"] {
+        for d in ["bank", "bank2", "shop", "phone"] {
             walk(&self.path(d), &mut out);
         }
         Stores(out)
@@ -665,4 +665,270 @@ fn a_store_in_use_by_another_command_is_refused_not_shared() {
     d.ok("shop", T0 + 100, &["merchant", "payments"]);
     drop(lock);
     d.ok("phone", T0 + 100, &["wallet", "payments"]);
+}
+
+#[test]
+fn a_failed_certification_leaves_no_trace_and_the_id_stays_free() {
+    let d = Devices::new();
+    d.ok("bank", T0, &["issuer", "init"]);
+    std::fs::write(d.path("afile"), b"not a directory").unwrap();
+    let bad = d.path("afile").join("till");
+    let before = d.stores();
+    let e = d.fails(
+        "bank",
+        T0,
+        &[
+            "issuer",
+            "certify-merchant",
+            "--id",
+            "SHOE",
+            "--name",
+            "Shoes",
+            "--merchant-data",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("creating the data directory"), "{e}");
+    assert_eq!(d.stores(), before);
+    // Too long a name is refused before anything is made.
+    let e = d.fails(
+        "bank",
+        T0,
+        &[
+            "issuer",
+            "certify-merchant",
+            "--id",
+            "SHOE",
+            "--name",
+            &"x".repeat(33),
+        ],
+    );
+    assert!(e.contains("merchant name must be 1 to 32 bytes"), "{e}");
+    assert_eq!(d.stores(), before);
+    let shop = d.path("shop");
+    d.ok(
+        "bank",
+        T0,
+        &[
+            "issuer",
+            "certify-merchant",
+            "--id",
+            "SHOE",
+            "--name",
+            "Shoes",
+            "--merchant-data",
+            shop.to_str().unwrap(),
+        ],
+    );
+    assert!(shop.join("merchant/certificate.bin").exists());
+    // No staging directory is left behind.
+    let left: Vec<_> = std::fs::read_dir(&shop)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("merchant")]);
+}
+
+#[test]
+fn syncing_to_an_issuer_the_device_does_not_trust_writes_nothing_anywhere() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    d.pay("4.20", T0 + 100, "a");
+    d.ok("bank2", T0, &["issuer", "init"]);
+    let before = d.stores();
+    let bank2 = d.path("bank2");
+    for (device, role) in [("phone", "wallet"), ("shop", "merchant")] {
+        let e = d.fails(
+            device,
+            T0 + 200,
+            &[role, "sync", "--issuer", bank2.to_str().unwrap()],
+        );
+        assert!(
+            e.contains(&format!("this {role} does not trust the issuer in")),
+            "{e}"
+        );
+        assert_eq!(d.stores(), before);
+    }
+    let e = d.fails("phone", T0 + 200, &["wallet", "sync"]);
+    assert!(e.contains("no issuer in") && e.contains("--issuer"), "{e}");
+}
+
+#[test]
+fn an_unwritable_output_path_is_refused_before_anything_is_stored() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    let before = d.stores();
+    let e = d.fails(
+        "shop",
+        T0 + 100,
+        &[
+            "merchant",
+            "request",
+            "--amount",
+            "4.20",
+            "--qr",
+            "no/such/dir/r.png",
+        ],
+    );
+    assert!(e.contains("cannot write no/such/dir/r.png"), "{e}");
+    assert_eq!(d.stores(), before);
+    // A file name without .png is fine: images are recognized by their content.
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "request", "--amount", "4.20", "--qr", "req"],
+    );
+    let before = d.stores();
+    let e = d.fails(
+        "phone",
+        T0 + 100,
+        &[
+            "wallet",
+            "pay",
+            "--scan",
+            "req",
+            "--qr",
+            "no/such/dir/p.png",
+        ],
+    );
+    assert!(e.contains("cannot write"), "{e}");
+    assert_eq!(d.stores(), before, "nothing was spent");
+    d.ok(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "req", "--qr", "pay"],
+    );
+    let before = d.stores();
+    let e = d.fails(
+        "shop",
+        T0 + 100,
+        &[
+            "merchant",
+            "accept",
+            "--scan",
+            "pay",
+            "--qr",
+            "no/such/dir/r.png",
+        ],
+    );
+    assert!(e.contains("cannot write"), "{e}");
+    assert_eq!(d.stores(), before, "nothing was accepted");
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "accept", "--scan", "pay", "--qr", "rec"],
+    );
+    // Paying the same request again spends nothing and says so.
+    let before = d.stores();
+    let out = d.ok(
+        "phone",
+        T0 + 150,
+        &["wallet", "pay", "--scan", "req", "--qr", "pay2"],
+    );
+    assert!(out.contains("already paid this request earlier"), "{out}");
+    assert_eq!(d.stores(), before);
+    assert_eq!(
+        std::fs::read(d.path("pay")).unwrap(),
+        std::fs::read(d.path("pay2")).unwrap()
+    );
+}
+
+#[test]
+fn a_till_refuses_a_revoked_voucher_once_it_has_synced() {
+    let d = Devices::new();
+    d.setup("50.00", "7");
+    let w = d.json("phone", T0 + 20, &["wallet", "payments"]);
+    let voucher = w["vouchers"][0]["voucher_id"].as_str().unwrap().to_string();
+    let e = d.fails(
+        "bank",
+        T0 + 30,
+        &["issuer", "revoke", "--voucher", &"ab".repeat(16)],
+    );
+    assert!(e.contains("never issued voucher"), "{e}");
+    let e = d.fails(
+        "bank",
+        T0 + 30,
+        &["issuer", "revoke", "--merchant", "CAFE-01"],
+    );
+    assert!(e.contains("never certified"), "{e}");
+    d.ok(
+        "bank",
+        T0 + 30,
+        &["issuer", "revoke", "--voucher", &voucher],
+    );
+    let bank = d.path("bank");
+    let s = d.json(
+        "shop",
+        T0 + 40,
+        &["merchant", "sync", "--issuer", bank.to_str().unwrap()],
+    );
+    assert_eq!(s["revocation_list_updated"], true);
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "request", "--amount", "4.20", "--qr", "r.png"],
+    );
+    d.ok(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "r.png", "--qr", "p.png"],
+    );
+    let before = d.stores();
+    let e = d.fails(
+        "shop",
+        T0 + 100,
+        &["merchant", "accept", "--scan", "p.png", "--qr", "rc.png"],
+    );
+    assert!(e.contains("accepting the payment: revoked"), "{e}");
+    assert_eq!(d.stores(), before);
+}
+
+#[test]
+fn vouchers_spent_or_not_are_released_when_their_window_closes_and_stay_released() {
+    let d = Devices::new();
+    d.setup("20.00", "1");
+    d.ok(
+        "phone",
+        T0 + 50,
+        &[
+            "wallet",
+            "preauth",
+            "--amount",
+            "30.00",
+            "--days",
+            "2",
+            "--issuer",
+            d.path("bank").to_str().unwrap(),
+        ],
+    );
+    d.pay("4.20", T0 + 100, "a");
+    let bank = d.path("bank");
+    let bank = bank.to_str().unwrap();
+    d.ok("phone", T0 + 200, &["wallet", "sync", "--issuer", bank]);
+    // Both windows (1 and 2 days of validity, 7 days of grace) have closed 10 days later: the
+    // spent voucher releases what was not credited, the unspent one all of it.
+    let later = T0 + 10 * DAY;
+    let released = |r: &Value| -> Vec<Value> {
+        r["vouchers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["released_minor"].clone())
+            .collect()
+    };
+    let r = d.json("bank", later, &["issuer", "report"]);
+    assert_eq!(
+        released(&r),
+        vec![Value::from(2000 - 420), Value::from(3000)]
+    );
+    // A later sync (everything already known) does not reopen them.
+    d.ok("shop", later + 10, &["merchant", "sync", "--issuer", bank]);
+    let r = d.json("bank", later + 20, &["issuer", "report"]);
+    assert_eq!(
+        released(&r),
+        vec![Value::from(2000 - 420), Value::from(3000)]
+    );
+    let text = d.ok("bank", later + 20, &["issuer", "report"]);
+    assert!(text.contains("closed: 15.80 EUR released"), "{text}");
+    assert!(text.contains("closed: 30.00 EUR released"), "{text}");
 }
