@@ -504,6 +504,32 @@ fn an_expired_voucher_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn a_till_refuses_a_payment_whose_voucher_expired_before_it_was_shown() {
+    let d = Devices::new();
+    d.setup("50.00", "1");
+    d.ok(
+        "shop",
+        T0 + 100,
+        &["merchant", "request", "--amount", "4.20", "--qr", "r.png"],
+    );
+    d.ok(
+        "phone",
+        T0 + 100,
+        &["wallet", "pay", "--scan", "r.png", "--qr", "p.png"],
+    );
+    // The payment reaches the till two days later, after the voucher's last second.
+    let before = d.stores();
+    let e = d.fails(
+        "shop",
+        T0 + 2 * DAY,
+        &["merchant", "accept", "--scan", "p.png", "--qr", "rc.png"],
+    );
+    assert!(e.contains("accepting the payment: expired"), "{e}");
+    assert_eq!(d.stores(), before);
+    assert!(!d.path("rc.png").exists());
+}
+
+#[test]
 fn a_tampered_payment_file_is_refused_and_changes_nothing() {
     let d = Devices::new();
     d.setup("50.00", "7");
