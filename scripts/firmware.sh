@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds firmware/ for thumbv7em-none-eabihf, reports its section sizes, and runs it under
 # qemu-system-arm (mps2-an386, Cortex-M4, semihosting, -icount shift=0). Fails if the firmware
-# reports a failure or does not exit 0.
+# reports a failure or does not exit 0. Each build also runs `verify-costs`, which measures the
+# pieces of an ed25519 verification (BENCHMARKS.md).
 #
 #   scripts/firmware.sh          both builds: release (opt-level 3) and size (opt-level z,
 #                                compact SHA-512)
@@ -46,4 +47,5 @@ for profile in release size; do
     qemu "$dir/payment"
     echo "payment: exit 0"
     qemu "$dir/offpay-firmware"
+    qemu "$dir/verify-costs"
 done

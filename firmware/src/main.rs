@@ -13,7 +13,6 @@
 #![no_main]
 
 use core::fmt::Write as _;
-use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
 use offpay_protocol::acceptor::{OpenRequest, Seen, VoucherMemory, decide};
@@ -68,6 +67,9 @@ mod vectors {
     include!(concat!(env!("OUT_DIR"), "/vectors.rs"));
 }
 use vectors::*;
+
+mod ticks;
+use ticks::{Ticks, calibrate};
 
 /// Seeds of the fixture keys (tests/vectors: issuer [1;32], holder [2;32], merchant A [3;32]).
 const HOLDER_SEED: [u8; 32] = [2; 32];
@@ -255,41 +257,6 @@ fn pay_one(v: &Pay, store: &mut MemStore<8192, 64>) -> (&'static str, bool) {
     }
 }
 
-/// SysTick, free-running over its 24 bits at the core clock. Under `-icount shift=0` QEMU's
-/// virtual clock advances one nanosecond per instruction, so ticks are proportional to
-/// instructions; [`calibrate`] measures the ratio on a loop of known length.
-struct Ticks(cortex_m::peripheral::SYST);
-
-impl Ticks {
-    fn now(&self) -> u32 {
-        cortex_m::peripheral::SYST::get_current()
-    }
-    /// Ticks elapsed since `start` (SysTick counts down; at most one wrap, 2^24 ticks).
-    fn since(&self, start: u32) -> u32 {
-        start.wrapping_sub(self.now()) & 0x00FF_FFFF
-    }
-}
-
-/// Runs `n` iterations of a two-instruction loop (`subs`, `bne`) and returns instructions per
-/// tick × 1000.
-fn calibrate(t: &Ticks) -> u64 {
-    const N: u32 = 1_000_000;
-    let start = t.now();
-    // SAFETY: a register-only countdown loop; it touches no memory and clobbers only r0
-    // and the flags, which the asm block declares.
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "subs {0}, {0}, #1",
-            "bne 2b",
-            inout(reg) N => _,
-            options(nomem, nostack),
-        );
-    }
-    let ticks = u64::from(t.since(start)).max(1);
-    2 * u64::from(N) * 1000 / ticks
-}
-
 mod stack {
     //! Stack painting: fill the unused stack with a pattern, later find the deepest word
     //! that changed.
@@ -343,12 +310,8 @@ static mut SCRATCH_STORE: MemStore<8192, 64> = MemStore::new();
 fn main() -> ! {
     // The stack the reset handler itself used is not counted: at most a few words.
     let top = stack::paint(PAINT_BYTES, PAINT);
-    let mut core = cortex_m::Peripherals::take().unwrap_or_else(|| fail_now());
-    core.SYST.set_clock_source(SystClkSource::Core);
-    core.SYST.set_reload(0x00FF_FFFF);
-    core.SYST.clear_current();
-    core.SYST.enable_counter();
-    let ticks = Ticks(core.SYST);
+    let core = cortex_m::Peripherals::take().unwrap_or_else(|| fail_now());
+    let ticks = Ticks::start(core.SYST);
     let per_tick_milli = calibrate(&ticks);
 
     // SAFETY: main runs once and never returns; these are the only references ever taken.
