@@ -29,6 +29,7 @@ batch = "floor/ed25519 batch of 256/verify_batch"
 rows = [
     ("accept decision / verify_strict", "accept/decide", floor, 2.1),
     ("accept decision, voucher cached / verify_strict", "accept/decide, voucher cached", floor, 1.15),
+    ("accept decision, issuer tables / verify_strict", "accept/decide, issuer tables", floor, None),
     ("whole accept (incl. receipt signature) / verify_strict", "accept/accept (decide + sign receipt + store)", floor, None),
     ("whole accept, voucher cached / verify_strict", "accept/accept, voucher cached", floor, None),
     ("settlement per payment (batch) / two batch-verified signatures", "settlement/ingest 10,000 payments + receipts/batch verification", batch, 1.3),

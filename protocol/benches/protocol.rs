@@ -167,6 +167,29 @@ fn acceptor(c: &mut Criterion) {
         })
     });
 
+    // The same decision with precomputed tables for the issuer's key (SPEC §7.1).
+    let mut fast_trust = w.trust.clone();
+    let tables: &'static mut FixedKeyTables = Box::leak(Box::new(FixedKeyTables::new()));
+    tables.build(&w.issuer.public_key()).unwrap();
+    fast_trust.attach_tables(tables).unwrap();
+    let fast_ctx = Context {
+        trust: &fast_trust,
+        revocations: None,
+        now: NOW,
+    };
+    c.bench_function("accept/decide, issuer tables", |b| {
+        b.iter(|| {
+            decide(
+                &fast_ctx,
+                shop.merchant_id(),
+                Some(&open),
+                &cold,
+                black_box(&decode_signed::<Payment<'_>>(black_box(&pay)).unwrap()),
+            )
+            .unwrap()
+        })
+    });
+
     // The whole accept: decision, receipt signature, journal append.
     c.bench_function("accept/accept (decide + sign receipt + store)", |b| {
         b.iter_batched(

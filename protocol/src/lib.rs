@@ -92,7 +92,7 @@ pub mod wallet;
 
 pub use acceptor::{Acceptor, Context};
 pub use codec::{MessageType, Signed, decode_signed, decode_unsigned};
-pub use crypto::{Signer, SigningKey};
+pub use crypto::{FixedKeyTables, Signer, SigningKey};
 pub use error::{DecodeError, EncodeError, Error, Rejection, StoreError, VerifyError};
 pub use issuer::{Issuer, MessageBuf, VoucherTerms};
 pub use msg::PreAuthRequest;

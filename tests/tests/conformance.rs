@@ -23,15 +23,36 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("vector file")).expect("JSON")
 }
 
+thread_local! {
+    /// Whether [`trust`] attaches precomputed tables to every key (per test thread).
+    static WITH_TABLES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Tables for `key`, built once per key for the whole test binary.
+fn tables_for(key: &PublicKey) -> &'static FixedKeyTables {
+    type Cache = std::sync::Mutex<std::collections::HashMap<[u8; 32], &'static FixedKeyTables>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+    cache.entry(key.0).or_insert_with(|| {
+        let mut t = Box::new(FixedKeyTables::new());
+        t.build(key).unwrap();
+        Box::leak(t)
+    })
+}
+
 fn trust(file: &Value) -> TrustStore<4> {
     let mut t = TrustStore::new();
     for k in file["fixture"]["trust"].as_array().unwrap() {
+        let key = PublicKey(arr(&k["key"]));
         t.add(
-            PublicKey(arr(&k["key"])),
+            key,
             Timestamp(k["not_before"].as_u64().unwrap() as u32),
             Timestamp(k["not_after"].as_u64().unwrap() as u32),
         )
         .unwrap();
+        if WITH_TABLES.get() {
+            t.attach_tables(tables_for(&key)).unwrap();
+        }
     }
     t
 }
@@ -274,6 +295,40 @@ fn committed_vectors_are_what_the_generator_makes() {
 
 #[test]
 fn every_vector_gives_its_expected_outcome() {
+    check_every_vector();
+}
+
+/// The same with precomputed tables for every trusted issuer key: verification must decide
+/// exactly as without them.
+#[test]
+fn every_vector_gives_its_expected_outcome_with_issuer_tables() {
+    WITH_TABLES.set(true);
+    check_every_vector();
+}
+
+/// Tables attach only to a key in the store, and only once built.
+#[test]
+fn tables_attach_only_to_a_trusted_key() {
+    let file = load("verify.json");
+    let mut t = trust(&file);
+    static EMPTY: FixedKeyTables = FixedKeyTables::new();
+    assert_eq!(t.attach_tables(&EMPTY), Err(VerifyError::UnknownIssuerKey));
+    let stranger = SigningKey::from_seed(&[0x5a; 32]).public_key();
+    assert_eq!(
+        t.attach_tables(tables_for(&stranger)),
+        Err(VerifyError::UnknownIssuerKey)
+    );
+    let trusted = t.keys()[0].key;
+    assert_eq!(t.attach_tables(tables_for(&trusted)), Ok(()));
+    // A weak key builds no tables.
+    let mut weak = Box::new(FixedKeyTables::new());
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    assert_eq!(weak.build(&PublicKey(identity)), Err(VerifyError::WeakKey));
+    assert_eq!(weak.key(), None);
+}
+
+fn check_every_vector() {
     let mut count = 0;
     let mut classes = std::collections::BTreeSet::new();
     for name in ["messages.json", "verify.json", "accept.json", "pay.json"] {
