@@ -21,7 +21,8 @@ qemu() {
         -semihosting-config enable=on,target=native -icount shift=0 -kernel "$1"
 }
 
-# Decimal size of one ELF section (0 when absent).
+# Decimal size of one ELF section (0 when absent). Flash holds the vector table, .text,
+# .rodata and .data's initial values; RAM holds .data and .bss (and the stack).
 section() {
     local hex
     hex=$(readelf -S -W "$1" | awk -v s="$2" '{ for (i = 1; i < NF; i++) if ($i == s) { print $(i + 4); exit } }')
@@ -31,8 +32,10 @@ section() {
 report() {
     local elf=$1 label=$2
     awk -v l="$label" -v t="$(section "$elf" .text)" -v r="$(section "$elf" .rodata)" \
-        -v d="$(section "$elf" .data)" -v b="$(section "$elf" .bss)" 'BEGIN {
-        printf "%-47s .text %6d B (%4.1f KiB)  .rodata %6d B  .data %4d B  .bss %6d B\n", l, t, t / 1024, r, d, b }'
+        -v d="$(section "$elf" .data)" -v b="$(section "$elf" .bss)" \
+        -v v="$(section "$elf" .vector_table)" 'BEGIN {
+        printf "%-47s .text %6d B (%4.1f KiB)  .rodata %6d B  .data %4d B  .bss %6d B  flash %6d B\n",
+            l, t, t / 1024, r, d, b, v + t + r + d }'
 }
 
 cd firmware
