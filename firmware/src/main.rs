@@ -69,6 +69,7 @@ mod vectors {
 use vectors::*;
 
 mod fastmem;
+mod stack;
 mod ticks;
 use ticks::{Ticks, calibrate};
 
@@ -266,51 +267,6 @@ fn pay_one(v: &Pay, store: &mut MemStore<8192, 64>) -> (&'static str, bool) {
     match wallet.pay(v.bytes, &trust, list.as_ref(), Timestamp(v.now)) {
         Ok(p) => ("valid", v.output == Some(&p[..])),
         Err(e) => (e.name(), wallet.store().len() == before),
-    }
-}
-
-mod stack {
-    //! Stack painting: fill the unused stack with a pattern, later find the deepest word
-    //! that changed.
-    unsafe extern "C" {
-        /// The lowest address the stack may grow to (end of .bss), from cortex-m-rt's link.x.
-        static _stack_end: u32;
-    }
-
-    /// The lowest address to paint: the end of .bss, or `limit` bytes below `sp`.
-    fn floor(sp: usize, limit: usize) -> usize {
-        let end = core::ptr::addr_of!(_stack_end) as usize;
-        end.max(sp.saturating_sub(limit))
-    }
-
-    /// Paints from the floor up to 256 bytes below the current stack pointer.
-    pub fn paint(limit: usize, pattern: u32) -> usize {
-        let sp = cortex_m::register::msp::read() as usize;
-        let low = floor(sp, limit) & !3;
-        let high = (sp - 256) & !3;
-        let mut a = low;
-        while a < high {
-            // SAFETY: [low, high) lies between the end of .bss and 256 bytes below the live
-            // stack pointer: memory nothing uses yet. Volatile, so the writes are not elided.
-            unsafe { core::ptr::write_volatile(a as *mut u32, pattern) };
-            a += 4;
-        }
-        sp
-    }
-
-    /// Bytes of stack used below `top` (the stack pointer when painting began), and whether
-    /// the painted area was exhausted.
-    pub fn high_water(top: usize, limit: usize, pattern: u32) -> (usize, bool) {
-        let low = floor(top, limit) & !3;
-        let mut a = low;
-        while a < top {
-            // SAFETY: reading the painted range, which is valid RAM.
-            if unsafe { core::ptr::read_volatile(a as *const u32) } != pattern {
-                break;
-            }
-            a += 4;
-        }
-        (top - a, a == low)
     }
 }
 

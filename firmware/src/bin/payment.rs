@@ -1,16 +1,23 @@
 //! The smallest firmware that holds both roles: a wallet and an acceptor with in-memory stores
 //! perform one whole payment (request → payment → receipt) and exit 0, or 1 on any failure.
-//! It prints nothing (no `core::fmt`), so its `.text` is the library's footprint on a device
-//! plus the Cortex-M runtime (and the firmware's `memcpy`); `scripts/firmware.sh` reports it.
+//! It has no `core::fmt`, so its `.text` is the library's footprint on a device plus the
+//! Cortex-M runtime, the firmware's `memcpy` and a few hundred bytes of measuring:
+//! `scripts/firmware.sh` reports its sections, and the binary itself prints its own stack
+//! high-water mark (stack painting) and the instructions of its accept (SysTick under
+//! `-icount shift=0`, calibrated in the run), so all of its figures describe one binary.
 
 #![no_std]
 #![no_main]
 
 #[path = "../fastmem.rs"]
 mod fastmem;
+#[path = "../stack.rs"]
+mod stack;
+#[path = "../ticks.rs"]
+mod ticks;
 
 use cortex_m_rt::entry;
-use cortex_m_semihosting::debug;
+use cortex_m_semihosting::{debug, hio};
 use offpay_protocol::*;
 use rand_core::SeedableRng;
 
@@ -31,8 +38,47 @@ fn ok<T, E>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|_| fail())
 }
 
+/// How much stack may be painted below the current frame, and what it is painted with.
+const PAINT_BYTES: usize = 64 * 1024;
+const PAINT: u32 = 0xA5C3_5A3C;
+
+/// A line of text built without `core::fmt`.
+struct Line {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Line {
+    fn text(&mut self, text: &[u8]) -> &mut Self {
+        for &b in text {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+        self
+    }
+    fn number(&mut self, mut n: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.text(&digits[i..])
+    }
+}
+
 #[entry]
 fn main() -> ! {
+    let top = stack::paint(PAINT_BYTES, PAINT);
+    let core = cortex_m::Peripherals::take().unwrap_or_else(|| fail());
+    let ticks = ticks::Ticks::start(core.SYST);
+    let per_tick_milli = ticks::calibrate(&ticks);
     // SAFETY: main runs once and never returns; these are the only references ever taken.
     let (wallet_store, shop_store, tables) = unsafe {
         (
@@ -66,11 +112,28 @@ fn main() -> ! {
         revocations: None,
         now,
     };
+    let start = ticks.now();
     let receipt = ok(shop.accept(&payment, &ctx));
+    let accept_ticks = ticks.since(start);
     ok(wallet.receive_receipt(&receipt));
     if wallet.remaining(eur, now) != Amount(5000 - 420) || shop.payments().count() != 1 {
         fail();
     }
+    let (stack_used, exhausted) = stack::high_water(top, PAINT_BYTES, PAINT);
+    if exhausted {
+        fail();
+    }
+    let mut line = Line {
+        buf: [0; 160],
+        len: 0,
+    };
+    line.text(b"payment: stack high-water ")
+        .number(stack_used as u64)
+        .text(b" bytes; instructions per accept (voucher verified, issuer tables) ")
+        .number(u64::from(accept_ticks) * per_tick_milli / 1000)
+        .text(b"\n");
+    let mut out = hio::hstdout().unwrap_or_else(|_| fail());
+    ok(out.write_all(line.buf.get(..line.len).unwrap_or_default()));
     debug::exit(debug::EXIT_SUCCESS);
     loop {
         cortex_m::asm::bkpt();
