@@ -13,7 +13,9 @@
 use crate::error::{EncodeError, VerifyError};
 use crate::types::PublicKey;
 use core::fmt;
+#[cfg(not(fuzzing))]
 use curve25519_dalek::edwards::EdwardsPoint;
+#[cfg(not(fuzzing))]
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::VerifyingKey;
 #[cfg(not(fuzzing))]

@@ -144,9 +144,13 @@ mod file {
         pub valid_len: usize,
     }
 
-    /// Parses journal bytes. A damaged final frame (running past the end, or failing its
-    /// checksum while ending exactly at the end) is a torn tail and is dropped; damage anywhere
-    /// else is corruption and refused, since dropping it would lose committed records.
+    /// Parses journal bytes. Frames are read while they check (whole, at most [`MAX_RECORD`],
+    /// CRC right). The bytes from the first frame that does not check to the end of the file
+    /// are a torn tail, dropped, when one interrupted append could have left them: they are no
+    /// longer than one frame, and no whole, valid frame starting inside them begins a chain of
+    /// valid frames that ends exactly at the end of the file. Otherwise they are refused as
+    /// corrupt: valid frames after the damage are committed records, and dropping them with
+    /// the tail would lose them silently.
     pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, StoreError> {
         if bytes.len() < MAGIC.len() {
             // A creation torn before the magic was complete holds no records.
@@ -164,33 +168,66 @@ mod file {
         }
         let mut spans = Vec::new();
         let mut at = MAGIC.len();
-        while at < bytes.len() {
-            let Some(head) = bytes.get(at..at + FRAME_HEAD) else {
-                break; // torn inside the frame header
-            };
-            let mut len4 = [0u8; 4];
-            len4.copy_from_slice(&head[..4]);
-            let mut crc4 = [0u8; 4];
-            crc4.copy_from_slice(&head[4..]);
-            let len = u32::from_le_bytes(len4) as usize;
-            let start = at + FRAME_HEAD;
-            let end = start.saturating_add(len);
-            let Some(record) = bytes.get(start..end) else {
-                break; // torn: the frame runs past the end
-            };
-            if len > MAX_RECORD || crc(&len4, record) != u32::from_le_bytes(crc4) {
-                if end == bytes.len() {
-                    break; // torn: the last frame's contents were not all written
-                }
-                return Err(StoreError::Corrupt);
-            }
+        while let Some((start, end)) = frame_at(bytes, at) {
             spans.push((start, end));
             at = end;
         }
+        let tail = bytes.get(at..).unwrap_or(&[]);
+        if !tail.is_empty() && (tail.len() > FRAME_HEAD + MAX_RECORD || frames_follow(tail)) {
+            return Err(StoreError::Corrupt);
+        }
         Ok(Scan {
-            valid_len: at.min(bytes.len()),
+            valid_len: at,
             spans,
         })
+    }
+
+    /// The record span of the frame at `at`, if a whole frame that checks starts there.
+    fn frame_at(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+        let head = bytes.get(at..at.checked_add(FRAME_HEAD)?)?;
+        let mut len4 = [0u8; 4];
+        len4.copy_from_slice(head.get(..4)?);
+        let mut crc4 = [0u8; 4];
+        crc4.copy_from_slice(head.get(4..)?);
+        let len = u32::from_le_bytes(len4) as usize;
+        if len > MAX_RECORD {
+            return None;
+        }
+        let start = at + FRAME_HEAD;
+        let end = start.checked_add(len)?;
+        let record = bytes.get(start..end)?;
+        (crc(&len4, record) == u32::from_le_bytes(crc4)).then_some((start, end))
+    }
+
+    /// Whether some offset of `tail` after its first byte starts a chain of valid frames that
+    /// ends exactly at the end of `tail`. Decided from the end backwards, so a frame's CRC is
+    /// computed only when the frame would continue such a chain: linear for any tail but a
+    /// contrived one, and bounded by one frame's length squared in every case.
+    fn frames_follow(tail: &[u8]) -> bool {
+        let n = tail.len();
+        // reaches_end[o]: a chain of valid frames from o ends exactly at n.
+        let mut reaches_end = std::vec![false; n + 1];
+        if let Some(last) = reaches_end.last_mut() {
+            *last = true;
+        }
+        let mut found = false;
+        for o in (1..n).rev() {
+            let Some(head) = tail.get(o..o + FRAME_HEAD) else {
+                continue;
+            };
+            let mut len4 = [0u8; 4];
+            len4.copy_from_slice(&head[..4]);
+            let len = u32::from_le_bytes(len4) as usize;
+            let end = o + FRAME_HEAD + len.min(n);
+            if len > MAX_RECORD || !reaches_end.get(end).copied().unwrap_or(false) {
+                continue;
+            }
+            if frame_at(tail, o).is_some() {
+                reaches_end[o] = true;
+                found = true;
+            }
+        }
+        found
     }
 
     impl FileStore {

@@ -75,6 +75,84 @@ fn damage_before_the_tail_is_refused_and_the_file_left_alone() {
     assert_eq!(scan_journal(&foreign).unwrap_err(), StoreError::Corrupt);
 }
 
+/// A journal of `recs`, as bytes, and the end offset of each frame.
+fn journal(recs: &[Vec<u8>]) -> (Vec<u8>, Vec<usize>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let mut s = FileStore::open(&path).unwrap();
+    let mut ends = Vec::new();
+    for r in recs {
+        s.append(r).unwrap();
+        ends.push(std::fs::metadata(&path).unwrap().len() as usize);
+    }
+    (std::fs::read(&path).unwrap(), ends)
+}
+
+#[test]
+fn a_torn_append_that_left_zeros_or_garbage_is_recovered() {
+    let recs = records(5);
+    let (full, _) = journal(&recs);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    // A crash after the file grew but before the frame's bytes reached the disk leaves zeros
+    // (the frame's length is unknown, so any amount); or the frame's bytes garbled.
+    let mut tails: Vec<Vec<u8>> = [1, 7, 8, 9, 208, 4096]
+        .iter()
+        .map(|&n| vec![0u8; n])
+        .collect();
+    tails.push([&[0u8, 0, 0, 0][..], &[0xff; 15]].concat());
+    tails.push((0..300u32).map(|i| (i * 131 % 251) as u8).collect());
+    for tail in tails {
+        let torn = [full.as_slice(), &tail].concat();
+        std::fs::write(&path, &torn).unwrap();
+        let mut s = FileStore::open(&path).unwrap();
+        assert_eq!(s.len(), 5, "tail of {} bytes", tail.len());
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(s.get(i).unwrap(), r.as_slice());
+        }
+        s.append(b"after recovery").unwrap();
+        drop(s);
+        assert_eq!(std::fs::read(&path).unwrap().len(), full.len() + 8 + 14);
+        assert_eq!(FileStore::open(&path).unwrap().len(), 6);
+    }
+}
+
+#[test]
+fn damage_to_any_byte_of_a_frame_with_frames_after_it_is_refused() {
+    let recs = records(6);
+    let (full, ends) = journal(&recs);
+    let before_last = ends[ends.len() - 2];
+    // Every byte of every frame but the last, each bit pattern of one kind: a length that
+    // runs past the end, a length that lands elsewhere, a wrong CRC, a changed record.
+    for at in JOURNAL_MAGIC.len()..before_last {
+        for x in [0x01u8, 0x80, 0xff] {
+            let mut bad = full.clone();
+            bad[at] ^= x;
+            assert_eq!(
+                scan_journal(&bad).unwrap_err(),
+                StoreError::Corrupt,
+                "byte {at} ^ {x:#04x}: committed frames after it would be lost"
+            );
+        }
+    }
+    // Damage in the last frame looks like a torn write: only that record is lost.
+    for at in before_last..full.len() {
+        let mut bad = full.clone();
+        bad[at] ^= 0x01;
+        assert_eq!(scan_journal(&bad).unwrap().len(), 5, "byte {at}");
+    }
+}
+
+#[test]
+fn a_tail_longer_than_one_frame_is_refused() {
+    let (full, _) = journal(&records(3));
+    let garbage = vec![0u8; 8 + store::JOURNAL_MAX_RECORD + 1];
+    let bytes = [full.as_slice(), &garbage].concat();
+    assert_eq!(scan_journal(&bytes).unwrap_err(), StoreError::Corrupt);
+    let one_frame = [full.as_slice(), &garbage[1..]].concat();
+    assert_eq!(scan_journal(&one_frame).unwrap().len(), 3);
+}
+
 #[test]
 fn a_torn_creation_starts_an_empty_journal() {
     let dir = tempfile::tempdir().unwrap();
