@@ -119,6 +119,8 @@ struct Candidate<'a> {
     index: usize,
     payment: crate::codec::Signed<'a, Payment<'a>>,
     id: PaymentId,
+    /// SHA-256 of the payment's voucher bytes: how a verified voucher is remembered.
+    voucher_hash: [u8; 32],
 }
 
 impl<const N: usize> Settlement<N> {
@@ -164,28 +166,38 @@ impl<const N: usize> Settlement<N> {
     pub fn ingest(&mut self, batch: &[u8], now: Timestamp) -> Result<Ingested, Error> {
         let b = decode_unsigned::<SyncBatch<'_>>(batch)?;
         let records: Vec<&[u8]> = b.records().collect();
+        // Each record's SHA-256, computed once: its record id, and for a payment its id.
+        let hashes: Vec<[u8; 32]> = records.iter().map(|r| sha256(r)).collect();
         let mut outcomes: Vec<Option<Outcome>> = alloc::vec![None; records.len()];
         let mut proofs = Vec::new();
 
         // 1. Every payment: structural and policy checks, then all signatures in one batch.
         let mut candidates: Vec<Candidate<'_>> = Vec::new();
+        let mut in_batch: BTreeSet<PaymentId> = BTreeSet::new();
         // Payments of this batch that were refused: a receipt naming one is refused with it.
         let mut refused: BTreeMap<PaymentId, u16> = BTreeMap::new();
-        for (index, r) in records.iter().enumerate() {
+        for (index, (r, hash)) in records.iter().zip(&hashes).enumerate() {
             if MessageType::of(r) != Ok(MessageType::Payment) {
                 continue;
             }
-            match self.check_payment(r, now) {
-                Ok(Some((payment, id))) => {
-                    if candidates.iter().any(|c| c.id == id) {
-                        outcomes[index] = Some(Outcome::Duplicate);
+            let id = PaymentId(*hash);
+            match self.check_payment(r, id, now) {
+                Ok(Some(payment)) => {
+                    if in_batch.insert(id) {
+                        let voucher_hash = sha256(payment.voucher.bytes());
+                        candidates.push(Candidate {
+                            index,
+                            payment,
+                            id,
+                            voucher_hash,
+                        });
                     } else {
-                        candidates.push(Candidate { index, payment, id });
+                        outcomes[index] = Some(Outcome::Duplicate);
                     }
                 }
                 Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
                 Err(e) => {
-                    refused.insert(PaymentId(sha256(r)), e.code());
+                    refused.insert(id, e.code());
                     outcomes[index] = Some(Outcome::Rejected(e.code()));
                 }
             }
@@ -213,22 +225,24 @@ impl<const N: usize> Settlement<N> {
         //    the payments they name).
         let mut receipts: Vec<(usize, Receipt, RecordId)> = Vec::new();
         let mut jobs: Vec<(usize, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
-        for (index, r) in records.iter().enumerate() {
+        for (index, (r, hash)) in records.iter().zip(&hashes).enumerate() {
             match MessageType::of(r) {
                 Ok(MessageType::Payment) => {}
-                Ok(MessageType::Receipt) => match self.check_receipt(r, now, &refused) {
-                    Ok(Some((signed, key))) => {
-                        jobs.push((
-                            index,
-                            signed_input::<Receipt>(signed.signed_bytes()),
-                            *signed.signature(),
-                            key,
-                        ));
-                        receipts.push((index, *signed.value(), RecordId(sha256(r))));
+                Ok(MessageType::Receipt) => {
+                    match self.check_receipt(r, RecordId(*hash), now, &refused) {
+                        Ok(Some((signed, key))) => {
+                            jobs.push((
+                                index,
+                                signed_input::<Receipt>(signed.signed_bytes()),
+                                *signed.signature(),
+                                key,
+                            ));
+                            receipts.push((index, *signed.value(), RecordId(*hash)));
+                        }
+                        Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
+                        Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
                     }
-                    Ok(None) => outcomes[index] = Some(Outcome::Duplicate),
-                    Err(e) => outcomes[index] = Some(Outcome::Rejected(e.code())),
-                },
+                }
                 Ok(_) => {
                     outcomes[index] = Some(Outcome::Rejected(
                         crate::error::DecodeError::WrongType.code(),
@@ -262,11 +276,11 @@ impl<const N: usize> Settlement<N> {
                 });
             }
         }
-        let entries = records
+        let entries = hashes
             .iter()
             .zip(outcomes)
-            .map(|(r, o)| ReportEntry {
-                record: RecordId(sha256(r)),
+            .map(|(hash, o)| ReportEntry {
+                record: RecordId(*hash),
                 outcome: o.unwrap_or(Outcome::Pending),
             })
             .collect();
@@ -277,14 +291,15 @@ impl<const N: usize> Settlement<N> {
         })
     }
 
-    /// Checks one payment record up to (not including) its signatures. `Ok(None)`: already known.
+    /// Checks one payment record, whose id (SHA-256 of `bytes`) is `id`, up to (not including)
+    /// its signatures. `Ok(None)`: already known.
     fn check_payment<'a>(
         &self,
         bytes: &'a [u8],
+        id: PaymentId,
         now: Timestamp,
-    ) -> Result<Option<(crate::codec::Signed<'a, Payment<'a>>, PaymentId)>, Error> {
+    ) -> Result<Option<crate::codec::Signed<'a, Payment<'a>>>, Error> {
         let p = decode_signed::<Payment<'_>>(bytes)?;
-        let id = p.id();
         if self.payments.contains_key(&id) {
             return Ok(None);
         }
@@ -302,7 +317,7 @@ impl<const N: usize> Settlement<N> {
         if now > self.deadline(v.not_after) {
             return Err(Rejection::SettlementClosed.into());
         }
-        Ok(Some((p, id)))
+        Ok(Some(p))
     }
 
     /// Verifies every candidate's voucher (once per distinct voucher, and never again once
@@ -319,7 +334,7 @@ impl<const N: usize> Settlement<N> {
         let mut queued = BTreeSet::new();
         for (i, c) in candidates.iter().enumerate() {
             let v = &c.payment.voucher;
-            let vh = sha256(v.bytes());
+            let vh = c.voucher_hash;
             if !self.verified_vouchers.contains(&vh) && queued.insert(vh) {
                 match self.trust.issuer_key(&v.issuer_key_id, v.not_before) {
                     Ok(k) => jobs.push((
@@ -354,7 +369,7 @@ impl<const N: usize> Settlement<N> {
             }
         }
         for (i, c) in candidates.iter().enumerate() {
-            let vh = sha256(c.payment.voucher.bytes());
+            let vh = c.voucher_hash;
             match bad_vouchers.get(&vh) {
                 Some(e) => verdicts[i] = Err(*e),
                 None => {
@@ -463,11 +478,13 @@ impl<const N: usize> Settlement<N> {
         Ok(Some(buf))
     }
 
-    /// Checks a receipt up to (not including) its signature: `Ok(None)` if already known,
-    /// otherwise the decoded receipt and the key its merchant signs with.
+    /// Checks a receipt, whose record id (SHA-256 of `bytes`) is `record`, up to (not including)
+    /// its signature: `Ok(None)` if already known, otherwise the decoded receipt and the key its
+    /// merchant signs with.
     fn check_receipt<'a>(
         &self,
         bytes: &'a [u8],
+        record: RecordId,
         now: Timestamp,
         refused: &BTreeMap<PaymentId, u16>,
     ) -> Result<Option<(crate::codec::Signed<'a, Receipt>, PublicKey)>, Error> {
@@ -478,7 +495,7 @@ impl<const N: usize> Settlement<N> {
         {
             return Err(e);
         }
-        if self.records.contains(&RecordId(sha256(bytes)))
+        if self.records.contains(&record)
             || self.receipts.contains_key(&(r.payment_id, r.merchant_id))
         {
             return Ok(None);
