@@ -5,14 +5,18 @@ BENCHMARKS.md reports.
 
 Each ratio divides an operation by the cryptography it cannot avoid, measured in the same run:
 `verify_strict` (one signature check), `sign` (one signature with the secret already expanded)
-and one signature of a batch the size settlement verifies. The script fails if a benchmark a
-ratio needs is missing, or if the results it reads were not written by one run (their files
-span more than RUN_SPAN seconds), so that a renamed benchmark or a filtered re-run cannot
-slip stale figures into a ratio."""
+and one signature of a batch the size settlement verifies. Each floor is measured at the start
+of the run and again at its end, and the ratios use the mean of the two. The script fails if a
+benchmark a ratio needs is missing, if the results it reads were not written by one run (their
+files span more than RUN_SPAN seconds), so that a renamed benchmark or a filtered re-run
+cannot slip stale figures into a ratio, or if a floor's two measurements differ by more than
+FLOOR_SPREAD: then something else took the processor during the run, and it must be run
+again."""
 import json, pathlib, sys
 
 RUN_SPAN = 30 * 60
-GROUPS = ("floor/", "accept/", "wallet/", "settlement/", "codec/")
+FLOOR_SPREAD = 0.10
+GROUPS = ("floor/", "floor-end/", "accept/", "wallet/", "settlement/", "codec/")
 
 root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
 est, written = {}, {}
@@ -50,6 +54,7 @@ rows = [
 ]
 
 needed = {a for _, a, _, _ in rows} | {f for _, _, fl, _ in rows for f, _ in fl}
+needed |= {again(f) for f in FLOORS}
 missing = sorted(needed - est.keys())
 if missing:
     sys.exit(f"bench-ratios: no results for {missing}; run the protocol benchmark in full")
@@ -58,9 +63,23 @@ if span > RUN_SPAN:
     sys.exit(f"bench-ratios: the results span {span / 60:.0f} minutes, more than one run; "
              "run the protocol benchmark in full")
 
-def t(key):
+def once(key):
     per, n = est[key]
     return per / n if n else per
+
+FLOORS = (V, S, BATCH)
+def again(key):
+    return key.replace("floor/", "floor-end/", 1)
+
+def t(key):
+    return (once(key) + once(again(key))) / 2 if key in FLOORS else once(key)
+
+spreads = {f: abs(once(f) - once(again(f))) / min(once(f), once(again(f))) for f in FLOORS}
+unsteady = {f: s for f, s in spreads.items() if s > FLOOR_SPREAD}
+if unsteady:
+    sys.exit("bench-ratios: the floor moved during the run ("
+             + ", ".join(f"{f}: {s:.0%}" for f, s in unsteady.items())
+             + "); run the protocol benchmark again on a quieter machine")
 
 def fmt(ns):
     return f"{ns/1e6:.2f} ms" if ns >= 1e6 else f"{ns/1e3:.2f} µs" if ns >= 1e3 else f"{ns:.0f} ns"
@@ -70,6 +89,11 @@ print("|---|---|---|")
 for k in sorted(est):
     per, n = est[k]
     print(f"| {k} | {fmt(per)} | {fmt(per/n) if n else ''} |")
+print()
+print("| floor | start of run | end of run | spread |")
+print("|---|---|---|---|")
+for f in FLOORS:
+    print(f"| {f.removeprefix('floor/')} | {fmt(once(f))} | {fmt(once(again(f)))} | {spreads[f]:.1%} |")
 print()
 print("| ratio | value | target |")
 print("|---|---|---|")
