@@ -1,44 +1,35 @@
 #!/usr/bin/env python3
-"""Reads criterion's results of the protocol benchmark (target/criterion/, after `cargo bench
--p offpay-protocol --bench protocol`) and prints every benchmark's mean time and the ratios
-BENCHMARKS.md reports.
+"""The ratios BENCHMARKS.md reports, from criterion's results of the protocol benchmark.
+
+    python3 scripts/bench-ratios.py            target/criterion/, after one `cargo bench -p
+                                               offpay-protocol --bench protocol`: every
+                                               benchmark's mean time, the floors, the ratios
+    python3 scripts/bench-ratios.py DIR...     several runs (copies of target/criterion/):
+                                               each run's ratios and their median
 
 Each ratio divides an operation by the cryptography it cannot avoid, measured in the same run:
 `verify_strict` (one signature check), `sign` (one signature with the secret already expanded)
 and one signature of a batch the size settlement verifies. Each floor is measured at the start
-of the run and again at its end, and the ratios use the mean of the two. The script fails if a
-benchmark a ratio needs is missing, if the results it reads were not written by one run (their
-files span more than RUN_SPAN seconds), so that a renamed benchmark or a filtered re-run
-cannot slip stale figures into a ratio, or if a floor's two measurements differ by more than
-FLOOR_SPREAD: then something else took the processor during the run, and it must be run
-again."""
-import json, pathlib, sys
+of the run and again at its end, and the ratios use the mean of the two. A run is refused if a
+benchmark a ratio needs is missing, if its results were not written by one run (their files
+span more than RUN_SPAN seconds), so that a renamed benchmark or a filtered re-run cannot slip
+stale figures into a ratio, or if a floor's two measurements differ by more than FLOOR_SPREAD:
+then something else took the processor during the run, and it must be run again."""
+import json, pathlib, statistics, sys
 
 RUN_SPAN = 30 * 60
 FLOOR_SPREAD = 0.10
 GROUPS = ("floor/", "floor-end/", "accept/", "wallet/", "settlement/", "codec/")
 
-root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"
-est, written = {}, {}
-for b in root.glob("**/new/benchmark.json"):
-    meta = json.load(open(b))
-    if not meta["full_id"].startswith(GROUPS):
-        continue
-    estimates = b.parent / "estimates.json"
-    e = json.load(open(estimates))
-    tp = meta.get("throughput") or {}
-    n = tp.get("Elements") if isinstance(tp, dict) else None
-    est[meta["full_id"]] = (e["mean"]["point_estimate"], n)
-    written[meta["full_id"]] = estimates.stat().st_mtime
-
 V = "floor/ed25519 verify_strict"
 S = "floor/ed25519 sign"
 BATCH = "floor/ed25519 batch of 512/verify_batch"
+FLOORS = (V, S, BATCH)
 ACCEPT = "accept/accept (decide + sign receipt + store)"
 CACHED = "accept/accept, voucher cached"
 SETTLE = "settlement/ingest 10,000 payments + receipts/"
 # (label, operation, floor as [(benchmark, count)], target)
-rows = [
+ROWS = [
     ("accept decision / verify_strict", "accept/decide", [(V, 1)], 2.1),
     ("accept decision, voucher cached / verify_strict", "accept/decide, voucher cached", [(V, 1)], 1.15),
     ("accept decision, issuer tables / verify_strict", "accept/decide, issuer tables", [(V, 1)], None),
@@ -53,51 +44,96 @@ rows = [
     ("settlement per payment (one by one) / two batch-verified signatures", SETTLE + "one by one", [(BATCH, 2)], None),
 ]
 
-needed = {a for _, a, _, _ in rows} | {f for _, _, fl, _ in rows for f, _ in fl}
-needed |= {again(f) for f in FLOORS}
-missing = sorted(needed - est.keys())
-if missing:
-    sys.exit(f"bench-ratios: no results for {missing}; run the protocol benchmark in full")
-span = max(written[k] for k in needed) - min(written[k] for k in needed)
-if span > RUN_SPAN:
-    sys.exit(f"bench-ratios: the results span {span / 60:.0f} minutes, more than one run; "
-             "run the protocol benchmark in full")
 
-def once(key):
-    per, n = est[key]
-    return per / n if n else per
-
-FLOORS = (V, S, BATCH)
 def again(key):
     return key.replace("floor/", "floor-end/", 1)
 
-def t(key):
-    return (once(key) + once(again(key))) / 2 if key in FLOORS else once(key)
 
-spreads = {f: abs(once(f) - once(again(f))) / min(once(f), once(again(f))) for f in FLOORS}
-unsteady = {f: s for f, s in spreads.items() if s > FLOOR_SPREAD}
-if unsteady:
-    sys.exit("bench-ratios: the floor moved during the run ("
-             + ", ".join(f"{f}: {s:.0%}" for f, s in unsteady.items())
-             + "); run the protocol benchmark again on a quieter machine")
+class Run:
+    """One run's results, checked."""
+
+    def __init__(self, root):
+        self.root = root
+        self.est, written = {}, {}
+        for b in root.glob("**/new/benchmark.json"):
+            meta = json.load(open(b))
+            if not meta["full_id"].startswith(GROUPS):
+                continue
+            estimates = b.parent / "estimates.json"
+            e = json.load(open(estimates))
+            tp = meta.get("throughput") or {}
+            n = tp.get("Elements") if isinstance(tp, dict) else None
+            self.est[meta["full_id"]] = (e["mean"]["point_estimate"], n)
+            written[meta["full_id"]] = estimates.stat().st_mtime
+        needed = {a for _, a, _, _ in ROWS} | {f for _, _, fl, _ in ROWS for f, _ in fl}
+        needed |= {again(f) for f in FLOORS}
+        missing = sorted(needed - self.est.keys())
+        if missing:
+            sys.exit(f"bench-ratios: {root}: no results for {missing}; run the protocol benchmark in full")
+        span = max(written[k] for k in needed) - min(written[k] for k in needed)
+        if span > RUN_SPAN:
+            sys.exit(f"bench-ratios: {root}: the results span {span / 60:.0f} minutes, more than "
+                     "one run; run the protocol benchmark in full")
+        self.spread = {f: abs(self.once(f) - self.once(again(f)))
+                       / min(self.once(f), self.once(again(f))) for f in FLOORS}
+        unsteady = {f: s for f, s in self.spread.items() if s > FLOOR_SPREAD}
+        if unsteady:
+            sys.exit(f"bench-ratios: {root}: the floor moved during the run ("
+                     + ", ".join(f"{f}: {s:.0%}" for f, s in unsteady.items())
+                     + "); run the protocol benchmark again on a quieter machine")
+
+    def once(self, key):
+        per, n = self.est[key]
+        return per / n if n else per
+
+    def t(self, key):
+        return (self.once(key) + self.once(again(key))) / 2 if key in FLOORS else self.once(key)
+
+    def ratio(self, row):
+        _, a, floor, _ = row
+        return self.t(a) / sum(self.t(f) * n for f, n in floor)
+
 
 def fmt(ns):
     return f"{ns/1e6:.2f} ms" if ns >= 1e6 else f"{ns/1e3:.2f} µs" if ns >= 1e3 else f"{ns:.0f} ns"
 
-print("| benchmark | mean | per element |")
-print("|---|---|---|")
-for k in sorted(est):
-    per, n = est[k]
-    print(f"| {k} | {fmt(per)} | {fmt(per/n) if n else ''} |")
-print()
-print("| floor | start of run | end of run | spread |")
-print("|---|---|---|---|")
-for f in FLOORS:
-    print(f"| {f.removeprefix('floor/')} | {fmt(once(f))} | {fmt(once(again(f)))} | {spreads[f]:.1%} |")
-print()
-print("| ratio | value | target |")
-print("|---|---|---|")
-for name, a, floor, target in rows:
-    r = t(a) / sum(t(f) * n for f, n in floor)
-    verdict = "" if target is None else f"≤ {target} ({'met' if r <= target else 'not met'})"
-    print(f"| {name} | {r:.2f} | {verdict} |")
+
+def verdict(r, target):
+    return "" if target is None else f"≤ {target} ({'met' if r <= target else 'not met'})"
+
+
+def one(run):
+    print("| benchmark | mean | per element |")
+    print("|---|---|---|")
+    for k in sorted(run.est):
+        per, n = run.est[k]
+        print(f"| {k} | {fmt(per)} | {fmt(per/n) if n else ''} |")
+    print()
+    print("| floor | start of run | end of run | spread |")
+    print("|---|---|---|---|")
+    for f in FLOORS:
+        print(f"| {f.removeprefix('floor/')} | {fmt(run.once(f))} | {fmt(run.once(again(f)))} | {run.spread[f]:.1%} |")
+    print()
+    print("| ratio | value | target |")
+    print("|---|---|---|")
+    for row in ROWS:
+        r = run.ratio(row)
+        print(f"| {row[0]} | {r:.2f} | {verdict(r, row[3])} |")
+
+
+def several(runs):
+    heads = " | ".join(f"run {i + 1}" for i in range(len(runs)))
+    print(f"| ratio | {heads} | median | target (median) |")
+    print("|---|" + "---|" * (len(runs) + 2))
+    for row in ROWS:
+        rs = [run.ratio(row) for run in runs]
+        m = statistics.median(rs)
+        cells = " | ".join(f"{r:.2f}" for r in rs)
+        print(f"| {row[0]} | {cells} | {m:.2f} | {verdict(m, row[3])} |")
+
+
+if len(sys.argv) > 2:
+    several([Run(pathlib.Path(d)) for d in sys.argv[1:]])
+else:
+    one(Run(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1
+            else pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion"))
