@@ -231,8 +231,10 @@ mod file {
     }
 
     impl FileStore {
-        /// Opens (creating if missing) the journal at `path`, recovering from a torn tail by
-        /// cutting it off. Refuses a file damaged anywhere but its tail, leaving it untouched.
+        /// Opens (creating if missing) the journal at `path`, recovering from a torn tail (what
+        /// an interrupted append left) by cutting it off. Refuses, with
+        /// [`StoreError::Corrupt`] and leaving the file untouched, any other damage: a wrong
+        /// magic, or damage with valid frames after it (SPEC §8.5).
         pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
             let path = path.as_ref().to_path_buf();
             let mut file = OpenOptions::new()
