@@ -146,11 +146,14 @@ mod file {
 
     /// Parses journal bytes. Frames are read while they check (whole, at most [`MAX_RECORD`],
     /// CRC right). The bytes from the first frame that does not check to the end of the file
-    /// are a torn tail, dropped, when one interrupted append could have left them: they are no
-    /// longer than one frame, and no whole, valid frame starting inside them begins a chain of
-    /// valid frames that ends exactly at the end of the file. Otherwise they are refused as
-    /// corrupt: valid frames after the damage are committed records, and dropping them with
-    /// the tail would lose them silently.
+    /// are a torn tail, dropped, when the one append a crash interrupted could have left them
+    /// (SPEC §8.5): they are no longer than one frame; no offset inside them after their first
+    /// byte starts a chain of valid frames that ends exactly at the end of the file (those
+    /// would be committed records after damage); and their first frame is not a whole frame
+    /// with more bytes after it, which an append writing one frame cannot leave, unless its
+    /// header reads as never written (a zero length, or a CRC field of zeros or 0xFF: a
+    /// header cut short and the rest of the file zeros). Anything else is refused as corrupt
+    /// rather than dropped, since it may hold committed records.
     pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, StoreError> {
         if bytes.len() < MAGIC.len() {
             // A creation torn before the magic was complete holds no records.
@@ -173,7 +176,11 @@ mod file {
             at = end;
         }
         let tail = bytes.get(at..).unwrap_or(&[]);
-        if !tail.is_empty() && (tail.len() > FRAME_HEAD + MAX_RECORD || frames_follow(tail)) {
+        if !tail.is_empty()
+            && (tail.len() > FRAME_HEAD + MAX_RECORD
+                || whole_with_more_after(tail)
+                || frames_follow(tail))
+        {
             return Err(StoreError::Corrupt);
         }
         Ok(Scan {
@@ -197,6 +204,21 @@ mod file {
         let end = start.checked_add(len)?;
         let record = bytes.get(start..end)?;
         (crc(&len4, record) == u32::from_le_bytes(crc4)).then_some((start, end))
+    }
+
+    /// Whether `tail` starts with a whole frame that ends before the end of `tail`, its
+    /// header complete and written: a length from 1 to [`MAX_RECORD`], and a CRC field that
+    /// does not read as unwritten (all zeros, or all 0xFF as erased flash reads).
+    fn whole_with_more_after(tail: &[u8]) -> bool {
+        let Some(head) = tail.get(..FRAME_HEAD) else {
+            return false;
+        };
+        let mut len4 = [0u8; 4];
+        len4.copy_from_slice(&head[..4]);
+        let len = u32::from_le_bytes(len4) as usize;
+        let crc_unwritten =
+            head[4..].iter().all(|b| *b == 0) || head[4..].iter().all(|b| *b == 0xff);
+        len != 0 && len <= MAX_RECORD && !crc_unwritten && FRAME_HEAD + len < tail.len()
     }
 
     /// Whether some offset of `tail` after its first byte starts a chain of valid frames that

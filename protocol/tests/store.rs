@@ -144,6 +144,42 @@ fn damage_to_any_byte_of_a_frame_with_frames_after_it_is_refused() {
 }
 
 #[test]
+fn committed_frames_damaged_with_a_torn_append_after_them_are_refused() {
+    let recs = records(6);
+    let (full, ends) = journal(&recs);
+    // A device that rewrites a whole block for an append can garble frames already synced in
+    // that block as well as tearing the new one. Those frames are whole, with more bytes after
+    // them: no single append leaves that, so the journal is refused, not cut back.
+    let next_frame = [&(300u32).to_le_bytes()[..], &[0xab; 4], &[0x5a; 120]].concat();
+    for damaged in [1usize, 2] {
+        let mut bytes = [full.as_slice(), &next_frame].concat();
+        for frame in ends.len() - damaged..ends.len() {
+            let record_start = if frame == 0 {
+                JOURNAL_MAGIC.len()
+            } else {
+                ends[frame - 1]
+            } + 8;
+            bytes[record_start] ^= 0x40;
+        }
+        assert_eq!(
+            scan_journal(&bytes).unwrap_err(),
+            StoreError::Corrupt,
+            "{damaged} damaged frames"
+        );
+    }
+    // Garbage followed by valid frames that run to the end of the file: committed records
+    // after damage, refused.
+    let (tail_full, _) = journal(&records(2));
+    let bytes = [
+        &full[..ends[2]],
+        &[0xee; 40][..],
+        &tail_full[JOURNAL_MAGIC.len()..],
+    ]
+    .concat();
+    assert_eq!(scan_journal(&bytes).unwrap_err(), StoreError::Corrupt);
+}
+
+#[test]
 fn a_tail_longer_than_one_frame_is_refused() {
     let (full, _) = journal(&records(3));
     let garbage = vec![0u8; 8 + store::JOURNAL_MAX_RECORD + 1];

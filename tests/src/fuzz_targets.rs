@@ -370,16 +370,81 @@ pub enum JournalDamage {
     Cut(u16),
     /// A byte at this offset changed.
     Flip(u16, u8),
-    /// Arbitrary bytes were appended (a torn, garbled write of a next frame).
+    /// Arbitrary bytes were appended.
     Append(Vec<u8>),
+    /// A crash interrupted the append of one more frame.
+    Torn(TornAppend),
+}
+
+/// An append of the frame of `record` that a crash interrupted: its first `written` bytes
+/// reached the disk, the rest of the frame's length reads as `rest` (or the file ends there),
+/// and, when `header_lost`, its 8-byte header never reached the disk and reads as `rest` too.
+#[derive(Debug, Arbitrary)]
+pub struct TornAppend {
+    record: Vec<u8>,
+    written: u16,
+    rest: TornRest,
+    header_lost: bool,
+}
+
+/// What the unwritten part of a torn frame reads as.
+#[derive(Debug, Arbitrary)]
+pub enum TornRest {
+    /// The file ends where the written bytes end.
+    Absent,
+    /// Zeros: the file grew before its data reached the disk.
+    Zeros,
+    /// 0xFF: erased flash.
+    Erased,
+    /// Stale bytes of a reused block, repeated; never in the header, which reads as zeros.
+    Stale(Vec<u8>),
+}
+
+impl TornAppend {
+    /// The bytes this append leaves after the committed frames, and whether they are its
+    /// whole frame after all.
+    fn bytes(&self) -> (Vec<u8>, bool) {
+        let record = &self.record[..self.record.len().min(1024)];
+        let frame = journal_frame(record);
+        let written = usize::from(self.written) % (frame.len() + 1);
+        let fill = |i: usize| match &self.rest {
+            TornRest::Absent | TornRest::Zeros => 0,
+            TornRest::Erased => 0xff,
+            TornRest::Stale(b) if i < 8 || b.is_empty() => 0,
+            TornRest::Stale(b) => b[i % b.len()],
+        };
+        let end = match self.rest {
+            TornRest::Absent => written,
+            _ => frame.len(),
+        };
+        let mut out: Vec<u8> = (0..end)
+            .map(|i| if i < written { frame[i] } else { fill(i) })
+            .collect();
+        let header_lost = self.header_lost && !matches!(self.rest, TornRest::Absent);
+        if header_lost {
+            let unwritten = if matches!(self.rest, TornRest::Erased) {
+                0xff
+            } else {
+                0
+            };
+            for b in out.iter_mut().take(8) {
+                *b = unwritten;
+            }
+        }
+        // The unwritten bytes may read as what would have been written (a record ending in
+        // zeros, say): then the frame is whole after all.
+        let whole = out == frame;
+        (out, whole)
+    }
 }
 
 /// The file journal reopened over damaged bytes recovers or refuses, never panics, and never
-/// loses a record whose frame lies wholly before the damage. A torn tail (a cut, or garbage
-/// appended by an interrupted write) is always recovered, unless valid frames follow inside
-/// it up to the end of the file: those are indistinguishable from committed records after
-/// damage, which are refused rather than dropped. A changed byte with committed frames after
-/// it is refused; in the last frame it loses only that frame.
+/// loses a record whose frame lies wholly before the damage. A torn tail (a cut, or what an
+/// interrupted append left: a prefix of its frame, then zeros, erased flash or stale bytes,
+/// its header perhaps lost) is always recovered, with exactly the committed records, unless
+/// valid frames follow inside it up to the end of the file: those are indistinguishable from
+/// committed records after damage, which are refused rather than dropped. A changed byte
+/// with committed frames after it is refused; in the last frame it loses only that frame.
 pub fn journal_reopen(data: &[u8]) {
     // Plain arbitrary bytes as a journal file.
     let _ = store::scan_journal(data);
@@ -409,6 +474,11 @@ pub fn journal_reopen(data: &[u8]) {
             f.extend(extra.iter().copied());
             (f, file.len())
         }
+        JournalDamage::Torn(torn) => {
+            let mut f = file.clone();
+            f.extend(torn.bytes().0);
+            (f, file.len())
+        }
     };
     let intact = ends.iter().take_while(|&&e| e <= first_bad).count();
     match store::scan_journal(&damaged) {
@@ -424,12 +494,20 @@ pub fn journal_reopen(data: &[u8]) {
                     recs.len() + 1 >= committed,
                     "a changed byte lost committed frames after it"
                 ),
+                JournalDamage::Torn(ref torn) => {
+                    let whole = usize::from(torn.bytes().1);
+                    assert_eq!(recs.len(), committed + whole, "a torn append left a record");
+                }
                 JournalDamage::Append(_) => {}
             }
         }
         Err(e) => {
             assert_eq!(e, StoreError::Corrupt);
-            if !matches!(input.damage, JournalDamage::Flip(..)) {
+            // A cut or an interrupted append is a torn tail: refused only when valid frames
+            // run inside it to the end of the file (indistinguishable from committed records
+            // after damage). A changed byte, or arbitrary appended bytes, may look like a
+            // damaged committed frame and be refused.
+            if matches!(input.damage, JournalDamage::Cut(_) | JournalDamage::Torn(_)) {
                 let from = ends
                     .iter()
                     .rev()
@@ -462,6 +540,9 @@ fn valid_frame(bytes: &[u8], at: usize) -> Option<usize> {
         .then_some(at + 8 + len)
 }
 
+/// (The journal also refuses a tail longer than one frame of 64 KiB, which no cut or torn
+/// append of these records, at most 1,032 bytes a frame, can produce.)
+///
 /// Whether, past the valid frames from `from` and the first byte where they stop, some offset
 /// starts valid frames that run exactly to the end of `bytes` (by brute force: the fuzz input
 /// is small).
