@@ -189,13 +189,20 @@ mod file {
         })
     }
 
-    /// The record span of the frame at `at`, if a whole frame that checks starts there.
-    fn frame_at(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    /// The header of the frame at `at`, if `bytes` hold all 8 of its bytes: the length field
+    /// and the CRC field.
+    fn header_at(bytes: &[u8], at: usize) -> Option<([u8; 4], [u8; 4])> {
         let head = bytes.get(at..at.checked_add(FRAME_HEAD)?)?;
         let mut len4 = [0u8; 4];
         len4.copy_from_slice(head.get(..4)?);
         let mut crc4 = [0u8; 4];
         crc4.copy_from_slice(head.get(4..)?);
+        Some((len4, crc4))
+    }
+
+    /// The record span of the frame at `at`, if a whole frame that checks starts there.
+    fn frame_at(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+        let (len4, crc4) = header_at(bytes, at)?;
         let len = u32::from_le_bytes(len4) as usize;
         if len > MAX_RECORD {
             return None;
@@ -210,14 +217,11 @@ mod file {
     /// header complete and written: a length from 1 to [`MAX_RECORD`], and a CRC field that
     /// does not read as unwritten (all zeros, or all 0xFF as erased flash reads).
     fn whole_with_more_after(tail: &[u8]) -> bool {
-        let Some(head) = tail.get(..FRAME_HEAD) else {
+        let Some((len4, crc4)) = header_at(tail, 0) else {
             return false;
         };
-        let mut len4 = [0u8; 4];
-        len4.copy_from_slice(&head[..4]);
         let len = u32::from_le_bytes(len4) as usize;
-        let crc_unwritten =
-            head[4..].iter().all(|b| *b == 0) || head[4..].iter().all(|b| *b == 0xff);
+        let crc_unwritten = crc4 == [0; 4] || crc4 == [0xff; 4];
         len != 0 && len <= MAX_RECORD && !crc_unwritten && FRAME_HEAD + len < tail.len()
     }
 
@@ -234,11 +238,9 @@ mod file {
         }
         let mut found = false;
         for o in (1..n).rev() {
-            let Some(head) = tail.get(o..o + FRAME_HEAD) else {
+            let Some((len4, _)) = header_at(tail, o) else {
                 continue;
             };
-            let mut len4 = [0u8; 4];
-            len4.copy_from_slice(&head[..4]);
             let len = u32::from_le_bytes(len4) as usize;
             let end = o + FRAME_HEAD + len.min(n);
             if len > MAX_RECORD || !reaches_end.get(end).copied().unwrap_or(false) {
@@ -255,8 +257,8 @@ mod file {
     impl FileStore {
         /// Opens (creating if missing) the journal at `path`, recovering from a torn tail (what
         /// an interrupted append left) by cutting it off. Refuses, with
-        /// [`StoreError::Corrupt`] and leaving the file untouched, any other damage: a wrong
-        /// magic, or damage with valid frames after it (SPEC §8.5).
+        /// [`StoreError::Corrupt`] and leaving the file untouched, a wrong magic and any damage
+        /// that may hold committed records (SPEC §8.5).
         pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
             let path = path.as_ref().to_path_buf();
             let mut file = OpenOptions::new()
