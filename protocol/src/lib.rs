@@ -60,8 +60,8 @@
 //! Every accept verifies the voucher's issuer signature. [`FixedKeyTables`] precompute
 //! multiples of the issuer's key (36 KiB of RAM, built once): its signatures then verify about
 //! 1.7 times faster on a Cortex-M4 (1.5 times on x86-64) with exactly the same results (SPEC
-//! §7.1, BENCHMARKS.md). `new` is
-//! `const`, so firmware keeps the tables in a `static` and builds them in place.
+//! §7.1, BENCHMARKS.md). `new` is `const`, so firmware keeps the tables in a `static` and
+//! builds them in place.
 //!
 //! ```
 //! # use offpay_protocol::*;

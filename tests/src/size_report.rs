@@ -13,32 +13,36 @@ fn version(text: &str, ec: EcLevel) -> String {
     }
 }
 
-/// The report as a Markdown table, one row per valid vector of `messages.json`.
-pub fn size_report() -> String {
+/// The report as a Markdown table, one row per valid vector of `messages.json`; an error if
+/// the file cannot be read or a vector is malformed.
+pub fn size_report() -> Result<String, Box<dyn std::error::Error>> {
     let path = crate::vectors_dir().join("messages.json");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let field = |v: &serde_json::Value, name: &str| -> Result<String, String> {
+        v[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("a vector without a `{name}` string"))
+    };
     let mut out = String::from(
         "| vector | message | bytes | QR text chars | version at L | version at M |\n\
          |---|---|---|---|---|---|\n",
     );
-    for v in json["vectors"]
+    let vectors = json["vectors"]
         .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["expect"] == "valid")
-    {
-        let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
+        .ok_or("messages.json has no `vectors` list")?;
+    for v in vectors.iter().filter(|v| v["expect"] == "valid") {
+        let bytes = hex::decode(field(v, "hex")?)?;
         let text = encode_single(&bytes);
         out += &format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            v["name"].as_str().unwrap(),
-            v["message"].as_str().unwrap(),
+            field(v, "name")?,
+            field(v, "message")?,
             bytes.len(),
             text.len(),
             version(&text, EcLevel::L),
             version(&text, EcLevel::M)
         );
     }
-    out
+    Ok(out)
 }

@@ -4,6 +4,7 @@
 //!
 //! Run: `cargo run -p offpay-qr --example size-report`
 
-fn main() {
-    print!("{}", offpay_conformance::size_report::size_report());
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    print!("{}", offpay_conformance::size_report::size_report()?);
+    Ok(())
 }

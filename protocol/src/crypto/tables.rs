@@ -30,10 +30,10 @@ type Comb = [[Option<EdwardsPoint>; COMB_ENTRIES]; COMB_ROWS];
 /// A signature check computes `[s]B − [k]A`. Without tables that takes 253 doublings shared by
 /// both scalars; with them, a radix-32 comb over 7 rows of 16 multiples each takes 35
 /// doublings and about 100 additions: a whole verification on a Cortex-M4 takes 0.94 M
-/// instructions instead of 1.59 M (BENCHMARKS.md). The point computed is the same (the tables hold exact multiples, and the
-/// key's digits are subtracted, so a key with a torsion component is handled exactly), and it
-/// is compared as before, so verification accepts exactly what it accepts without tables
-/// (SPEC §11.10). The comb runs in variable time, which is safe because everything it touches
+/// instructions instead of 1.59 M (BENCHMARKS.md). The point computed is the same (the tables
+/// hold exact multiples, and the key's digits are subtracted, so a key with a torsion component
+/// is handled exactly), and it is compared as before, so verification accepts exactly what it
+/// accepts without tables (SPEC §11.10). The comb runs in variable time, which is safe because everything it touches
 /// is public: the key, the signature and the message.
 ///
 /// Size: 2 × 7 × 16 points of 164 bytes, about 36 KiB; building costs about 4 M instructions
