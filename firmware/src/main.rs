@@ -82,10 +82,6 @@ const SEEN: usize = 64;
 type Shop<'a> = Acceptor<&'a mut MemStore<8192, 64>, SigningKey, 4, SEEN>;
 type Customer<'a> = Wallet<&'a mut MemStore<8192, 64>, SigningKey, 2>;
 
-/// How much stack may be painted below the current frame, and what it is painted with.
-const PAINT_BYTES: usize = 64 * 1024;
-const PAINT: u32 = 0xA5C3_5A3C;
-
 fn out() -> hio::HostStream {
     match hio::hstdout() {
         Ok(s) => s,
@@ -286,7 +282,7 @@ fn issuer_tables() -> Option<&'static FixedKeyTables> {
 #[entry]
 fn main() -> ! {
     // The stack the reset handler itself used is not counted: at most a few words.
-    let top = stack::paint(PAINT_BYTES, PAINT);
+    let top = stack::paint();
     let core = cortex_m::Peripherals::take().unwrap_or_else(|| fail_now());
     let ticks = Ticks::start(core.SYST);
     let per_tick_milli = calibrate(&ticks);
@@ -364,15 +360,16 @@ fn main() -> ! {
         PAY.len()
     );
 
-    let (vectors_stack, exhausted) = stack::high_water(top, PAINT_BYTES, PAINT);
+    let (vectors_stack, exhausted) = stack::high_water(top);
     check!(
         !exhausted,
-        "stack use reached the painted limit ({PAINT_BYTES} bytes)"
+        "stack use reached the painted limit ({} bytes)",
+        stack::PAINT_BYTES
     );
 
     // 2. Whole payments: merchant request → customer payment → merchant receipt. The stack is
     // painted again so that this part's high-water mark is measured on its own.
-    let top = stack::paint(PAINT_BYTES, PAINT);
+    let top = stack::paint();
     let trust = self::trust();
     let now = Timestamp(TRUST[0].1 + 86_400 + 3_600);
     let mut rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
@@ -463,10 +460,11 @@ fn main() -> ! {
     say!("payments: 3 paid, accepted, receipted; the tills hold 2 and 1, the wallet 3");
 
     // 3. Reports.
-    let (used, exhausted) = stack::high_water(top, PAINT_BYTES, PAINT);
+    let (used, exhausted) = stack::high_water(top);
     check!(
         !exhausted,
-        "stack use reached the painted limit ({PAINT_BYTES} bytes)"
+        "stack use reached the painted limit ({} bytes)",
+        stack::PAINT_BYTES
     );
     say!(
         "stack high-water: {used} bytes for the payments, {vectors_stack} bytes for the vector checks"

@@ -1,6 +1,11 @@
 //! Stack painting: fill the unused stack with a pattern, later find the deepest word
 //! that changed.
 
+/// How much stack may be painted below the current frame.
+pub const PAINT_BYTES: usize = 64 * 1024;
+/// What the unused stack is painted with.
+const PAINT: u32 = 0xA5C3_5A3C;
+
 unsafe extern "C" {
     /// The lowest address the stack may grow to (end of .bss), from cortex-m-rt's link.x.
     static _stack_end: u32;
@@ -13,7 +18,8 @@ fn floor(sp: usize, limit: usize) -> usize {
 }
 
 /// Paints from the floor up to 256 bytes below the current stack pointer.
-pub fn paint(limit: usize, pattern: u32) -> usize {
+pub fn paint() -> usize {
+    let (limit, pattern) = (PAINT_BYTES, PAINT);
     let sp = cortex_m::register::msp::read() as usize;
     let low = floor(sp, limit) & !3;
     let high = (sp - 256) & !3;
@@ -29,7 +35,8 @@ pub fn paint(limit: usize, pattern: u32) -> usize {
 
 /// Bytes of stack used below `top` (the stack pointer when painting began), and whether
 /// the painted area was exhausted.
-pub fn high_water(top: usize, limit: usize, pattern: u32) -> (usize, bool) {
+pub fn high_water(top: usize) -> (usize, bool) {
+    let (limit, pattern) = (PAINT_BYTES, PAINT);
     let low = floor(top, limit) & !3;
     let mut a = low;
     while a < top {

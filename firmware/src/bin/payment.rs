@@ -1,7 +1,7 @@
 //! The smallest firmware that holds both roles: a wallet and an acceptor with in-memory stores
 //! perform one whole payment (request → payment → receipt) and exit 0, or 1 on any failure.
 //! It has no `core::fmt`, so its `.text` is the library's footprint on a device plus the
-//! Cortex-M runtime, the firmware's `memcpy` and a few hundred bytes of measuring:
+//! Cortex-M runtime, the firmware's `memcpy` and about 1.5 KiB of measuring and printing:
 //! `scripts/firmware.sh` reports its sections, and the binary itself prints its own stack
 //! high-water mark (stack painting) and the instructions of its accept (SysTick under
 //! `-icount shift=0`, calibrated in the run), so all of its figures describe one binary.
@@ -38,10 +38,6 @@ fn ok<T, E>(r: Result<T, E>) -> T {
     r.unwrap_or_else(|_| fail())
 }
 
-/// How much stack may be painted below the current frame, and what it is painted with.
-const PAINT_BYTES: usize = 64 * 1024;
-const PAINT: u32 = 0xA5C3_5A3C;
-
 /// A line of text built without `core::fmt`.
 struct Line {
     buf: [u8; 160],
@@ -75,7 +71,7 @@ impl Line {
 
 #[entry]
 fn main() -> ! {
-    let top = stack::paint(PAINT_BYTES, PAINT);
+    let top = stack::paint();
     let core = cortex_m::Peripherals::take().unwrap_or_else(|| fail());
     let ticks = ticks::Ticks::start(core.SYST);
     let per_tick_milli = ticks::calibrate(&ticks);
@@ -119,7 +115,7 @@ fn main() -> ! {
     if wallet.remaining(eur, now) != Amount(5000 - 420) || shop.payments().count() != 1 {
         fail();
     }
-    let (stack_used, exhausted) = stack::high_water(top, PAINT_BYTES, PAINT);
+    let (stack_used, exhausted) = stack::high_water(top);
     if exhausted {
         fail();
     }
