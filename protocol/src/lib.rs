@@ -117,7 +117,7 @@ pub use error::{DecodeError, EncodeError, Error, Rejection, StoreError, VerifyEr
 pub use issuer::{Issuer, MessageBuf, VoucherTerms};
 pub use msg::PreAuthRequest;
 #[cfg(feature = "alloc")]
-pub use settlement::{DEFAULT_GRACE_SECS, Settlement};
+pub use settlement::{Change, DEFAULT_GRACE_SECS, Needs, Settlement, VoucherSummary};
 #[cfg(feature = "std")]
 pub use store::FileStore;
 pub use store::{MemStore, Store};

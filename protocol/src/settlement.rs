@@ -4,6 +4,15 @@
 //!
 //! Ingesting is idempotent and per record: a record that fails any check is reported as
 //! rejected with its SPEC code and changes nothing.
+//!
+//! ## State in a database
+//!
+//! A [`Settlement`] can hold every record it has seen (the in-memory form, for tests and
+//! small users), or only what one batch touches: a service that keeps settlement's state in
+//! database tables asks [`Settlement::needs`] which rows a batch reads, loads them into a fresh
+//! `Settlement` with the `load_*` methods, ingests the batch there, and writes back the
+//! [`Change`]s the ingest reports ([`Ingested::changes`]). The rules are the same code in both
+//! forms; the outcome is the same as long as every row `needs` names is loaded.
 
 use crate::codec::{
     Message, MessageType, SignedMessage, decode_signed, decode_unsigned, encode_unsigned,
@@ -30,7 +39,6 @@ pub const DEFAULT_GRACE_SECS: u32 = 7 * 24 * 3600;
 struct PaymentEntry {
     bytes: Vec<u8>,
     voucher: VoucherId,
-    seq: u32,
     amount: Amount,
     merchant: MerchantId,
     credited: bool,
@@ -57,6 +65,10 @@ pub struct VoucherSummary {
     pub currency: Currency,
     /// Its limit.
     pub limit: Amount,
+    /// First second of its validity window.
+    pub not_before: Timestamp,
+    /// Last second of its validity window.
+    pub not_after: Timestamp,
     /// The total credited to merchants from it.
     pub credited: Amount,
     /// How much the credits exceed the limit (non-zero only after a double spend); the holder
@@ -77,6 +89,92 @@ pub struct Ingested {
     pub entries: Vec<ReportEntry>,
     /// The FraudProof messages this batch revealed.
     pub proofs: Vec<Vec<u8>>,
+    /// Every change this batch made to settlement's state, in the order it was made: what a
+    /// ledger kept in a database writes, in the same transaction, to persist the batch.
+    pub changes: Vec<Change>,
+}
+
+/// One change a batch made to settlement's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A verified payment was recorded (not yet credited).
+    Payment {
+        /// Its id (SHA-256 of `bytes`; also its record id).
+        id: PaymentId,
+        /// The voucher it is drawn on.
+        voucher: VoucherId,
+        /// Its sequence number.
+        seq: u32,
+        /// Its amount.
+        amount: Amount,
+        /// The merchant it pays.
+        merchant: MerchantId,
+        /// The payment as received.
+        bytes: Vec<u8>,
+    },
+    /// A verified receipt was recorded.
+    Receipt {
+        /// Its record id (SHA-256 of `bytes`).
+        record: RecordId,
+        /// The payment it names.
+        payment: PaymentId,
+        /// The merchant that signed it.
+        merchant: MerchantId,
+        /// When the merchant accepted the payment.
+        accepted_at: Timestamp,
+        /// The receipt as received.
+        bytes: Vec<u8>,
+    },
+    /// A payment was credited to its merchant.
+    Credited {
+        /// The payment.
+        payment: PaymentId,
+        /// Its voucher.
+        voucher: VoucherId,
+        /// The merchant credited.
+        merchant: MerchantId,
+        /// The currency.
+        currency: Currency,
+        /// The whole amount credited.
+        amount: Amount,
+        /// The part of `amount` beyond the voucher's limit (non-zero only after a double
+        /// spend): the holder owes it.
+        overspend: Amount,
+    },
+    /// A double spend was proven.
+    Proof {
+        /// The voucher whose holder signed both payments.
+        voucher: VoucherId,
+        /// Which rule the pair breaks.
+        kind: FraudKind,
+        /// The first payment of the pair.
+        first: PaymentId,
+        /// The second payment of the pair.
+        second: PaymentId,
+        /// The FraudProof message.
+        bytes: Vec<u8>,
+    },
+    /// A voucher's settled state after this batch (one per voucher the batch changed, after
+    /// every other change).
+    Voucher(VoucherSummary),
+}
+
+/// The rows of settlement's state one batch reads: what a ledger kept in a database loads
+/// into a fresh [`Settlement`] before ingesting the batch (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Vouchers the batch's payments are drawn on.
+    pub vouchers: BTreeSet<VoucherId>,
+    /// Payments by id: the batch's own and those its receipts name. Load each that is
+    /// recorded, with its voucher, its receipts and the proofs it is part of.
+    pub payments: BTreeSet<PaymentId>,
+    /// Payments by position: for each payment of the batch, the recorded payments of its
+    /// voucher at `seq - 1`, `seq` and `seq + 1`, with their receipts and proofs.
+    pub positions: BTreeSet<(VoucherId, u32)>,
+    /// Receipt records by id: load those recorded.
+    pub records: BTreeSet<RecordId>,
+    /// Merchants the batch names.
+    pub merchants: BTreeSet<MerchantId>,
 }
 
 impl Ingested {
@@ -112,6 +210,8 @@ pub struct Settlement<const N: usize = 8> {
     proofs: Vec<Vec<u8>>,
     proven: BTreeSet<(PaymentId, PaymentId)>,
     batch_verification: bool,
+    /// The changes of the ingest in progress.
+    changes: Option<Vec<Change>>,
 }
 
 /// A payment that passed every check but the signatures, waiting for batch verification.
@@ -140,6 +240,7 @@ impl<const N: usize> Settlement<N> {
             proofs: Vec::new(),
             proven: BTreeSet::new(),
             batch_verification: true,
+            changes: None,
         }
     }
 
@@ -170,6 +271,7 @@ impl<const N: usize> Settlement<N> {
         let hashes: Vec<[u8; 32]> = records.iter().map(|r| sha256(r)).collect();
         let mut outcomes: Vec<Option<Outcome>> = alloc::vec![None; records.len()];
         let mut proofs = Vec::new();
+        self.changes = Some(Vec::new());
 
         // 1. Every payment: structural and policy checks, then all signatures in one batch.
         let mut candidates: Vec<Candidate<'_>> = Vec::new();
@@ -258,7 +360,8 @@ impl<const N: usize> Settlement<N> {
                 outcomes[*index] = Some(Outcome::Rejected(e.code()));
                 continue;
             }
-            if self.record_receipt(receipt, *rid) {
+            let bytes = records.get(*index).copied().unwrap_or(&[]);
+            if self.record_receipt(receipt, *rid, bytes) {
                 new_receipts.push((*index, receipt.payment_id));
             } else {
                 outcomes[*index] = Some(Outcome::Duplicate);
@@ -284,11 +387,147 @@ impl<const N: usize> Settlement<N> {
                 outcome: o.unwrap_or(Outcome::Pending),
             })
             .collect();
+        let mut changes = self.changes.take().unwrap_or_default();
+        let touched: BTreeSet<VoucherId> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Payment { voucher, .. }
+                | Change::Credited { voucher, .. }
+                | Change::Proof { voucher, .. } => Some(*voucher),
+                _ => None,
+            })
+            .collect();
+        changes.extend(
+            touched
+                .iter()
+                .filter_map(|v| self.voucher(v))
+                .map(Change::Voucher),
+        );
         Ok(Ingested {
             batch_id: sha256(batch),
             entries,
             proofs,
+            changes,
         })
+    }
+
+    fn log(&mut self, change: Change) {
+        if let Some(c) = self.changes.as_mut() {
+            c.push(change);
+        }
+    }
+
+    /// Which rows of settlement's state ingesting `batch` reads (records that do not decode
+    /// need none).
+    pub fn needs(batch: &[u8]) -> Result<Needs, Error> {
+        let b = decode_unsigned::<SyncBatch<'_>>(batch)?;
+        let mut n = Needs::default();
+        for r in b.records() {
+            match MessageType::of(r) {
+                Ok(MessageType::Payment) => {
+                    if let Ok(p) = decode_signed::<Payment<'_>>(r) {
+                        let v = p.voucher.id;
+                        n.payments.insert(p.id());
+                        n.vouchers.insert(v);
+                        n.merchants.insert(p.merchant_id);
+                        for seq in [p.seq.checked_sub(1), Some(p.seq), p.seq.checked_add(1)]
+                            .into_iter()
+                            .flatten()
+                        {
+                            n.positions.insert((v, seq));
+                        }
+                    }
+                }
+                Ok(MessageType::Receipt) => {
+                    if let Ok(rc) = decode_signed::<Receipt>(r) {
+                        n.payments.insert(rc.payment_id);
+                        n.records.insert(RecordId(sha256(r)));
+                        n.merchants.insert(rc.merchant_id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(n)
+    }
+
+    /// Loads a registered merchant's key (from a certificate verified when it was
+    /// registered).
+    pub fn load_merchant(&mut self, id: MerchantId, key: PublicKey) {
+        self.merchants.insert(id, key);
+    }
+
+    /// Loads a voucher's settled state. Load it before its payments.
+    pub fn load_voucher(&mut self, v: &VoucherSummary) {
+        self.vouchers.insert(
+            v.id,
+            VoucherLedger {
+                currency: v.currency,
+                limit: v.limit,
+                not_before: v.not_before,
+                not_after: v.not_after,
+                credited: v.credited.0,
+                by_seq: BTreeMap::new(),
+                fraud: v.fraud,
+                released: v.released,
+            },
+        );
+    }
+
+    /// Loads a voucher whose issuer signature verified before (the SHA-256 of its bytes),
+    /// so that it is not verified again.
+    pub fn load_verified_voucher(&mut self, voucher_hash: [u8; 32]) {
+        self.verified_vouchers.insert(voucher_hash);
+    }
+
+    /// Loads a recorded payment (the bytes settlement recorded, whether it was credited).
+    /// Its voucher must be loaded first ([`Settlement::load_voucher`]).
+    pub fn load_payment(&mut self, bytes: &[u8], credited: bool) -> Result<PaymentId, Error> {
+        let p = decode_signed::<Payment<'_>>(bytes)?;
+        let id = p.id();
+        let ledger = self
+            .vouchers
+            .get_mut(&p.voucher.id)
+            .ok_or(Rejection::UnknownPayment)?;
+        let at = ledger.by_seq.entry(p.seq).or_default();
+        if !at.contains(&id) {
+            at.push(id);
+        }
+        self.payments.insert(
+            id,
+            PaymentEntry {
+                bytes: bytes.to_vec(),
+                voucher: p.voucher.id,
+                amount: p.amount,
+                merchant: p.merchant_id,
+                credited,
+            },
+        );
+        self.records.insert(RecordId(id.0));
+        Ok(id)
+    }
+
+    /// Loads a recorded receipt.
+    pub fn load_receipt(
+        &mut self,
+        record: RecordId,
+        payment: PaymentId,
+        merchant: MerchantId,
+        accepted_at: Timestamp,
+    ) {
+        self.receipts.insert((payment, merchant), accepted_at);
+        self.records.insert(record);
+    }
+
+    /// Loads a recorded receipt's record id alone (a receipt the batch repeats).
+    pub fn load_record(&mut self, record: RecordId) {
+        self.records.insert(record);
+    }
+
+    /// Loads a pair of payments already proven to conflict (`first`, `second` as in their
+    /// FraudProof).
+    pub fn load_proven(&mut self, first: PaymentId, second: PaymentId) {
+        self.proven.insert((first, second));
     }
 
     /// Checks one payment record, whose id (SHA-256 of `bytes`) is `id`, up to (not including)
@@ -418,13 +657,20 @@ impl<const N: usize> Settlement<N> {
             PaymentEntry {
                 bytes: p.bytes().to_vec(),
                 voucher: v.id,
-                seq: p.seq,
                 amount: p.amount,
                 merchant: p.merchant_id,
                 credited: false,
             },
         );
         self.records.insert(RecordId(id.0));
+        self.log(Change::Payment {
+            id,
+            voucher: v.id,
+            seq: p.seq,
+            amount: p.amount,
+            merchant: p.merchant_id,
+            bytes: p.bytes().to_vec(),
+        });
         // One proof per new payment is enough evidence; the first rule it breaks is used.
         let mut found = Vec::new();
         for (kind, a, b) in pairs {
@@ -475,6 +721,13 @@ impl<const N: usize> Settlement<N> {
         let n = encode_unsigned(&proof, &mut buf)?;
         buf.truncate(n);
         self.proven.insert((a, b));
+        self.log(Change::Proof {
+            voucher: proof.first.voucher.id,
+            kind,
+            first: a,
+            second: b,
+            bytes: buf.clone(),
+        });
         Ok(Some(buf))
     }
 
@@ -524,13 +777,20 @@ impl<const N: usize> Settlement<N> {
 
     /// Records a verified receipt and credits its payment if both are here; false if the same
     /// receipt was recorded already (it appeared twice in one batch).
-    fn record_receipt(&mut self, r: &Receipt, rid: RecordId) -> bool {
+    fn record_receipt(&mut self, r: &Receipt, rid: RecordId, bytes: &[u8]) -> bool {
         let key = (r.payment_id, r.merchant_id);
         if self.records.contains(&rid) || self.receipts.contains_key(&key) {
             return false;
         }
         self.receipts.insert(key, r.accepted_at);
         self.records.insert(rid);
+        self.log(Change::Receipt {
+            record: rid,
+            payment: r.payment_id,
+            merchant: r.merchant_id,
+            accepted_at: r.accepted_at,
+            bytes: bytes.to_vec(),
+        });
         self.credit(r.payment_id);
         true
     }
@@ -553,9 +813,20 @@ impl<const N: usize> Settlement<N> {
             return;
         }
         p.credited = true;
+        let before = l.credited;
         l.credited = l.credited.saturating_add(p.amount.0);
+        let within = l.credited.min(l.limit.0).saturating_sub(before.min(l.limit.0));
         let c = self.credits.entry((p.merchant, l.currency)).or_insert(0);
         *c = c.saturating_add(p.amount.0);
+        let change = Change::Credited {
+            payment: pid,
+            voucher: p.voucher,
+            merchant: p.merchant,
+            currency: l.currency,
+            amount: p.amount,
+            overspend: Amount(p.amount.0.saturating_sub(within)),
+        };
+        self.log(change);
     }
 
     /// Closes every voucher whose `not_after` plus grace is before `now`: payments never
@@ -580,6 +851,8 @@ impl<const N: usize> Settlement<N> {
             id: *id,
             currency: l.currency,
             limit: l.limit,
+            not_before: l.not_before,
+            not_after: l.not_after,
             credited: Amount(l.credited),
             overspend: Amount(l.credited.saturating_sub(l.limit.0)),
             fraud: l.fraud,
@@ -620,16 +893,6 @@ impl<const N: usize> Settlement<N> {
     /// How many distinct payments are recorded (credited or not).
     pub fn payment_count(&self) -> usize {
         self.payments.len()
-    }
-
-    /// The payment bytes recorded for an id.
-    pub fn payment_bytes(&self, id: &PaymentId) -> Option<&[u8]> {
-        self.payments.get(id).map(|p| p.bytes.as_slice())
-    }
-
-    /// The amount a payment was recorded with and its sequence number.
-    pub fn payment_info(&self, id: &PaymentId) -> Option<(Amount, u32, MerchantId)> {
-        self.payments.get(id).map(|p| (p.amount, p.seq, p.merchant))
     }
 }
 

@@ -1,0 +1,132 @@
+//! The ledger's storage interface: each method is one transaction, all or nothing. SQLite
+//! implements it ([`crate::sqlite`]); another backend implements the same methods with the
+//! same outcomes.
+//!
+//! The storage keeps money as a double-entry ledger: every movement is a set of entries on
+//! accounts that sums to zero, written in the same transaction as the rows that cause it.
+//!
+//! | account | owner | balance |
+//! |---|---|---|
+//! | `funding` | instrument | minus everything funded into it |
+//! | `available` | instrument | what can be pre-authorized |
+//! | `reserved` | instrument | what its open vouchers hold |
+//! | `owed` | instrument | minus what its holder owes for proven double spends |
+//! | `merchant` | merchant id | what the merchant was credited |
+//! | `suspense` | — | credits drawn on a voucher this ledger did not issue |
+//!
+//! | movement | entries |
+//! |---|---|
+//! | funding | funding −x, available +x |
+//! | reservation (pre-authorization) | available −x, reserved +x |
+//! | credit of a payment | reserved −(amount − overspend), merchant +amount, owed −overspend |
+//! | release at closing | reserved −x, available +x |
+
+use crate::api;
+use crate::error::Failure;
+use crate::settle::StateReader;
+use offpay_protocol::settlement::Ingested;
+use offpay_protocol::{
+    Amount, Currency, MerchantId, Nonce, PublicKey, Timestamp, VoucherId, VoucherSummary,
+};
+
+/// A pre-authorization the service has checked and is about to grant.
+#[derive(Clone, Debug)]
+pub struct PreAuth<'a> {
+    /// The instrument to reserve from.
+    pub instrument: &'a str,
+    /// The holder key of the request.
+    pub holder_key: PublicKey,
+    /// The request's client nonce.
+    pub client_nonce: Nonce,
+    /// SHA-256 of the request's bytes.
+    pub request_hash: [u8; 32],
+    /// The amount to reserve.
+    pub amount: Amount,
+    /// Its currency.
+    pub currency: Currency,
+    /// The time of the request.
+    pub now: Timestamp,
+}
+
+/// An instrument row with its credential hash.
+#[derive(Clone, Debug)]
+pub struct InstrumentRow {
+    /// The account as the API shows it.
+    pub instrument: api::Instrument,
+    /// SHA-256 of its credential.
+    pub credential_hash: [u8; 32],
+}
+
+/// Signs a voucher for the reservation being made: gets nothing, returns the voucher bytes.
+pub type SignVoucher<'a> = &'a mut dyn FnMut() -> Result<Vec<u8>, Failure>;
+/// Runs settlement against a transaction's rows.
+pub type Settle<'a> = &'a dyn Fn(&mut dyn StateReader) -> Result<Ingested, Failure>;
+/// Decides which of the given open vouchers close now (settlement's rule).
+pub type Close<'a> = &'a dyn Fn(&[VoucherSummary]) -> Vec<VoucherSummary>;
+/// Signs the revocation list with this serial over these ids.
+pub type SignList<'a> =
+    &'a dyn Fn(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure>;
+
+/// What a sync stored.
+#[derive(Clone, Debug)]
+pub struct Synced {
+    /// Settlement's outcome.
+    pub ingested: Ingested,
+    /// Records settlement had not seen.
+    pub new_records: usize,
+}
+
+/// The ledger's storage. Every method is one transaction; on any error nothing changed.
+pub trait Storage: Send + Sync {
+    /// The schema version the store is at.
+    fn schema_version(&self) -> Result<u32, Failure>;
+    /// A cheap query that fails when the store is unreachable.
+    fn check(&self) -> Result<(), Failure>;
+    /// Creates an instrument account.
+    fn create_instrument(
+        &self,
+        id: &str,
+        credential_hash: [u8; 32],
+        currency: Currency,
+        label: Option<&str>,
+        now: Timestamp,
+    ) -> Result<api::Instrument, Failure>;
+    /// An instrument and its credential hash.
+    fn instrument(&self, id: &str) -> Result<Option<InstrumentRow>, Failure>;
+    /// Funds an instrument.
+    fn fund(&self, id: &str, amount: Amount, now: Timestamp) -> Result<api::Instrument, Failure>;
+    /// Grants a pre-authorization: the voucher stored for the same (holder key, client nonce)
+    /// if there is one (the same request: no second reservation; another request:
+    /// `nonce-reused`), else reserves the amount (`insufficient-funds` if the instrument lacks
+    /// it), signs with `sign` and stores the voucher, in one transaction.
+    fn preauthorize(&self, p: &PreAuth<'_>, sign: SignVoucher<'_>) -> Result<Vec<u8>, Failure>;
+    /// Stores a certified merchant (`merchant-exists` if its id is taken).
+    fn add_merchant(&self, certificate: &[u8], now: Timestamp) -> Result<(), Failure>;
+    /// Settles one batch: runs `settle` over the rows it needs and writes its changes and the
+    /// money they move, in one transaction.
+    fn sync(&self, batch: &[u8], now: Timestamp, settle: Settle<'_>) -> Result<Synced, Failure>;
+    /// Closes the vouchers `close` picks among those whose window ended before `now - grace`,
+    /// releasing what is left to their instruments.
+    fn close_expired(
+        &self,
+        now: Timestamp,
+        grace: u32,
+        close: Close<'_>,
+    ) -> Result<Vec<api::VoucherState>, Failure>;
+    /// Adds revocations and stores the list `sign` makes of all of them.
+    fn revoke(
+        &self,
+        voucher: Option<VoucherId>,
+        merchant: Option<MerchantId>,
+        now: Timestamp,
+        sign: SignList<'_>,
+    ) -> Result<Vec<u8>, Failure>;
+    /// The newest revocation list and its serial.
+    fn revocation_list(&self) -> Result<Option<(u64, Vec<u8>)>, Failure>;
+    /// Merchant credits.
+    fn credits(&self) -> Result<Vec<api::Credit>, Failure>;
+    /// FraudProofs.
+    fn proofs(&self) -> Result<Vec<api::Proof>, Failure>;
+    /// Vouchers and their settled state.
+    fn vouchers(&self) -> Result<Vec<api::VoucherState>, Failure>;
+}
