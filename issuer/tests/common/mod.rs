@@ -1,0 +1,215 @@
+//! A live issuer service on a loopback port with a clock the test moves, and the devices
+//! that talk to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use offpay_issuer::api;
+use offpay_issuer::client::{Client, ClientError};
+use offpay_issuer::server::{Config, InProcess};
+use offpay_protocol::msg::SyncBatch;
+use offpay_protocol::*;
+use rand_core::OsRng;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// 2027-01-15 08:00:00 UTC.
+pub const T0: u32 = 1_799_913_600;
+
+pub type Trust = TrustStore<4>;
+pub type Till = Acceptor<MemStore, SigningKey>;
+pub type Phone = Wallet<MemStore, SigningKey>;
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub service: InProcess,
+    pub clock: Arc<AtomicU32>,
+    pub public: Client,
+    pub admin: Client,
+    pub trust: Trust,
+}
+
+pub fn eur() -> Currency {
+    Currency::parse("EUR").unwrap()
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self::with_policy(|_| {})
+    }
+
+    pub fn with_policy(f: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicU32::new(T0));
+        let mut config = Config::new(&dir.path().join("issuer"));
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let c = clock.clone();
+        config.clock = Arc::new(move || Timestamp(c.load(Ordering::SeqCst)));
+        f(&mut config);
+        let service = InProcess::start(config).unwrap();
+        let public = Client::new(&service.url()).unwrap();
+        let admin = Client::new(&service.admin_url())
+            .unwrap()
+            .with_admin_token(service.admin_token());
+        let info = public.issuer_info().unwrap();
+        let mut trust = Trust::new();
+        for k in &info.keys {
+            trust
+                .add(
+                    api::parse_key(&k.public_key).unwrap(),
+                    Timestamp(k.not_before),
+                    Timestamp(k.not_after),
+                )
+                .unwrap();
+        }
+        World {
+            dir,
+            service,
+            clock,
+            public,
+            admin,
+            trust,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.clock.load(Ordering::SeqCst))
+    }
+
+    pub fn advance(&self, secs: u32) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("issuer").join("ledger.sqlite")
+    }
+
+    /// A funded instrument: (id, credential).
+    pub fn instrument(&self, currency: &str, amount: u64) -> (String, String) {
+        let c = self.admin.create_instrument(currency, Some("test")).unwrap();
+        if amount > 0 {
+            self.admin.fund(&c.instrument.id, amount).unwrap();
+        }
+        (c.instrument.id, c.credential)
+    }
+
+    /// A merchant certified by the service, with its till.
+    pub fn merchant(&self, id: &[u8; 8], name: &str, seed: u8) -> Till {
+        let key = SigningKey::from_seed(&[seed; 32]);
+        let cert = self
+            .admin
+            .certify_merchant(&api::NewMerchant {
+                merchant_id: hex::encode(id),
+                merchant_key: hex::encode(key.public_key().0),
+                display_name: name.to_string(),
+                days: 365,
+            })
+            .unwrap();
+        Acceptor::open(MemStore::new(), key, &cert).unwrap()
+    }
+
+    pub fn phone(&self, seed: u8) -> Phone {
+        Wallet::open(MemStore::new(), SigningKey::from_seed(&[seed; 32])).unwrap()
+    }
+
+    pub fn preauth_request(&self, phone: &mut Phone, instrument: &str, amount: u64, nonce: u8) -> Vec<u8> {
+        phone
+            .preauth_request(instrument.as_bytes(), Amount(amount), eur(), Nonce([nonce; 16]), self.now())
+            .unwrap()
+            .to_vec()
+    }
+
+    /// Pre-authorizes over HTTP and installs the voucher.
+    pub fn preauthorize(
+        &self,
+        phone: &mut Phone,
+        instrument: &str,
+        credential: &str,
+        amount: u64,
+        nonce: u8,
+    ) -> Result<Vec<u8>, ClientError> {
+        let req = self.preauth_request(phone, instrument, amount, nonce);
+        let voucher = self.public.preauthorize(&req, credential)?;
+        phone.install_voucher(&voucher, &self.trust, self.now()).unwrap();
+        Ok(voucher)
+    }
+
+    /// One offline payment; the receipt reaches the phone.
+    pub fn pay(&self, phone: &mut Phone, till: &mut Till, amount: u64) -> Vec<u8> {
+        let now = self.now();
+        let req = till
+            .create_request(Amount(amount), eur(), Some("test"), now, &mut OsRng)
+            .unwrap();
+        let payment = phone.pay(&req, &self.trust, None, now).unwrap();
+        let ctx = Context {
+            trust: &self.trust,
+            revocations: None,
+            now,
+        };
+        let receipt = till.accept(&payment, &ctx).unwrap();
+        phone.receive_receipt(&receipt).unwrap();
+        payment.to_vec()
+    }
+
+    /// Syncs a phone until nothing more is acknowledged; the reports.
+    pub fn sync_phone(&self, phone: &mut Phone) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; <SyncBatch<'_> as codec::Message<'_>>::MAX_LEN];
+        let n = phone.sync_batch(&mut buf).unwrap();
+        let report = self.public.sync(&buf[..n]).unwrap();
+        phone.apply_report(&report, &self.trust, self.now()).unwrap();
+        vec![buf[..n].to_vec(), report]
+    }
+
+    pub fn sync_till(&self, till: &mut Till) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; <SyncBatch<'_> as codec::Message<'_>>::MAX_LEN];
+        let n = till.sync_batch(&mut buf).unwrap();
+        let report = self.public.sync(&buf[..n]).unwrap();
+        till.apply_report(&report, &self.trust, self.now()).unwrap();
+        vec![buf[..n].to_vec(), report]
+    }
+
+    /// Every row of every table, in a canonical order: equal snapshots mean an unchanged
+    /// ledger.
+    pub fn snapshot(&self) -> Vec<String> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out = Vec::new();
+        for t in tables {
+            let mut st = conn.prepare(&format!("SELECT * FROM {t} ORDER BY rowid")).unwrap();
+            let cols = st.column_count();
+            let rows = st
+                .query_map([], |r| {
+                    let mut line = t.clone();
+                    for i in 0..cols {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        line.push_str(&format!(" {v:?}"));
+                    }
+                    Ok(line)
+                })
+                .unwrap();
+            for row in rows {
+                out.push(row.unwrap());
+            }
+        }
+        out
+    }
+}
+
+/// The stable code of a refused call.
+pub fn code(r: Result<impl std::fmt::Debug, ClientError>) -> (u16, u16) {
+    match r {
+        Err(ClientError::Refused { status, code, .. }) => (status, code),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

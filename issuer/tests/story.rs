@@ -1,0 +1,154 @@
+//! The whole story against the service on a loopback port, over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use offpay_protocol::msg::{Outcome, SyncReport};
+use offpay_protocol::*;
+
+fn outcomes(report: &[u8]) -> Vec<Outcome> {
+    let r = decode_signed::<SyncReport<'_>>(report).unwrap();
+    r.entries().map(|e| e.outcome).collect()
+}
+
+#[test]
+fn fund_preauthorize_pay_sync_twice_credits_once() {
+    let w = World::new();
+    let (ins, cred) = w.instrument("EUR", 10_000);
+    let mut phone = w.phone(1);
+    let mut cafe = w.merchant(b"CAFE-001", "Cafe", 11);
+    let voucher = w.preauthorize(&mut phone, &ins, &cred, 5_000, 1).unwrap();
+    let v = decode_signed::<msg::Voucher>(&voucher).unwrap();
+    // The issuer decided the terms from its policy.
+    assert_eq!(v.limit, Amount(5_000));
+    assert_eq!(v.not_before, w.now());
+    assert_eq!(v.not_after, w.now().saturating_add(7 * 86_400));
+    assert_eq!(v.policy.max_payments, 32);
+    let i = w.admin.instrument(&ins).unwrap();
+    assert_eq!((i.available_minor, i.reserved_minor), (5_000, 5_000));
+
+    w.advance(60);
+    w.pay(&mut phone, &mut cafe, 420);
+    w.pay(&mut phone, &mut cafe, 180);
+
+    // Both sides sync, each twice.
+    w.advance(60);
+    // The phone holds both payments and their receipts: its upload credits them.
+    let first = w.sync_phone(&mut phone);
+    assert_eq!(outcomes(&first[1]), vec![Outcome::Credited; 4]);
+    // The till's own upload of the same payments credits nothing more.
+    let till = w.sync_till(&mut cafe);
+    assert_eq!(outcomes(&till[1]), vec![Outcome::Duplicate; 4]);
+    let again = w.public.sync(&till[0]).unwrap();
+    assert!(outcomes(&again).iter().all(|o| *o == Outcome::Duplicate));
+    let again = w.public.sync(&first[0]).unwrap();
+    assert!(outcomes(&again).iter().all(|o| *o == Outcome::Duplicate));
+
+    let credits = w.admin.credits().unwrap();
+    assert_eq!(credits.len(), 1);
+    assert_eq!(credits[0].merchant_id, hex::encode(b"CAFE-001"));
+    assert_eq!((credits[0].amount_minor, credits[0].payments), (600, 2));
+    let i = w.admin.instrument(&ins).unwrap();
+    assert_eq!(
+        (i.available_minor, i.reserved_minor, i.spent_minor, i.owed_minor),
+        (5_000, 4_400, 600, 0)
+    );
+
+    // After the window and the grace period, what is left goes back to the instrument.
+    w.advance(7 * 86_400 + 7 * 86_400 + 1);
+    let closed = w.admin.close_expired().unwrap();
+    assert_eq!(closed.closed.len(), 1);
+    assert_eq!(closed.closed[0].released_minor, Some(4_400));
+    assert!(w.admin.close_expired().unwrap().closed.is_empty());
+    let i = w.admin.instrument(&ins).unwrap();
+    assert_eq!(
+        (i.funded_minor, i.available_minor, i.reserved_minor, i.spent_minor),
+        (10_000, 9_400, 0, 600)
+    );
+}
+
+#[test]
+fn a_cloned_wallet_is_proven_and_charged() {
+    let w = World::new();
+    let (ins, cred) = w.instrument("EUR", 1_000);
+    let mut phone = w.phone(2);
+    let mut a = w.merchant(b"SHOP-A01", "Shop A", 21);
+    let mut b = w.merchant(b"SHOP-B01", "Shop B", 22);
+    w.preauthorize(&mut phone, &ins, &cred, 1_000, 7).unwrap();
+    // The journal is copied: both copies spend the voucher.
+    let mut clone = Wallet::open(phone.store().clone(), SigningKey::from_seed(&[2; 32])).unwrap();
+    w.pay(&mut phone, &mut a, 800);
+    w.pay(&mut clone, &mut b, 700);
+    w.sync_till(&mut a);
+    let report = w.sync_till(&mut b);
+    // The till's batch holds the payment and its receipt.
+    assert_eq!(outcomes(&report[1]), vec![Outcome::Conflict, Outcome::Credited]);
+    let proofs = w.admin.fraud().unwrap();
+    assert_eq!(proofs.len(), 1);
+    assert_eq!(proofs[0].kind, "same-sequence");
+    let proof = hex::decode(&proofs[0].proof).unwrap();
+    // Decoding a FraudProof checks that its two payments cannot both be honest.
+    let p = decode_unsigned::<msg::FraudProof<'_>>(&proof).unwrap();
+    assert_eq!(p.first.voucher.id, p.second.voucher.id);
+    // Both honest merchants are credited in full; the holder owes the overspend.
+    let credits = w.admin.credits().unwrap();
+    assert_eq!(
+        credits.iter().map(|c| c.amount_minor).collect::<Vec<_>>(),
+        vec![800, 700]
+    );
+    let i = w.admin.instrument(&ins).unwrap();
+    assert_eq!((i.reserved_minor, i.owed_minor, i.spent_minor), (0, 500, 1_000));
+    let v = w.admin.vouchers().unwrap();
+    assert!(v[0].fraud);
+    assert_eq!(v[0].overspend_minor, 500);
+    // The same uploads again change nothing.
+    let before = w.snapshot();
+    w.sync_till(&mut a);
+    w.sync_till(&mut b);
+    assert_eq!(w.snapshot(), before);
+}
+
+#[test]
+fn a_retried_preauthorization_returns_the_same_voucher_and_reserves_once() {
+    let w = World::new();
+    let (ins, cred) = w.instrument("EUR", 3_000);
+    let mut phone = w.phone(3);
+    let req = w.preauth_request(&mut phone, &ins, 2_000, 9);
+    let v1 = w.public.preauthorize(&req, &cred).unwrap();
+    let before = w.snapshot();
+    let v2 = w.public.preauthorize(&req, &cred).unwrap();
+    assert_eq!(v1, v2);
+    assert_eq!(w.snapshot(), before);
+    let i = w.admin.instrument(&ins).unwrap();
+    assert_eq!((i.available_minor, i.reserved_minor), (1_000, 2_000));
+}
+
+#[test]
+fn the_service_answers_health_metrics_and_revocations() {
+    let w = World::new();
+    w.public.health().unwrap();
+    let list = w.public.revocations().unwrap();
+    let l = decode_signed::<msg::RevocationList<'_>>(&list).unwrap();
+    assert_eq!(l.serial, 1);
+    let mut till = w.merchant(b"REVOKED1", "Gone", 31);
+    let _ = &mut till;
+    let new = w
+        .admin
+        .revoke(&offpay_issuer::api::Revoke {
+            voucher: None,
+            merchant: Some(hex::encode(b"REVOKED1")),
+        })
+        .unwrap();
+    assert_eq!(w.public.revocations().unwrap(), new);
+    let l = decode_signed::<msg::RevocationList<'_>>(&new).unwrap();
+    assert_eq!(l.serial, 2);
+    l.verify(&w.trust.issuer_key(&l.issuer_key_id, w.now()).unwrap()).unwrap();
+    assert_eq!(w.public.issuer_info().unwrap().revocation_serial, 2);
+    let metrics = ureq::get(format!("{}/metrics", w.service.url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(metrics.contains("offpay_issuer_requests_total"), "{metrics}");
+}
