@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub const T0: u32 = 1_799_913_600;
 
 pub type Trust = TrustStore<4>;
-pub type Till = Acceptor<MemStore, SigningKey>;
-pub type Phone = Wallet<MemStore, SigningKey>;
+pub type Store = MemStore<131_072, 1024>;
+pub type Till = Acceptor<Store, SigningKey>;
+pub type Phone = Wallet<Store, SigningKey>;
 
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -96,21 +97,25 @@ impl World {
 
     /// A merchant certified by the service, with its till.
     pub fn merchant(&self, id: &[u8; 8], name: &str, seed: u8) -> Till {
+        let cert = self.certify(id, name, seed);
+        Acceptor::open(Store::new(), SigningKey::from_seed(&[seed; 32]), &cert).unwrap()
+    }
+
+    /// Certifies a merchant key made from `seed`; the certificate.
+    pub fn certify(&self, id: &[u8; 8], name: &str, seed: u8) -> Vec<u8> {
         let key = SigningKey::from_seed(&[seed; 32]);
-        let cert = self
-            .admin
+        self.admin
             .certify_merchant(&api::NewMerchant {
                 merchant_id: hex::encode(id),
                 merchant_key: hex::encode(key.public_key().0),
                 display_name: name.to_string(),
                 days: 365,
             })
-            .unwrap();
-        Acceptor::open(MemStore::new(), key, &cert).unwrap()
+            .unwrap()
     }
 
     pub fn phone(&self, seed: u8) -> Phone {
-        Wallet::open(MemStore::new(), SigningKey::from_seed(&[seed; 32])).unwrap()
+        Wallet::open(Store::new(), SigningKey::from_seed(&[seed; 32])).unwrap()
     }
 
     pub fn preauth_request(&self, phone: &mut Phone, instrument: &str, amount: u64, nonce: u8) -> Vec<u8> {
