@@ -71,6 +71,14 @@ pub fn number(amount: Amount, currency: Currency) -> String {
     )
 }
 
+/// Minor units of a currency given by its code, formatted for people.
+pub fn money(minor: u64, currency: &str) -> String {
+    match Currency::parse(currency) {
+        Some(c) => format(Amount(minor), c),
+        None => std::format!("{minor} (minor units) {currency}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -29,6 +29,8 @@ pub struct RoleDir {
     role: &'static str,
     data: PathBuf,
     lock: Option<std::sync::Arc<std::fs::File>>,
+    /// Whether staging created the data directory (so abandoning removes it again).
+    created_data: bool,
 }
 
 impl RoleDir {
@@ -39,6 +41,7 @@ impl RoleDir {
             role,
             data: data.to_path_buf(),
             lock: None,
+            created_data: false,
         }
     }
 
@@ -118,6 +121,7 @@ impl RoleDir {
             role: self.role,
             data: self.data.clone(),
             lock: None,
+            created_data: !self.data.exists(),
         };
         let _ = std::fs::remove_dir_all(&staging.dir);
         std::fs::create_dir_all(&staging.dir).doing("creating the data directory")?;
@@ -138,6 +142,10 @@ impl RoleDir {
     /// Removes a staging directory that will not be committed.
     pub fn abandon(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if self.created_data {
+            // Only if empty: nothing else may have been put there meanwhile.
+            let _ = std::fs::remove_dir(&self.data);
+        }
     }
 
     /// The role's directory.

@@ -1,10 +1,12 @@
 //! `offpay demo`: the whole offline payment story in a fresh directory.
 //!
-//! It sets up an issuer, a customer wallet and two merchants, pre-authorizes 50.00 EUR, pays
-//! merchant A over QR codes (PNG images written and decoded back from their pixels), pays
-//! merchant B over BLE (the encrypted session on an in-memory link, engaged by a QR code), syncs
-//! both sides, prints the settlement, and then lets a cloned wallet double-spend so that
-//! settlement shows the FraudProof.
+//! It starts an issuer service in-process on a free loopback port (a real `offpay-issuer`
+//! with its SQLite ledger in the demo's directory) and does every online step over HTTP: it
+//! funds an instrument, certifies two merchants, pre-authorizes 50.00 EUR, pays merchant A
+//! over QR codes (PNG images written and decoded back from their pixels), pays merchant B over
+//! BLE (the encrypted session on an in-memory link, engaged by a QR code), syncs both sides,
+//! prints the settlement, and then lets a cloned wallet double-spend so that settlement shows
+//! the FraudProof.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use offpay_ble::link::{self, LinkConfig};
@@ -16,7 +18,50 @@ use offpay_qr::render::{Style, save_png, to_terminal};
 use rand_core::OsRng;
 use std::path::{Path, PathBuf};
 
-use crate::ledger::{Ledger, SYNC_BATCH_MAX};
+use offpay_issuer::api;
+use offpay_issuer::client::Client;
+use offpay_issuer::server::{Config, InProcess};
+use offpay_protocol::msg::{SyncBatch, SyncReport};
+
+const SYNC_BATCH_MAX: usize = <SyncBatch<'static> as codec::Message<'static>>::MAX_LEN;
+
+/// What one upload did: records sent, payments credited, records already known, proofs.
+struct Uploaded {
+    report: Vec<u8>,
+    records: usize,
+    credited: usize,
+    duplicates: usize,
+    proofs: usize,
+}
+
+fn upload(issuer: &Client, batch: &[u8]) -> Result<Uploaded, Error> {
+    let report = issuer.sync(batch)?;
+    let r = decode_signed::<SyncReport<'_>>(&report)?;
+    let outcomes: Vec<_> = r.entries().map(|e| e.outcome).collect();
+    let records: Vec<&[u8]> = decode_unsigned::<SyncBatch<'_>>(batch)?.records().collect();
+    // A payment and its receipt both say "credited": count the payment once.
+    let credited = records
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == msg::Outcome::Credited)
+        .map(|(rec, _)| match decode_signed::<msg::Receipt>(rec) {
+            Ok(r) => r.payment_id.0,
+            Err(_) => offpay_protocol::crypto::sha256(rec),
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let proofs = r.proofs().count();
+    Ok(Uploaded {
+        records: outcomes.len(),
+        credited,
+        duplicates: outcomes
+            .iter()
+            .filter(|o| **o == msg::Outcome::Duplicate)
+            .count(),
+        proofs,
+        report,
+    })
+}
 
 type Error = Box<dyn std::error::Error>;
 
@@ -83,13 +128,36 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     let at = |s: u32| Timestamp(t0 + s);
     let euro = Currency::parse("EUR").ok_or("currency")?;
 
-    println!("== online: issuer, merchants, customer, pre-authorization");
-    let issuer = Issuer::new(SigningKey::generate(&mut OsRng));
+    println!("== online: issuer service, merchants, customer, pre-authorization");
+    // A real issuer service on a free loopback port, its ledger in the demo's directory.
+    let mut config = Config::new(&dir.join("issuer"));
+    config.listen = ([127, 0, 0, 1], 0).into();
+    config.admin_listen = ([127, 0, 0, 1], 0).into();
+    config.policy.max_single_minor = Some(4000);
+    config.policy.max_payments = 20;
+    let service = step("starting the issuer service", || InProcess::start(config))?;
+    let issuer = Client::new(&service.url())?;
+    let admin = Client::new(&service.admin_url())?.with_admin_token(service.admin_token());
+    println!(
+        "  issuer service at {} (admin API at {})",
+        service.url(),
+        service.admin_url()
+    );
+    let info = issuer.issuer_info()?;
+    let key = info.keys.first().ok_or("the issuer shows no key")?;
     let mut trust = TrustStore::<4>::new();
-    trust.add(issuer.public_key(), at(0), at(365 * 86_400))?;
-    // The issuer's settlement ledger: the same SQLite ledger `offpay issuer` keeps.
-    let ledger_path = dir.join("issuer-ledger.sqlite");
-    let mut ledger = Ledger::create(&ledger_path, issuer, trust.clone())?;
+    trust.add(
+        api::parse_key(&key.public_key).ok_or("issuer key")?,
+        Timestamp(key.not_before),
+        Timestamp(key.not_after),
+    )?;
+    let card = admin.create_instrument("EUR", Some("demo card"))?;
+    admin.fund(&card.instrument.id, 10_000)?;
+    println!(
+        "  instrument {} funded with {}",
+        card.instrument.id,
+        eur(Amount(10_000))
+    );
     let mut summary: Vec<[String; 4]> = Vec::new();
     let mut shops = Vec::new();
     let mut seeds = Vec::new();
@@ -97,19 +165,17 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         let seed = *SigningKey::generate(&mut OsRng).to_seed();
         seeds.push(seed);
         let key = SigningKey::from_seed(&seed);
-        let cert = ledger.issuer().certify_merchant(
-            MerchantId(id),
-            key.public_key(),
-            name,
-            at(0),
-            at(365 * 86_400),
-        )?;
-        ledger.add_merchant(&cert, at(0))?;
+        let cert = admin.certify_merchant(&api::NewMerchant {
+            merchant_id: hex::encode(id),
+            merchant_key: hex::encode(key.public_key().0),
+            display_name: name.to_string(),
+            days: 365,
+        })?;
         let store =
             FileStore::open(dir.join(format!("merchant-{}.journal", &name[name.len() - 1..])))?;
         shops.push((
             name,
-            cert.to_vec(),
+            cert.clone(),
             Acceptor::<FileStore, SigningKey>::open(store, key, &cert)?,
         ));
         println!("  certified merchant {name}");
@@ -119,24 +185,19 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         FileStore::open(dir.join("wallet.journal"))?,
         SigningKey::from_seed(&holder_seed),
     )?;
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut OsRng, &mut nonce);
     let preauth = wallet.preauth_request(
-        b"card:4111-xxxx-1111",
+        card.instrument.id.as_bytes(),
         Amount(5000),
         euro,
-        Nonce([7; 16]),
+        Nonce(nonce),
         at(1),
     )?;
-    let terms = VoucherTerms {
-        not_before: at(0),
-        not_after: at(7 * 86_400),
-        max_single: Some(Amount(4000)),
-        max_payments: 20,
-    };
-    let voucher = ledger.issuer().issue_voucher(&preauth, terms, &mut OsRng)?;
-    ledger.add_voucher(&voucher, "card:4111-xxxx-1111", at(1))?;
+    let voucher = issuer.preauthorize(&preauth, &card.credential)?;
     let voucher_id = wallet.install_voucher(&voucher, &trust, at(2))?;
     println!(
-        "  voucher {voucher_id}: {} pre-authorized",
+        "  voucher {voucher_id}: {} pre-authorized over HTTP",
         eur(Amount(5000))
     );
     std::fs::copy(dir.join("wallet.journal"), dir.join("clone.journal"))?;
@@ -226,7 +287,7 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     let mut buf = vec![0u8; SYNC_BATCH_MAX];
     for (name, _, shop) in &mut shops {
         let n = step(&format!("{name}: syncing"), || shop.sync_batch(&mut buf))?;
-        let synced = ledger.ingest(&buf[..n], name, at(3600))?;
+        let synced = upload(&issuer, &buf[..n])?;
         shop.apply_report(&synced.report, &trust, at(3601))?;
         println!(
             "  {name}: {} records synced, {} payment(s) credited",
@@ -234,7 +295,7 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         );
     }
     let n = wallet.sync_batch(&mut buf)?;
-    let synced = ledger.ingest(&buf[..n], "wallet", at(3700))?;
+    let synced = upload(&issuer, &buf[..n])?;
     wallet.apply_report(&synced.report, &trust, at(3701))?;
     println!(
         "  wallet: {} records synced, all {} already known (each payment is credited once)",
@@ -295,39 +356,58 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         ("Cafe A till 2", &mut till),
     ] {
         let n = shop.sync_batch(&mut buf)?;
-        let synced = ledger.ingest(&buf[..n], name, at(3800))?;
+        let synced = upload(&issuer, &buf[..n])?;
         shop.apply_report(&synced.report, &trust, at(3801))?;
         println!(
             "  {name}: {} records synced, {} payment(s) credited, {} FraudProof(s)",
             synced.records, synced.credited, synced.proofs
         );
     }
-    for proof in ledger.settlement().proofs() {
-        let p = decode_unsigned::<FraudProof<'_>>(proof)?;
-        p.verify(&trust)?;
+    let proofs = admin.fraud()?;
+    for p in &proofs {
+        let bytes = hex::decode(&p.proof)?;
+        let proof = decode_unsigned::<FraudProof<'_>>(&bytes)?;
+        proof.verify(&trust)?;
         println!(
             "  FraudProof ({:?}, {} bytes): voucher {} signed two different payments with sequence {}",
-            p.kind,
-            proof.len(),
-            p.first.voucher.id,
-            p.first.seq
+            proof.kind,
+            bytes.len(),
+            proof.first.voucher.id,
+            proof.first.seq
         );
     }
 
-    println!("\n== settlement");
+    println!("\n== settlement (from the issuer's admin API)");
     println!("  {:<14} {:>12}", "merchant", "credited");
-    for (m, _, a) in ledger.settlement().credits() {
-        println!("  {:<14} {:>12}", String::from_utf8_lossy(&m.0), eur(a));
-    }
-    if let Some(v) = ledger.settlement().voucher(&voucher_id) {
+    for c in admin.credits()? {
+        let id = api::parse_merchant(&c.merchant_id).ok_or("merchant id")?;
         println!(
-            "  voucher limit {}, credited {}, overspend owed by the holder {}",
-            eur(v.limit),
-            eur(v.credited),
-            eur(v.overspend)
+            "  {:<14} {:>12}",
+            String::from_utf8_lossy(&id.0),
+            eur(Amount(c.amount_minor))
         );
     }
-    println!("  fraud proofs: {}", ledger.settlement().proofs().len());
+    if let Some(v) = admin
+        .vouchers()?
+        .iter()
+        .find(|v| v.voucher_id == hex::encode(voucher_id.0))
+    {
+        println!(
+            "  voucher limit {}, credited {}, overspend owed by the holder {}",
+            eur(Amount(v.limit_minor)),
+            eur(Amount(v.credited_minor)),
+            eur(Amount(v.overspend_minor))
+        );
+    }
+    let i = admin.instrument(&card.instrument.id)?;
+    println!(
+        "  instrument {}: available {}, reserved {}, owed {}",
+        i.id,
+        eur(Amount(i.available_minor)),
+        eur(Amount(i.reserved_minor)),
+        eur(Amount(i.owed_minor))
+    );
+    println!("  fraud proofs: {}", proofs.len());
 
     println!("\n== summary");
     println!(
@@ -337,13 +417,14 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     for [channel, merchant, amount, outcome] in &summary {
         println!("  {channel:<10} {merchant:<16} {amount:>10}  {outcome}");
     }
+    drop(service);
     if temporary {
         std::fs::remove_dir_all(&dir)?;
     } else {
         println!(
-            "\nfiles kept in {} (the issuer ledger: {})",
+            "\nfiles kept in {} (the issuer's ledger: {})",
             dir.display(),
-            ledger_path.display()
+            dir.join("issuer").join("ledger.sqlite").display()
         );
     }
     Ok(())

@@ -102,13 +102,32 @@ impl<T> Doing<T> for std::result::Result<T, std::io::Error> {
     }
 }
 
-impl<T> Doing<T> for std::result::Result<T, rusqlite::Error> {
+impl<T> Doing<T> for std::result::Result<T, offpay_issuer::client::ClientError> {
     fn doing(self, what: &str) -> Result<T> {
+        use offpay_issuer::client::ClientError as C;
         self.map_err(|e| {
-            Failure::new(
-                format!("{what}: the issuer ledger failed: {e}"),
-                "nothing was changed; check the ledger file and try again",
-            )
+            let code = e.code();
+            let todo = match &e {
+                C::Offline(_) => "check the issuer's URL (--issuer) and that the service runs; nothing was changed",
+                C::Refused { code, .. } => match offpay_issuer::api::ApiError::from_code(*code) {
+                    Some(offpay_issuer::api::ApiError::Unauthorized) => {
+                        "give the issuer's admin token (--admin-token or --admin-token-file)"
+                    }
+                    Some(offpay_issuer::api::ApiError::BadCredential) => {
+                        "give the instrument id and credential the issuer handed out (--instrument, --credential)"
+                    }
+                    Some(offpay_issuer::api::ApiError::Busy) => "the issuer is busy; try again shortly",
+                    _ => "nothing was changed",
+                },
+                C::Server(_) => "the issuer failed; nothing was changed, try again later",
+                C::BadUrl(_) => "give the issuer's URL, e.g. --issuer http://127.0.0.1:7878",
+                _ => "nothing was changed",
+            };
+            Failure {
+                what: format!("{what}: {e}"),
+                todo: todo.into(),
+                code,
+            }
         })
     }
 }

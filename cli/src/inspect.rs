@@ -87,7 +87,7 @@ impl Known {
         }
     }
 
-    /// A merchant's key, from this directory's merchant certificate or the issuer ledger.
+    /// A merchant's key, from this directory's merchant certificate.
     fn merchant_key(&self, id: &offpay_protocol::MerchantId) -> Option<PublicKey> {
         let cert = std::fs::read(RoleDir::new(&self.data, "merchant").file("certificate.bin")).ok();
         if let Some(c) = cert
@@ -97,25 +97,7 @@ impl Known {
         {
             return Some(c.merchant_key);
         }
-        let ledger = RoleDir::new(&self.data, "issuer").file("ledger.sqlite");
-        if !ledger.exists() {
-            return None;
-        }
-        let conn = rusqlite::Connection::open_with_flags(
-            ledger,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .ok()?;
-        let key: String = conn
-            .query_row(
-                "SELECT public_key FROM merchants WHERE merchant_id = ?1",
-                [show_merchant(id)],
-                |r| r.get(0),
-            )
-            .ok()?;
-        let mut k = [0u8; 32];
-        hex::decode_to_slice(key, &mut k).ok()?;
-        Some(PublicKey(k))
+        None
     }
 }
 

@@ -1,16 +1,18 @@
 //! `offpay`: the whole offline payment from a terminal.
 //!
-//! `offpay demo` runs the story end to end. The role commands do it for real over a data
-//! directory (default `./offpay-data`, or `--data DIR`, one per device): the issuer keeps its
-//! ledger in SQLite, the wallet and the merchant keep their journals, and every message handed
-//! between roles is a QR code in a PNG file, decoded from its pixels by the next command.
+//! `offpay demo` runs the story end to end, with an issuer service started in-process. The
+//! role commands do it for real: the issuer is an `offpay-issuer` service reached over HTTP
+//! (`--issuer URL`, its admin API with `--admin-url` and a token), the wallet and the merchant
+//! keep their journals in a data directory (default `./offpay-data`, or `--data DIR`, one per
+//! device), and every message handed between roles is a QR code in a PNG file, decoded from
+//! its pixels by the next command.
 
 mod amount;
 mod data;
 mod demo;
 mod fail;
 mod inspect;
-mod ledger;
+mod online;
 mod qrio;
 mod roles;
 
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "offpay", version, about = "Offline peer-to-peer payments")]
 struct Cli {
-    /// The device's data directory (one subdirectory per role: issuer/, wallet/, merchant/).
+    /// The device's data directory (one subdirectory per role: wallet/, merchant/).
     #[arg(
         long,
         global = true,
@@ -32,6 +34,29 @@ struct Cli {
     /// Print JSON for scripts instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// The issuer service's public API (default: the URL saved when the device was created,
+    /// else http://127.0.0.1:7878).
+    #[arg(long, global = true, env = "OFFPAY_ISSUER")]
+    issuer: Option<String>,
+    /// The issuer service's admin API (for `offpay issuer ...`).
+    #[arg(
+        long,
+        global = true,
+        env = "OFFPAY_ADMIN_URL",
+        default_value = "http://127.0.0.1:7879"
+    )]
+    admin_url: String,
+    /// The admin API's token.
+    #[arg(
+        long,
+        global = true,
+        env = "OFFPAY_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// The file holding the admin API's token, read when --admin-token is not given.
+    #[arg(long, global = true, default_value = "offpay-issuer/admin.token")]
+    admin_token_file: PathBuf,
     /// The time to act at, in Unix seconds, instead of the system clock (for tests and replays).
     #[arg(long, global = true, env = "OFFPAY_NOW", hide = true)]
     now: Option<u32>,
@@ -50,7 +75,7 @@ enum Command {
         #[arg(long)]
         show: bool,
     },
-    /// The issuer: keys, merchant certificates, vouchers, the settlement ledger.
+    /// The issuer's admin API: instruments, merchant certificates, revocations, the report.
     #[command(subcommand)]
     Issuer(IssuerCmd),
     /// The customer's wallet: vouchers, payments, receipts.
@@ -68,8 +93,25 @@ enum Command {
 
 #[derive(Subcommand)]
 enum IssuerCmd {
-    /// Create the issuer's key and its SQLite ledger.
-    Init,
+    /// Create an instrument account (card, bank account) that vouchers are drawn on; its
+    /// credential is shown once.
+    Instrument {
+        /// Its currency (ISO 4217).
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// A label for the back office.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Add funds to an instrument.
+    Fund {
+        /// The instrument's id.
+        #[arg(long)]
+        instrument: String,
+        /// Amount, e.g. 100.00.
+        #[arg(long)]
+        amount: String,
+    },
     /// Certify a merchant: create its key and certificate in its data directory.
     CertifyMerchant {
         /// Merchant id: 1 to 8 characters, e.g. CAFE-001.
@@ -94,19 +136,21 @@ enum IssuerCmd {
         #[arg(long)]
         merchant: Option<String>,
     },
-    /// Print the settlement: credits per merchant, vouchers, fraud proofs.
+    /// Close expired vouchers, then print the settlement: credits per merchant, vouchers,
+    /// fraud proofs.
     Report,
 }
 
 #[derive(Subcommand)]
 enum WalletCmd {
-    /// Create the wallet's key, trusting the issuer in --issuer (default: --data).
+    /// Create the wallet's key, trusting the issuer at --issuer.
     Init {
-        /// The issuer's data directory.
+        /// The issuer key to trust (hex); default: the key the issuer shows now.
         #[arg(long)]
-        issuer: Option<PathBuf>,
+        issuer_key: Option<String>,
     },
-    /// Pre-authorize an amount (online): the issuer signs a voucher bound to this wallet.
+    /// Pre-authorize an amount (online): the issuer reserves it on the instrument and signs
+    /// a voucher bound to this wallet.
     Preauth {
         /// Amount, e.g. 50.00.
         #[arg(long)]
@@ -114,21 +158,12 @@ enum WalletCmd {
         /// ISO 4217 currency code.
         #[arg(long, default_value = "EUR")]
         currency: String,
-        /// The issuer's data directory (default: --data).
+        /// The instrument's id, as the issuer handed it out.
         #[arg(long)]
-        issuer: Option<PathBuf>,
-        /// Days the voucher is valid.
-        #[arg(long, default_value_t = 7)]
-        days: u32,
-        /// Largest single payment (default: the whole amount).
-        #[arg(long)]
-        max_single: Option<String>,
-        /// Most payments drawn on the voucher.
-        #[arg(long, default_value_t = 100)]
-        max_payments: u32,
-        /// The funding instrument the issuer holds the amount on.
-        #[arg(long, default_value = "card:demo")]
         instrument: String,
+        /// The instrument's credential.
+        #[arg(long, env = "OFFPAY_CREDENTIAL", hide_env_values = true)]
+        credential: String,
     },
     /// Pay a merchant's request (offline): scan its QR image, write the payment's.
     Pay {
@@ -151,11 +186,7 @@ enum WalletCmd {
     /// List the vouchers and the stored offline payments.
     Payments,
     /// Sync payments and receipts to the issuer (online).
-    Sync {
-        /// The issuer's data directory (default: --data).
-        #[arg(long)]
-        issuer: Option<PathBuf>,
-    },
+    Sync,
 }
 
 #[derive(Subcommand)]
@@ -193,70 +224,67 @@ enum MerchantCmd {
     /// List the accepted offline payments.
     Payments,
     /// Sync payments and receipts to the issuer (online).
-    Sync {
-        /// The issuer's data directory (default: --data).
-        #[arg(long)]
-        issuer: Option<PathBuf>,
-    },
+    Sync,
 }
 
 fn run(cli: Cli) -> fail::Result<(roles::Output, Option<fail::Failure>)> {
     let data = cli.data.as_path();
     let now = || data::now(cli.now);
     let ok = |o: roles::Output| Ok((o, None));
+    let a = online::IssuerArgs {
+        url: cli.issuer.as_deref(),
+        admin_url: &cli.admin_url,
+        admin_token: cli.admin_token.as_deref(),
+        admin_token_file: &cli.admin_token_file,
+    };
     match cli.command {
         Command::Demo { .. } => unreachable_demo(),
         Command::Inspect { input } => inspect::inspect(data, &input, now()?),
         Command::Issuer(c) => match c {
-            IssuerCmd::Init => ok(roles::issuer_init(data, now()?)?),
+            IssuerCmd::Instrument { currency, label } => {
+                ok(online::create_instrument(&a, &currency, label.as_deref())?)
+            }
+            IssuerCmd::Fund { instrument, amount } => ok(online::fund(&a, &instrument, &amount)?),
             IssuerCmd::CertifyMerchant {
                 id,
                 name,
                 merchant_data,
                 days,
-            } => ok(roles::certify_merchant(
+            } => ok(online::certify_merchant(
+                &a,
                 data,
                 &id,
                 &name,
                 merchant_data.as_deref(),
                 days,
-                now()?,
             )?),
-            IssuerCmd::Revoke { voucher, merchant } => ok(roles::revoke(
-                data,
-                voucher.as_deref(),
-                merchant.as_deref(),
-                now()?,
-            )?),
-            IssuerCmd::Report => ok(roles::report(data, now()?)?),
+            IssuerCmd::Revoke { voucher, merchant } => {
+                ok(online::revoke(&a, voucher.as_deref(), merchant.as_deref())?)
+            }
+            IssuerCmd::Report => ok(online::report(&a)?),
         },
         Command::Wallet(c) => match c {
-            WalletCmd::Init { issuer } => ok(roles::wallet_init(data, issuer.as_deref())?),
+            WalletCmd::Init { issuer_key } => {
+                ok(online::wallet_init(&a, data, issuer_key.as_deref())?)
+            }
             WalletCmd::Preauth {
                 amount,
                 currency,
-                issuer,
-                days,
-                max_single,
-                max_payments,
                 instrument,
-            } => ok(roles::preauth(
+                credential,
+            } => ok(online::preauth(
+                &a,
                 data,
-                &roles::PreauthArgs {
-                    amount: &amount,
-                    currency: &currency,
-                    issuer: issuer.as_deref(),
-                    days,
-                    max_single: max_single.as_deref(),
-                    max_payments,
-                    instrument: &instrument,
-                },
+                &amount,
+                &currency,
+                &instrument,
+                &credential,
                 now()?,
             )?),
             WalletCmd::Pay { scan, qr, show } => ok(roles::pay(data, &scan, &qr, show, now()?)?),
             WalletCmd::Receipt { scan } => ok(roles::receipt(data, &scan)?),
             WalletCmd::Payments => ok(roles::wallet_payments(data, now()?)?),
-            WalletCmd::Sync { issuer } => ok(roles::wallet_sync(data, issuer.as_deref(), now()?)?),
+            WalletCmd::Sync => ok(online::wallet_sync(&a, data, now()?)?),
         },
         Command::Merchant(c) => match c {
             MerchantCmd::Request {
@@ -278,9 +306,7 @@ fn run(cli: Cli) -> fail::Result<(roles::Output, Option<fail::Failure>)> {
                 ok(roles::accept(data, &scan, &qr, show, now()?)?)
             }
             MerchantCmd::Payments => ok(roles::merchant_payments(data)?),
-            MerchantCmd::Sync { issuer } => {
-                ok(roles::merchant_sync(data, issuer.as_deref(), now()?)?)
-            }
+            MerchantCmd::Sync => ok(online::merchant_sync(&a, data, now()?)?),
         },
     }
 }

@@ -47,20 +47,35 @@ fn the_demo_completes_and_settlement_shows_the_fraud_proof() {
         ),
         "{stdout}"
     );
-    // The settlement printed is the one in the issuer's SQLite ledger.
-    let db = rusqlite::Connection::open(dir.join("issuer-ledger.sqlite")).unwrap();
+    // The online steps went over HTTP to a service whose ledger is in the demo's directory;
+    // the settlement printed is the one in that ledger.
+    assert!(
+        stdout.contains("issuer service at http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Cafe A till 2: 2 records synced, 1 payment(s) credited, 1 FraudProof(s)"),
+        "{stdout}"
+    );
+    let db = rusqlite::Connection::open(dir.join("issuer").join("ledger.sqlite")).unwrap();
     let q = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
     assert_eq!(q("SELECT COUNT(*) FROM fraud_proofs"), 1);
-    assert_eq!(
-        q("SELECT amount_minor FROM credits WHERE merchant_id = 'CAFE-001'"),
-        4420
-    );
-    assert_eq!(
-        q("SELECT amount_minor FROM credits WHERE merchant_id = 'BIKE-002'"),
-        1200
-    );
-    assert_eq!(q("SELECT overspend_minor FROM vouchers"), 620);
+    let credit = |m: &[u8]| {
+        q(&format!(
+            "SELECT balance FROM accounts WHERE kind = 'merchant' AND owner = '{}'",
+            hex::encode(m)
+        ))
+    };
+    assert_eq!(credit(b"CAFE-001"), 4420);
+    assert_eq!(credit(b"BIKE-002"), 1200);
+    assert_eq!(q("SELECT credited_minor - limit_minor FROM vouchers"), 620);
     assert_eq!(q("SELECT COUNT(*) FROM payments WHERE credited = 1"), 3);
+    // The instrument: 100.00 funded, 50.00 reserved and spent, the overspend owed.
+    assert_eq!(q("SELECT -balance FROM accounts WHERE kind = 'owed'"), 620);
+    assert_eq!(
+        q("SELECT balance FROM accounts WHERE kind = 'available'"),
+        5000
+    );
     drop(db);
     // Run again in the same directory: refused, nothing overwritten.
     let again = Command::new(env!("CARGO_BIN_EXE_offpay"))

@@ -53,7 +53,10 @@ impl fmt::Display for ClientError {
                 name,
                 message,
                 ..
-            } => write!(f, "the issuer refused: {message} ({name}, offpay error {code})"),
+            } => write!(
+                f,
+                "the issuer refused: {message} ({name}, offpay error {code})"
+            ),
             Self::Server(e) => write!(f, "the issuer failed: {e}"),
             Self::BadUrl(u) => write!(f, "'{u}' is not an issuer URL (http://HOST:PORT)"),
         }
@@ -121,7 +124,9 @@ impl Client {
         format!("{}{p}", self.base)
     }
 
-    fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Vec<u8>, ClientError> {
+    fn finish(
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut resp = resp.map_err(|e| match e {
             ureq::Error::Io(_)
             | ureq::Error::Timeout(_)
@@ -241,7 +246,11 @@ impl Client {
     }
 
     /// Admin: adds funds to an instrument.
-    pub fn fund(&self, instrument: &str, amount_minor: u64) -> Result<api::Instrument, ClientError> {
+    pub fn fund(
+        &self,
+        instrument: &str,
+        amount_minor: u64,
+    ) -> Result<api::Instrument, ClientError> {
         Self::json(&self.post_json(
             &format!("{}/{instrument}/funding", path::ADMIN_INSTRUMENTS),
             &api::Funding { amount_minor },

@@ -188,9 +188,15 @@ impl Ledger {
     }
 
     /// Admin: a new instrument account and its credential (shown once).
-    pub fn create_instrument(&self, n: &api::NewInstrument) -> Result<api::CreatedInstrument, Failure> {
+    pub fn create_instrument(
+        &self,
+        n: &api::NewInstrument,
+    ) -> Result<api::CreatedInstrument, Failure> {
         let cur = Currency::parse(&n.currency).ok_or_else(|| {
-            Failure::api(ApiError::BadJson, "currency must be three capital letters (ISO 4217)")
+            Failure::api(
+                ApiError::BadJson,
+                "currency must be three capital letters (ISO 4217)",
+            )
         })?;
         if let Some(l) = &n.label
             && (l.len() > 64 || l.chars().any(char::is_control))
@@ -218,7 +224,10 @@ impl Ledger {
     /// Admin: funds an instrument.
     pub fn fund(&self, id: &str, f: &api::Funding) -> Result<api::Instrument, Failure> {
         if f.amount_minor == 0 {
-            return Err(Failure::api(ApiError::BadJson, "amount_minor must be at least 1"));
+            return Err(Failure::api(
+                ApiError::BadJson,
+                "amount_minor must be at least 1",
+            ));
         }
         self.storage.fund(id, Amount(f.amount_minor), self.now())
     }
@@ -234,8 +243,10 @@ impl Ledger {
     /// Admin: certifies a merchant key.
     pub fn certify(&self, m: &api::NewMerchant) -> Result<Vec<u8>, Failure> {
         let bad = |what: &str| Failure::api(ApiError::BadJson, what.to_string());
-        let id = api::parse_merchant(&m.merchant_id).ok_or_else(|| bad("merchant_id: 16 hex digits"))?;
-        let key = api::parse_key(&m.merchant_key).ok_or_else(|| bad("merchant_key: 64 hex digits"))?;
+        let id =
+            api::parse_merchant(&m.merchant_id).ok_or_else(|| bad("merchant_id: 16 hex digits"))?;
+        let key =
+            api::parse_key(&m.merchant_key).ok_or_else(|| bad("merchant_key: 64 hex digits"))?;
         if !(1..=3650).contains(&m.days) {
             return Err(bad("days: 1 to 3650"));
         }
@@ -264,9 +275,10 @@ impl Ledger {
         merchant: Option<MerchantId>,
     ) -> Result<Vec<u8>, Failure> {
         let now = self.now();
-        self.storage.revoke(voucher, merchant, now, &|serial, v, m| {
-            Ok(self.issuer.revocation_list(serial, now, v, m)?)
-        })
+        self.storage
+            .revoke(voucher, merchant, now, &|serial, v, m| {
+                Ok(self.issuer.revocation_list(serial, now, v, m)?)
+            })
     }
 
     /// Admin: closes every voucher whose settlement window has ended.

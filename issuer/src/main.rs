@@ -92,7 +92,9 @@ fn main() -> ExitCode {
         clock_for_testing_only,
     } = Cli::parse().command;
     if voucher_days == 0 || max_payments == 0 || concurrency == 0 {
-        eprintln!("offpay-issuer: --voucher-days, --max-payments and --concurrency must be at least 1");
+        eprintln!(
+            "offpay-issuer: --voucher-days, --max-payments and --concurrency must be at least 1"
+        );
         return ExitCode::FAILURE;
     }
     let mut config = Config::new(&data);
@@ -111,7 +113,11 @@ fn main() -> ExitCode {
     if let Some(p) = clock_for_testing_only {
         config.clock = file_clock(p);
     }
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

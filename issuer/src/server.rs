@@ -93,14 +93,20 @@ fn read_small(path: &Path) -> Result<String, Failure> {
 
 /// The issuer's key and admin token from `data`, created there on first start.
 /// `issuer.key` holds `<seed hex> <not before> <not after>`.
-pub fn open_data(data: &Path, now: Timestamp) -> Result<(Issuer, (Timestamp, Timestamp), String), Failure> {
+pub fn open_data(
+    data: &Path,
+    now: Timestamp,
+) -> Result<(Issuer, (Timestamp, Timestamp), String), Failure> {
     std::fs::create_dir_all(data).map_err(io("creating", data))?;
     let key_path = data.join("issuer.key");
     if !key_path.exists() {
         let mut seed = [0u8; 32];
         OsRng.fill_bytes(&mut seed);
         let until = now.saturating_add(KEY_LIFETIME_SECS);
-        create_secret(&key_path, &format!("{} {} {}\n", hex::encode(seed), now.0, until.0))?;
+        create_secret(
+            &key_path,
+            &format!("{} {} {}\n", hex::encode(seed), now.0, until.0),
+        )?;
     }
     let token_path = data.join("admin.token");
     if !token_path.exists() {
@@ -172,7 +178,8 @@ pub struct Running {
 impl Running {
     /// Stops both listeners (requests in flight finish).
     pub fn shutdown(&self) {
-        self.handle.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        self.handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         self.admin_handle
             .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     }
@@ -202,7 +209,9 @@ pub async fn start(config: Config) -> Result<Running, Failure> {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
-                .map_err(|e| Failure::storage(format!("reading the TLS certificate and key: {e}")))?;
+                .map_err(|e| {
+                    Failure::storage(format!("reading the TLS certificate and key: {e}"))
+                })?;
             let p = axum_server::from_tcp_rustls(pl, tls.clone()).handle(handle.clone());
             let a = axum_server::from_tcp_rustls(al, tls).handle(admin_handle.clone());
             tokio::spawn(p.serve(public.into_make_service()));

@@ -60,15 +60,29 @@ impl Metrics {
         let records = Counter::default();
         let new_records = Counter::default();
         let preauthorizations = Counter::default();
-        let ingest_seconds = Histogram::new(
-            [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0].into_iter(),
+        let ingest_seconds = Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]);
+        registry.register(
+            "requests",
+            "HTTP requests by path and status",
+            requests.clone(),
         );
-        registry.register("requests", "HTTP requests by path and status", requests.clone());
         registry.register("refusals", "Refusals by stable code", refusals.clone());
         registry.register("sync_batches", "Sync batches settled", batches.clone());
-        registry.register("sync_records", "Records received in sync batches", records.clone());
-        registry.register("sync_new_records", "Records new to the ledger", new_records.clone());
-        registry.register("preauthorizations", "Vouchers returned", preauthorizations.clone());
+        registry.register(
+            "sync_records",
+            "Records received in sync batches",
+            records.clone(),
+        );
+        registry.register(
+            "sync_new_records",
+            "Records new to the ledger",
+            new_records.clone(),
+        );
+        registry.register(
+            "preauthorizations",
+            "Vouchers returned",
+            preauthorizations.clone(),
+        );
         registry.register(
             "ingest_seconds",
             "Time to settle one sync batch, in seconds",
@@ -134,7 +148,8 @@ impl From<Failure> for Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.0.body();
         let mut resp = (status, axum::Json(&body)).into_response();
         resp.extensions_mut().insert(CodeLabels {
@@ -164,11 +179,21 @@ fn octets(bytes: Vec<u8>) -> Response {
 }
 
 /// The body, if its media type is `media` and it fits the route's limit.
-fn body_of(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, media: &str) -> Result<Bytes, Refusal> {
+fn body_of(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    media: &str,
+) -> Result<Bytes, Refusal> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     if ct.as_deref() != Some(media) {
         return Err(refuse(
             ApiError::WrongContentType,
@@ -177,9 +202,15 @@ fn body_of(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, media: &str
     }
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            refuse(ApiError::BodyTooLarge, "the body is larger than this endpoint reads")
+            refuse(
+                ApiError::BodyTooLarge,
+                "the body is larger than this endpoint reads",
+            )
         } else {
-            refuse(ApiError::BadJson, format!("the body could not be read: {e}"))
+            refuse(
+                ApiError::BadJson,
+                format!("the body could not be read: {e}"),
+            )
         }
     })
 }
@@ -223,7 +254,9 @@ async fn sync(
     let l = s.ledger.clone();
     let started = Instant::now();
     let r = blocking(move || l.sync(&body)).await?;
-    s.metrics.ingest_seconds.observe(started.elapsed().as_secs_f64());
+    s.metrics
+        .ingest_seconds
+        .observe(started.elapsed().as_secs_f64());
     s.metrics.batches.inc();
     s.metrics.records.inc_by(r.records as u64);
     s.metrics.new_records.inc_by(r.new_records as u64);
@@ -234,7 +267,10 @@ async fn revocations(State(s): State<AppState>) -> Result<Response, Refusal> {
     let l = s.ledger.clone();
     match blocking(move || l.storage().revocation_list()).await? {
         Some((_, list)) => Ok(octets(list)),
-        None => Err(refuse(ApiError::NotFound, "no revocation list was published")),
+        None => Err(refuse(
+            ApiError::NotFound,
+            "no revocation list was published",
+        )),
     }
 }
 
@@ -311,7 +347,8 @@ async fn revoke(
     let r: api::Revoke = json_of(&headers, body)?;
     let voucher = match &r.voucher {
         Some(v) => Some(
-            api::parse_voucher(v).ok_or_else(|| refuse(ApiError::BadJson, "voucher: 32 hex digits"))?,
+            api::parse_voucher(v)
+                .ok_or_else(|| refuse(ApiError::BadJson, "voucher: 32 hex digits"))?,
         ),
         None => None,
     };
@@ -323,7 +360,10 @@ async fn revoke(
         None => None,
     };
     if voucher.is_none() && merchant.is_none() {
-        return Err(refuse(ApiError::BadJson, "name a voucher or a merchant to revoke"));
+        return Err(refuse(
+            ApiError::BadJson,
+            "name a voucher or a merchant to revoke",
+        ));
     }
     let l = s.ledger.clone();
     Ok(octets(blocking(move || l.revoke(voucher, merchant)).await?))
@@ -382,9 +422,17 @@ pub fn public_routes() -> Vec<Route> {
 pub fn admin_routes() -> Vec<Route> {
     let json = |r: MethodRouter<AppState>| bounded(r, api::MAX_JSON_BODY);
     vec![
-        (path::ADMIN_INSTRUMENTS, "post", json(post(create_instrument))),
+        (
+            path::ADMIN_INSTRUMENTS,
+            "post",
+            json(post(create_instrument)),
+        ),
         ("/admin/v1/instruments/{id}", "get", get(get_instrument)),
-        ("/admin/v1/instruments/{id}/funding", "post", json(post(fund))),
+        (
+            "/admin/v1/instruments/{id}/funding",
+            "post",
+            json(post(fund)),
+        ),
         (path::ADMIN_MERCHANTS, "post", json(post(certify))),
         (path::ADMIN_REVOCATIONS, "post", json(post(revoke))),
         (path::ADMIN_CLOSE, "post", json(post(close))),
@@ -409,7 +457,11 @@ async fn require_admin(State(s): State<AppState>, req: Request, next: Next) -> R
     if ok || open {
         next.run(req).await
     } else {
-        refuse(ApiError::Unauthorized, "the admin token is missing or wrong").into_response()
+        refuse(
+            ApiError::Unauthorized,
+            "the admin token is missing or wrong",
+        )
+        .into_response()
     }
 }
 
@@ -442,7 +494,9 @@ async fn guard(
         .map_or("other", |k| *k)
         .to_string();
     let resp = match sem.try_acquire() {
-        Err(_) => refuse(ApiError::Busy, "the service is at its limit; retry shortly").into_response(),
+        Err(_) => {
+            refuse(ApiError::Busy, "the service is at its limit; retry shortly").into_response()
+        }
         Ok(_permit) => match tokio::time::timeout(limits.timeout, next.run(req)).await {
             Ok(r) => r,
             Err(_) => refuse(ApiError::Busy, "the request took too long; retry").into_response(),
@@ -466,7 +520,10 @@ async fn not_found() -> Refusal {
 }
 
 async fn not_allowed() -> Refusal {
-    refuse(ApiError::MethodNotAllowed, "this method is not allowed here")
+    refuse(
+        ApiError::MethodNotAllowed,
+        "this method is not allowed here",
+    )
 }
 
 fn router(routes: Vec<Route>, state: AppState, limits: Limits, admin: bool) -> Router {
@@ -474,7 +531,9 @@ fn router(routes: Vec<Route>, state: AppState, limits: Limits, admin: bool) -> R
     for (p, _, m) in routes {
         r = r.route(p, m);
     }
-    let mut r = r.fallback(not_found).method_not_allowed_fallback(not_allowed);
+    let mut r = r
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed);
     if admin {
         r = r.layer(middleware::from_fn_with_state(state.clone(), require_admin));
     }

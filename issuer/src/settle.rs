@@ -19,17 +19,24 @@ pub type Trust = TrustStore<TRUST_KEYS>;
 /// A payment as stored: its bytes and whether it was credited.
 pub type StoredPayment = (Vec<u8>, bool);
 
+/// A voucher's settled state, with the SHA-256 of its bytes when this issuer issued it.
+pub type StoredVoucher = (VoucherSummary, Option<[u8; 32]>);
+
 /// The rows settlement reads, inside one transaction of a backend.
 pub trait StateReader {
     /// A voucher's settled state, and the SHA-256 of its bytes when this issuer issued it
     /// (so its signature need not be checked again).
-    fn voucher(&mut self, id: &VoucherId) -> Result<Option<(VoucherSummary, Option<[u8; 32]>)>, Failure>;
+    fn voucher(&mut self, id: &VoucherId) -> Result<Option<StoredVoucher>, Failure>;
     /// A recorded payment by id.
     fn payment(&mut self, id: &PaymentId) -> Result<Option<StoredPayment>, Failure>;
     /// The recorded payments of a voucher at one sequence number.
-    fn payments_at(&mut self, voucher: &VoucherId, seq: u32) -> Result<Vec<StoredPayment>, Failure>;
+    fn payments_at(&mut self, voucher: &VoucherId, seq: u32)
+    -> Result<Vec<StoredPayment>, Failure>;
     /// The recorded receipts naming a payment: (record id, merchant, accepted at).
-    fn receipts_of(&mut self, payment: &PaymentId) -> Result<Vec<(RecordId, MerchantId, Timestamp)>, Failure>;
+    fn receipts_of(
+        &mut self,
+        payment: &PaymentId,
+    ) -> Result<Vec<(RecordId, MerchantId, Timestamp)>, Failure>;
     /// Whether a receipt record is recorded.
     fn has_record(&mut self, record: &RecordId) -> Result<bool, Failure>;
     /// A registered merchant's key.

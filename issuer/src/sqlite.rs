@@ -3,7 +3,7 @@
 
 use crate::api;
 use crate::error::Failure;
-use crate::settle::{StateReader, StoredPayment};
+use crate::settle::{StateReader, StoredPayment, StoredVoucher};
 use crate::storage::{
     Close, InstrumentRow, PreAuth, Settle, SignList, SignVoucher, Storage, Synced,
 };
@@ -199,7 +199,10 @@ impl SqliteStorage {
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>) -> Result<T, Failure> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let mut conn = self
             .conn
             .lock()
@@ -348,10 +351,7 @@ const VOUCHER_STATE: &str = "SELECT voucher_id, instrument, currency, limit_mino
 struct Reader<'a>(&'a Connection);
 
 impl StateReader for Reader<'_> {
-    fn voucher(
-        &mut self,
-        id: &VoucherId,
-    ) -> Result<Option<(VoucherSummary, Option<[u8; 32]>)>, Failure> {
+    fn voucher(&mut self, id: &VoucherId) -> Result<Option<StoredVoucher>, Failure> {
         let row = self
             .0
             .prepare_cached(
@@ -403,7 +403,11 @@ impl StateReader for Reader<'_> {
             .map_err(db)
     }
 
-    fn payments_at(&mut self, voucher: &VoucherId, seq: u32) -> Result<Vec<StoredPayment>, Failure> {
+    fn payments_at(
+        &mut self,
+        voucher: &VoucherId,
+        seq: u32,
+    ) -> Result<Vec<StoredPayment>, Failure> {
         let mut st = self
             .0
             .prepare_cached(
@@ -628,10 +632,7 @@ impl Storage for SqliteStorage {
     }
 
     fn check(&self) -> Result<(), Failure> {
-        self.read(|c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(db)
-        })
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
     }
 
     fn create_instrument(
@@ -746,7 +747,10 @@ impl Storage for SqliteStorage {
                 &v.id.0,
                 p.now,
                 cur,
-                &[("available", p.instrument, -x), ("reserved", p.instrument, x)],
+                &[
+                    ("available", p.instrument, -x),
+                    ("reserved", p.instrument, x),
+                ],
             )?;
             Ok(voucher)
         })

@@ -64,8 +64,7 @@ pub type Settle<'a> = &'a dyn Fn(&mut dyn StateReader) -> Result<Ingested, Failu
 /// Decides which of the given open vouchers close now (settlement's rule).
 pub type Close<'a> = &'a dyn Fn(&[VoucherSummary]) -> Vec<VoucherSummary>;
 /// Signs the revocation list with this serial over these ids.
-pub type SignList<'a> =
-    &'a dyn Fn(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure>;
+pub type SignList<'a> = &'a dyn Fn(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure>;
 
 /// What a sync stored.
 #[derive(Clone, Debug)]

@@ -1,7 +1,7 @@
 //! The service against the in-memory `Settlement` of offpay-protocol: the same random streams
 //! of batches (honest chains, clones, duplicates, both sides, lost receipts, late syncs) give
 //! identical reports, credits and proofs; and after every step the ledger's money balances.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -23,22 +23,55 @@ fn batch_of(make: impl FnOnce(&mut [u8]) -> Result<usize, Error>) -> Vec<u8> {
 /// instruments hold reserved is what their open vouchers have left, what they owe is their
 /// vouchers' overspend, and merchants hold exactly what vouchers credited.
 fn check_funds(w: &World) {
-    let c = rusqlite::Connection::open_with_flags(w.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
-    let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)).unwrap().unwrap_or(0) };
-    assert_eq!(q("SELECT COUNT(*) FROM (SELECT movement FROM entries GROUP BY movement HAVING SUM(amount) != 0)"), 0);
-    assert_eq!(q("SELECT COUNT(*) FROM accounts a WHERE balance != (SELECT COALESCE(SUM(amount), 0) FROM entries WHERE account = a.id)"), 0);
-    assert_eq!(q("SELECT COUNT(*) FROM accounts WHERE kind IN ('available', 'reserved', 'merchant') AND balance < 0"), 0);
-    assert_eq!(q("SELECT COUNT(*) FROM accounts WHERE kind IN ('funding', 'owed') AND balance > 0"), 0);
+    let c = rusqlite::Connection::open_with_flags(
+        w.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let q = |sql: &str| -> i64 {
+        c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+            .unwrap()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        q(
+            "SELECT COUNT(*) FROM (SELECT movement FROM entries GROUP BY movement HAVING SUM(amount) != 0)"
+        ),
+        0
+    );
+    assert_eq!(
+        q(
+            "SELECT COUNT(*) FROM accounts a WHERE balance != (SELECT COALESCE(SUM(amount), 0) FROM entries WHERE account = a.id)"
+        ),
+        0
+    );
+    assert_eq!(
+        q(
+            "SELECT COUNT(*) FROM accounts WHERE kind IN ('available', 'reserved', 'merchant') AND balance < 0"
+        ),
+        0
+    );
+    assert_eq!(
+        q("SELECT COUNT(*) FROM accounts WHERE kind IN ('funding', 'owed') AND balance > 0"),
+        0
+    );
     assert_eq!(q("SELECT SUM(balance) FROM accounts"), 0);
     let reserved = q("SELECT SUM(balance) FROM accounts WHERE kind = 'reserved'");
-    let open = q("SELECT SUM(limit_minor - MIN(credited_minor, limit_minor)) FROM vouchers WHERE instrument IS NOT NULL AND released_minor IS NULL");
+    let open = q(
+        "SELECT SUM(limit_minor - MIN(credited_minor, limit_minor)) FROM vouchers WHERE instrument IS NOT NULL AND released_minor IS NULL",
+    );
     assert_eq!(reserved, open);
     let owed = -q("SELECT SUM(balance) FROM accounts WHERE kind = 'owed'");
-    assert_eq!(owed, q("SELECT SUM(MAX(credited_minor - limit_minor, 0)) FROM vouchers"));
+    assert_eq!(
+        owed,
+        q("SELECT SUM(MAX(credited_minor - limit_minor, 0)) FROM vouchers")
+    );
     let merchants = q("SELECT SUM(balance) FROM accounts WHERE kind = 'merchant'");
     assert_eq!(merchants, q("SELECT SUM(credited_minor) FROM vouchers"));
-    assert_eq!(merchants, q("SELECT SUM(amount_minor) FROM payments WHERE credited = 1"));
+    assert_eq!(
+        merchants,
+        q("SELECT SUM(amount_minor) FROM payments WHERE credited = 1")
+    );
 }
 
 fn run(seed: u64, steps: usize, seen: &mut BTreeMap<String, usize>) {
@@ -50,13 +83,21 @@ fn run(seed: u64, steps: usize, seen: &mut BTreeMap<String, usize>) {
     for (i, n) in names.iter().enumerate() {
         let cert = w.certify(n, "Shop", 40 + i as u8);
         reference.register_merchant(&cert).unwrap();
-        tills.push(Acceptor::open(common::Store::new(), SigningKey::from_seed(&[40 + i as u8; 32]), &cert).unwrap());
+        tills.push(
+            Acceptor::open(
+                common::Store::new(),
+                SigningKey::from_seed(&[40 + i as u8; 32]),
+                &cert,
+            )
+            .unwrap(),
+        );
     }
     let (ins, cred) = w.instrument("EUR", 100_000);
     let mut phones: Vec<Phone> = Vec::new();
     for p in 0..3u8 {
         let mut phone = w.phone(60 + p);
-        w.preauthorize(&mut phone, &ins, &cred, 2_000 + 500 * u64::from(p), p).unwrap();
+        w.preauthorize(&mut phone, &ins, &cred, 2_000 + 500 * u64::from(p), p)
+            .unwrap();
         phones.push(phone);
     }
     // A clone of phone 0, made after its voucher was installed.
@@ -73,9 +114,17 @@ fn run(seed: u64, steps: usize, seen: &mut BTreeMap<String, usize>) {
                 let p = (rng.next_u32() % 4) as usize;
                 let t = (rng.next_u32() % 3) as usize;
                 let amount = 1 + u64::from(rng.next_u32() % 400);
-                let req = tills[t].create_request(Amount(amount), eur(), None, now, &mut rng).unwrap();
-                let Ok(payment) = phones[p].pay(&req, &w.trust, None, now) else { continue };
-                let ctx = Context { trust: &w.trust, revocations: None, now };
+                let req = tills[t]
+                    .create_request(Amount(amount), eur(), None, now, &mut rng)
+                    .unwrap();
+                let Ok(payment) = phones[p].pay(&req, &w.trust, None, now) else {
+                    continue;
+                };
+                let ctx = Context {
+                    trust: &w.trust,
+                    revocations: None,
+                    now,
+                };
                 if let Ok(receipt) = tills[t].accept(&payment, &ctx)
                     && rng.next_u32() % 4 != 0
                 {
@@ -105,17 +154,29 @@ fn run(seed: u64, steps: usize, seen: &mut BTreeMap<String, usize>) {
                 let got: Vec<_> = r.entries().collect();
                 for e in &got {
                     let name = format!("{:?}", e.outcome);
-                    *seen.entry(name.split('(').next().unwrap_or("").to_string()).or_default() += 1;
+                    *seen
+                        .entry(name.split('(').next().unwrap_or("").to_string())
+                        .or_default() += 1;
                 }
                 assert_eq!(got, expected.entries, "seed {seed}: report entries differ");
                 let proofs: Vec<&[u8]> = r.proofs().collect();
-                assert_eq!(proofs.len(), expected.proofs.len(), "seed {seed}: proofs differ");
+                assert_eq!(
+                    proofs.len(),
+                    expected.proofs.len(),
+                    "seed {seed}: proofs differ"
+                );
                 for (a, b) in proofs.iter().zip(&expected.proofs) {
                     assert_eq!(a, &b.as_slice());
                 }
                 match who {
-                    0..=3 => phones[who as usize].apply_report(&report, &w.trust, now).map(|_| ()).unwrap(),
-                    4..=6 => tills[(who - 4) as usize].apply_report(&report, &w.trust, now).map(|_| ()).unwrap(),
+                    0..=3 => phones[who as usize]
+                        .apply_report(&report, &w.trust, now)
+                        .map(|_| ())
+                        .unwrap(),
+                    4..=6 => tills[(who - 4) as usize]
+                        .apply_report(&report, &w.trust, now)
+                        .map(|_| ())
+                        .unwrap(),
                     _ => {}
                 }
                 sent.push(batch);
@@ -135,23 +196,48 @@ fn run(seed: u64, steps: usize, seen: &mut BTreeMap<String, usize>) {
         .credits()
         .unwrap()
         .into_iter()
-        .map(|c| (offpay_issuer::api::parse_merchant(&c.merchant_id).unwrap(), c.amount_minor))
+        .map(|c| {
+            (
+                offpay_issuer::api::parse_merchant(&c.merchant_id).unwrap(),
+                c.amount_minor,
+            )
+        })
         .collect();
     assert_eq!(service, credits, "seed {seed}: credits differ");
-    let mut mine: Vec<Vec<u8>> = w.admin.fraud().unwrap().iter().map(|p| hex::decode(&p.proof).unwrap()).collect();
+    let mut mine: Vec<Vec<u8>> = w
+        .admin
+        .fraud()
+        .unwrap()
+        .iter()
+        .map(|p| hex::decode(&p.proof).unwrap())
+        .collect();
     let mut theirs = reference.proofs().to_vec();
     mine.sort();
     theirs.sort();
     assert_eq!(mine, theirs, "seed {seed}: proofs differ");
     for v in reference.vouchers() {
-        let s = w.admin.vouchers().unwrap().into_iter().find(|s| s.voucher_id == hex::encode(v.id.0)).unwrap();
-        assert_eq!((s.credited_minor, s.fraud), (v.credited.0, v.fraud), "seed {seed}");
+        let s = w
+            .admin
+            .vouchers()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.voucher_id == hex::encode(v.id.0))
+            .unwrap();
+        assert_eq!(
+            (s.credited_minor, s.fraud),
+            (v.credited.0, v.fraud),
+            "seed {seed}"
+        );
     }
     // Closing after every window: the service releases by the same rule.
     w.advance(30 * 86_400);
     let closed = w.admin.close_expired().unwrap();
     for v in reference.close_expired(w.now()) {
-        let s = closed.closed.iter().find(|s| s.voucher_id == hex::encode(v.id.0)).unwrap();
+        let s = closed
+            .closed
+            .iter()
+            .find(|s| s.voucher_id == hex::encode(v.id.0))
+            .unwrap();
         assert_eq!(s.released_minor, v.released.map(|a| a.0));
     }
     check_funds(&w);
@@ -169,6 +255,9 @@ fn the_service_settles_as_the_reference_does() {
     eprintln!("outcomes compared: {seen:?}");
     // The streams reach every outcome, so each path was compared.
     for o in ["Credited", "Pending", "Duplicate", "Conflict", "Rejected"] {
-        assert!(seen.get(o).copied().unwrap_or(0) > 0, "no {o} outcome: {seen:?}");
+        assert!(
+            seen.get(o).copied().unwrap_or(0) > 0,
+            "no {o} outcome: {seen:?}"
+        );
     }
 }

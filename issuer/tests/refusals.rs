@@ -1,6 +1,6 @@
 //! Every refusal over real HTTP: its status and stable code, and the ledger unchanged row for
 //! row.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -20,7 +20,10 @@ fn raw(url: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> 
     let mut resp = req.send(body).unwrap();
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not an error body: {text}")))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not an error body: {text}")),
+    )
 }
 
 #[test]
@@ -53,13 +56,29 @@ fn refused_preauthorizations_change_nothing() {
     let mut longer = good.clone();
     longer.push(0);
     assert_eq!(code(w.public.preauthorize(&longer, &cred)), (400, 101));
-    assert_eq!(code(w.public.preauthorize(&w.public.revocations().unwrap(), &cred)), (400, 103));
+    assert_eq!(
+        code(
+            w.public
+                .preauthorize(&w.public.revocations().unwrap(), &cred)
+        ),
+        (400, 103)
+    );
     // A body over the PreAuthRequest maximum (164 bytes).
     let url = format!("{}{}", w.service.url(), api::path::PREAUTHORIZATIONS);
-    let (s, e) = raw(&url, api::OCTET_STREAM, &[1u8; 165], &[(api::CREDENTIAL_HEADER, &cred)]);
+    let (s, e) = raw(
+        &url,
+        api::OCTET_STREAM,
+        &[1u8; 165],
+        &[(api::CREDENTIAL_HEADER, &cred)],
+    );
     assert_eq!((s, e.code, e.error.as_str()), (413, 802, "body-too-large"));
     // The wrong media type.
-    let (s, e) = raw(&url, "text/plain", &good, &[(api::CREDENTIAL_HEADER, &cred)]);
+    let (s, e) = raw(
+        &url,
+        "text/plain",
+        &good,
+        &[(api::CREDENTIAL_HEADER, &cred)],
+    );
     assert_eq!((s, e.code), (415, 803));
     assert_eq!(w.snapshot(), before);
 
@@ -95,7 +114,12 @@ fn refused_syncs_and_admin_calls_change_nothing() {
     // Bad JSON, bad fields, unknown objects.
     let admin_url = format!("{}{}", w.service.admin_url(), api::path::ADMIN_INSTRUMENTS);
     let bearer = format!("Bearer {}", w.service.admin_token());
-    let (s, e) = raw(&admin_url, api::JSON, b"{not json", &[("authorization", &bearer)]);
+    let (s, e) = raw(
+        &admin_url,
+        api::JSON,
+        b"{not json",
+        &[("authorization", &bearer)],
+    );
     assert_eq!((s, e.code), (400, 805));
     assert_eq!(code(w.admin.create_instrument("eur", None)), (400, 805));
     assert_eq!(code(w.admin.fund("ins-nope", 5)), (404, 804));
@@ -116,21 +140,39 @@ fn refused_syncs_and_admin_calls_change_nothing() {
     };
     assert_eq!(code(w.admin.certify_merchant(&bad_key)).1, 203);
     let bad_name = api::NewMerchant {
-        merchant_key: hex::encode(offpay_protocol::SigningKey::from_seed(&[5; 32]).public_key().0),
+        merchant_key: hex::encode(
+            offpay_protocol::SigningKey::from_seed(&[5; 32])
+                .public_key()
+                .0,
+        ),
         display_name: "\u{1b}[2J".into(),
         ..bad_key.clone()
     };
     assert_eq!(code(w.admin.certify_merchant(&bad_name)), (400, 805));
     // Unknown paths and methods.
-    let (s, e) = raw(&format!("{}/v2/sync", w.service.url()), api::OCTET_STREAM, b"", &[]);
+    let (s, e) = raw(
+        &format!("{}/v2/sync", w.service.url()),
+        api::OCTET_STREAM,
+        b"",
+        &[],
+    );
     assert_eq!((s, e.code), (404, 804));
-    let (s, e) = raw(&format!("{}{}", w.service.url(), api::path::ISSUER), api::JSON, b"{}", &[]);
+    let (s, e) = raw(
+        &format!("{}{}", w.service.url(), api::path::ISSUER),
+        api::JSON,
+        b"{}",
+        &[],
+    );
     assert_eq!((s, e.code), (405, 808));
     assert_eq!(w.snapshot(), before);
 
     // A merchant id certified twice.
     let ok = api::NewMerchant {
-        merchant_key: hex::encode(offpay_protocol::SigningKey::from_seed(&[5; 32]).public_key().0),
+        merchant_key: hex::encode(
+            offpay_protocol::SigningKey::from_seed(&[5; 32])
+                .public_key()
+                .0,
+        ),
         ..bad_key
     };
     w.admin.certify_merchant(&ok).unwrap();

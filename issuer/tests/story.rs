@@ -1,5 +1,5 @@
 //! The whole story against the service on a loopback port, over real HTTP.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -50,7 +50,12 @@ fn fund_preauthorize_pay_sync_twice_credits_once() {
     assert_eq!((credits[0].amount_minor, credits[0].payments), (600, 2));
     let i = w.admin.instrument(&ins).unwrap();
     assert_eq!(
-        (i.available_minor, i.reserved_minor, i.spent_minor, i.owed_minor),
+        (
+            i.available_minor,
+            i.reserved_minor,
+            i.spent_minor,
+            i.owed_minor
+        ),
         (5_000, 4_400, 600, 0)
     );
 
@@ -62,7 +67,12 @@ fn fund_preauthorize_pay_sync_twice_credits_once() {
     assert!(w.admin.close_expired().unwrap().closed.is_empty());
     let i = w.admin.instrument(&ins).unwrap();
     assert_eq!(
-        (i.funded_minor, i.available_minor, i.reserved_minor, i.spent_minor),
+        (
+            i.funded_minor,
+            i.available_minor,
+            i.reserved_minor,
+            i.spent_minor
+        ),
         (10_000, 9_400, 0, 600)
     );
 }
@@ -82,7 +92,10 @@ fn a_cloned_wallet_is_proven_and_charged() {
     w.sync_till(&mut a);
     let report = w.sync_till(&mut b);
     // The till's batch holds the payment and its receipt.
-    assert_eq!(outcomes(&report[1]), vec![Outcome::Conflict, Outcome::Credited]);
+    assert_eq!(
+        outcomes(&report[1]),
+        vec![Outcome::Conflict, Outcome::Credited]
+    );
     let proofs = w.admin.fraud().unwrap();
     assert_eq!(proofs.len(), 1);
     assert_eq!(proofs[0].kind, "same-sequence");
@@ -97,7 +110,10 @@ fn a_cloned_wallet_is_proven_and_charged() {
         vec![800, 700]
     );
     let i = w.admin.instrument(&ins).unwrap();
-    assert_eq!((i.reserved_minor, i.owed_minor, i.spent_minor), (0, 500, 1_000));
+    assert_eq!(
+        (i.reserved_minor, i.owed_minor, i.spent_minor),
+        (0, 500, 1_000)
+    );
     let v = w.admin.vouchers().unwrap();
     assert!(v[0].fraud);
     assert_eq!(v[0].overspend_minor, 500);
@@ -142,7 +158,8 @@ fn the_service_answers_health_metrics_and_revocations() {
     assert_eq!(w.public.revocations().unwrap(), new);
     let l = decode_signed::<msg::RevocationList<'_>>(&new).unwrap();
     assert_eq!(l.serial, 2);
-    l.verify(&w.trust.issuer_key(&l.issuer_key_id, w.now()).unwrap()).unwrap();
+    l.verify(&w.trust.issuer_key(&l.issuer_key_id, w.now()).unwrap())
+        .unwrap();
     assert_eq!(w.public.issuer_info().unwrap().revocation_serial, 2);
     let metrics = ureq::get(format!("{}/metrics", w.service.url()))
         .call()
@@ -150,5 +167,8 @@ fn the_service_answers_health_metrics_and_revocations() {
         .body_mut()
         .read_to_string()
         .unwrap();
-    assert!(metrics.contains("offpay_issuer_requests_total"), "{metrics}");
+    assert!(
+        metrics.contains("offpay_issuer_requests_total"),
+        "{metrics}"
+    );
 }

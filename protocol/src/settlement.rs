@@ -815,7 +815,10 @@ impl<const N: usize> Settlement<N> {
         p.credited = true;
         let before = l.credited;
         l.credited = l.credited.saturating_add(p.amount.0);
-        let within = l.credited.min(l.limit.0).saturating_sub(before.min(l.limit.0));
+        let within = l
+            .credited
+            .min(l.limit.0)
+            .saturating_sub(before.min(l.limit.0));
         let c = self.credits.entry((p.merchant, l.currency)).or_insert(0);
         *c = c.saturating_add(p.amount.0);
         let change = Change::Credited {

@@ -1,6 +1,6 @@
 //! A live issuer service on a loopback port with a clock the test moves, and the devices
 //! that talk to it.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use offpay_issuer::api;
 use offpay_issuer::client::{Client, ClientError};
@@ -88,7 +88,10 @@ impl World {
 
     /// A funded instrument: (id, credential).
     pub fn instrument(&self, currency: &str, amount: u64) -> (String, String) {
-        let c = self.admin.create_instrument(currency, Some("test")).unwrap();
+        let c = self
+            .admin
+            .create_instrument(currency, Some("test"))
+            .unwrap();
         if amount > 0 {
             self.admin.fund(&c.instrument.id, amount).unwrap();
         }
@@ -118,9 +121,21 @@ impl World {
         Wallet::open(Store::new(), SigningKey::from_seed(&[seed; 32])).unwrap()
     }
 
-    pub fn preauth_request(&self, phone: &mut Phone, instrument: &str, amount: u64, nonce: u8) -> Vec<u8> {
+    pub fn preauth_request(
+        &self,
+        phone: &mut Phone,
+        instrument: &str,
+        amount: u64,
+        nonce: u8,
+    ) -> Vec<u8> {
         phone
-            .preauth_request(instrument.as_bytes(), Amount(amount), eur(), Nonce([nonce; 16]), self.now())
+            .preauth_request(
+                instrument.as_bytes(),
+                Amount(amount),
+                eur(),
+                Nonce([nonce; 16]),
+                self.now(),
+            )
             .unwrap()
             .to_vec()
     }
@@ -136,7 +151,9 @@ impl World {
     ) -> Result<Vec<u8>, ClientError> {
         let req = self.preauth_request(phone, instrument, amount, nonce);
         let voucher = self.public.preauthorize(&req, credential)?;
-        phone.install_voucher(&voucher, &self.trust, self.now()).unwrap();
+        phone
+            .install_voucher(&voucher, &self.trust, self.now())
+            .unwrap();
         Ok(voucher)
     }
 
@@ -162,7 +179,9 @@ impl World {
         let mut buf = vec![0u8; <SyncBatch<'_> as codec::Message<'_>>::MAX_LEN];
         let n = phone.sync_batch(&mut buf).unwrap();
         let report = self.public.sync(&buf[..n]).unwrap();
-        phone.apply_report(&report, &self.trust, self.now()).unwrap();
+        phone
+            .apply_report(&report, &self.trust, self.now())
+            .unwrap();
         vec![buf[..n].to_vec(), report]
     }
 
@@ -191,7 +210,9 @@ impl World {
             .unwrap();
         let mut out = Vec::new();
         for t in tables {
-            let mut st = conn.prepare(&format!("SELECT * FROM {t} ORDER BY rowid")).unwrap();
+            let mut st = conn
+                .prepare(&format!("SELECT * FROM {t} ORDER BY rowid"))
+                .unwrap();
             let cols = st.column_count();
             let rows = st
                 .query_map([], |r| {
