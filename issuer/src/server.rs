@@ -237,6 +237,7 @@ pub async fn start(config: Config) -> Result<Running, Failure> {
 /// Dropping it stops the service.
 pub struct InProcess {
     running: Running,
+    data: PathBuf,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -248,9 +249,11 @@ impl InProcess {
             .enable_all()
             .build()
             .map_err(Failure::storage)?;
+        let data = config.data.clone();
         let running = runtime.block_on(start(config))?;
         Ok(InProcess {
             running,
+            data,
             runtime: Some(runtime),
         })
     }
@@ -268,6 +271,11 @@ impl InProcess {
     /// The admin token.
     pub fn admin_token(&self) -> &str {
         &self.running.admin_token
+    }
+
+    /// The service's data directory.
+    pub fn data(&self) -> &Path {
+        &self.data
     }
 }
 
