@@ -83,8 +83,12 @@ fn payments(w: &World, n: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
         })
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut till: Acceptor<FileStore, SigningKey> =
-        Acceptor::open(FileStore::open(dir.path().join("till")).unwrap(), key, &cert).unwrap();
+    let mut till: Acceptor<FileStore, SigningKey> = Acceptor::open(
+        FileStore::open(dir.path().join("till")).unwrap(),
+        key,
+        &cert,
+    )
+    .unwrap();
     let ins = w.admin.create_instrument("EUR", None).unwrap();
     w.admin.fund(&ins.instrument.id, 1 << 40).unwrap();
     let per_voucher = 32;
@@ -98,7 +102,13 @@ fn payments(w: &World, n: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
         let mut phone: Wallet<MemStore<65_536, 256>, SigningKey> =
             Wallet::open(MemStore::new(), SigningKey::from_seed(&seed)).unwrap();
         let req = phone
-            .preauth_request(ins.instrument.id.as_bytes(), Amount(1_000_000), eur(), Nonce([1; 16]), now)
+            .preauth_request(
+                ins.instrument.id.as_bytes(),
+                Amount(1_000_000),
+                eur(),
+                Nonce([1; 16]),
+                now,
+            )
             .unwrap();
         let v = w.public.preauthorize(&req, &ins.credential).unwrap();
         phone.install_voucher(&v, &w.trust, now).unwrap();
@@ -189,7 +199,10 @@ fn bench_sync(n: usize, runs: usize) {
         median(http_us),
         median(mem_us),
         median(ratios.clone()),
-        ratios.iter().map(|r| (r * 100.0).round() / 100.0).collect::<Vec<_>>()
+        ratios
+            .iter()
+            .map(|r| (r * 100.0).round() / 100.0)
+            .collect::<Vec<_>>()
     );
 }
 
@@ -214,7 +227,9 @@ fn floor_rate(threads: usize, per_thread: usize) -> f64 {
             s.spawn(move || {
                 for _ in 0..per_thread {
                     crypto::verify(&holder, &[], input, &sig).unwrap();
-                    std::hint::black_box(issuer.signer().sign(b"offpay/1/voucher\0", input).unwrap());
+                    std::hint::black_box(
+                        issuer.signer().sign(b"offpay/1/voucher\0", input).unwrap(),
+                    );
                 }
             });
         }
@@ -239,7 +254,13 @@ fn bench_preauth(clients: usize, per_client: usize) {
                     let mut nonce = [0u8; 16];
                     nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
                     phone
-                        .preauth_request(ins.instrument.id.as_bytes(), Amount(100), eur(), Nonce(nonce), now)
+                        .preauth_request(
+                            ins.instrument.id.as_bytes(),
+                            Amount(100),
+                            eur(),
+                            Nonce(nonce),
+                            now,
+                        )
                         .unwrap()
                         .to_vec()
                 })
@@ -265,16 +286,26 @@ fn bench_preauth(clients: usize, per_client: usize) {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let elapsed = t.elapsed().as_secs_f64();
     let total = clients * per_client;
     let rate = total as f64 / elapsed;
     let i = w.admin.instrument(&ins.instrument.id).unwrap();
-    assert_eq!(i.reserved_minor, 100 * total as u64, "every request reserved once");
+    assert_eq!(
+        i.reserved_minor,
+        100 * total as u64,
+        "every request reserved once"
+    );
     latencies.sort();
     let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
-    let floor = floor_rate(clients.min(std::thread::available_parallelism().map_or(2, |n| n.get())), 400);
+    let floor = floor_rate(
+        clients.min(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        400,
+    );
     println!(
         "pre-authorization, {clients:>2} client(s): {rate:.0}/s, floor (verify + sign on as many threads) {floor:.0}/s, ratio {:.2}; p50 {:.2} ms, p99 {:.2} ms",
         rate / floor,
@@ -296,8 +327,8 @@ fn bench_open(n: usize) {
         c.execute_batch(&format!(
             "BEGIN;
              WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n})
-             INSERT INTO payments (payment_id, voucher_id, seq, merchant_id, amount_minor, credited, batch, bytes)
-             SELECT randomblob(32), randomblob(16), 1, p.merchant_id, p.amount_minor, 1, p.batch, p.bytes
+             INSERT INTO payments (payment_id, voucher_id, seq, merchant_id, amount_minor, credited, batch, position, bytes)
+             SELECT randomblob(32), randomblob(16), 1, p.merchant_id, p.amount_minor, 1, p.batch, randomblob(20), p.bytes
              FROM k, (SELECT * FROM payments LIMIT 1) p;
              COMMIT;"
         ))
@@ -314,7 +345,8 @@ fn bench_open(n: usize) {
     let t = Instant::now();
     w.public.sync(&second).unwrap();
     let sync_ms = t.elapsed().as_secs_f64() * 1e3;
-    let size = std::fs::metadata(&db).unwrap().len() + std::fs::metadata(db.with_extension("sqlite-wal")).map_or(0, |m| m.len());
+    let size = std::fs::metadata(&db).unwrap().len()
+        + std::fs::metadata(db.with_extension("sqlite-wal")).map_or(0, |m| m.len());
     println!(
         "ledger of {n:>7} payments ({:.0} MB): open {:.2} ms (median of 5), sync of 64 payments + receipts {sync_ms:.1} ms",
         size as f64 / 1e6,

@@ -29,7 +29,7 @@ pub fn system_clock() -> Clock {
 
 /// The issuer: its key, its policy and its ledger.
 pub struct Ledger {
-    issuer: Issuer,
+    issuer: Arc<Issuer>,
     key_window: (Timestamp, Timestamp),
     trust: Trust,
     policy: Policy,
@@ -65,7 +65,7 @@ impl Ledger {
         let mut trust = Trust::new();
         trust.add(issuer.public_key(), key_window.0, key_window.1)?;
         Ok(Ledger {
-            issuer,
+            issuer: Arc::new(issuer),
             key_window,
             trust,
             policy,
@@ -131,12 +131,12 @@ impl Ledger {
             )
         };
         let instrument = std::str::from_utf8(req.instrument_id).map_err(|_| bad())?;
-        let row = self.storage.instrument(instrument)?.ok_or_else(bad)?;
+        let (hash, currency) = self.storage.credential(instrument)?.ok_or_else(bad)?;
         let given = sha256(credential.trim().as_bytes());
-        if !bool::from(given.ct_eq(&row.credential_hash)) {
+        if !bool::from(given.ct_eq(&hash)) {
             return Err(bad());
         }
-        if row.instrument.currency != req.currency.as_str() {
+        if currency != req.currency {
             return Err(offpay_protocol::Rejection::WrongCurrency.into());
         }
         if let Some(max) = self.policy.max_amount_minor
@@ -155,20 +155,21 @@ impl Ledger {
                 .map(Amount),
             max_payments: self.policy.max_payments,
         };
-        let p = PreAuth {
-            instrument,
+        // Signed before the transaction (no ledger state goes into a voucher); a retried
+        // request gets the voucher stored the first time instead.
+        let voucher = self
+            .issuer
+            .issue_voucher(request, terms, &mut OsRng)?
+            .to_vec();
+        self.storage.preauthorize(PreAuth {
+            instrument: instrument.to_string(),
             holder_key: req.holder_key,
             client_nonce: req.client_nonce,
             request_hash: sha256(request),
             amount: req.amount,
             currency: req.currency,
             now,
-        };
-        self.storage.preauthorize(&p, &mut || {
-            Ok(self
-                .issuer
-                .issue_voucher(request, terms, &mut OsRng)?
-                .to_vec())
+            voucher,
         })
     }
 
@@ -176,9 +177,12 @@ impl Ledger {
     pub fn sync(&self, batch: &[u8]) -> Result<SyncResult, Failure> {
         let now = self.now();
         let grace = self.policy.grace_secs;
-        let synced = self.storage.sync(batch, now, &|reader| {
-            settle::ingest(reader, &self.trust, grace, batch, now)
-        })?;
+        let (trust, owned) = (self.trust.clone(), batch.to_vec());
+        let synced = self.storage.sync(
+            batch.to_vec(),
+            now,
+            Box::new(move |reader| settle::ingest(reader, &trust, grace, &owned, now)),
+        )?;
         let report = synced.ingested.report(&self.issuer, now)?;
         Ok(SyncResult {
             report,
@@ -275,19 +279,25 @@ impl Ledger {
         merchant: Option<MerchantId>,
     ) -> Result<Vec<u8>, Failure> {
         let now = self.now();
-        self.storage
-            .revoke(voucher, merchant, now, &|serial, v, m| {
-                Ok(self.issuer.revocation_list(serial, now, v, m)?)
-            })
+        let issuer = self.issuer.clone();
+        self.storage.revoke(
+            voucher,
+            merchant,
+            now,
+            Box::new(move |serial, v, m| Ok(issuer.revocation_list(serial, now, v, m)?)),
+        )
     }
 
     /// Admin: closes every voucher whose settlement window has ended.
     pub fn close_expired(&self) -> Result<api::Closed, Failure> {
         let now = self.now();
         let grace = self.policy.grace_secs;
-        let closed = self.storage.close_expired(now, grace, &|open| {
-            settle::close(&self.trust, grace, open, now)
-        })?;
+        let trust = self.trust.clone();
+        let closed = self.storage.close_expired(
+            now,
+            grace,
+            Box::new(move |open| settle::close(&trust, grace, open, now)),
+        )?;
         Ok(api::Closed { closed })
     }
 }

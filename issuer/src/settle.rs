@@ -6,7 +6,7 @@
 use crate::error::Failure;
 use offpay_protocol::settlement::Ingested;
 use offpay_protocol::{
-    Change, MerchantId, Needs, PaymentId, PublicKey, RecordId, Settlement, Timestamp, TrustStore,
+    MerchantId, Needs, PaymentId, PublicKey, RecordId, Settlement, Timestamp, TrustStore,
     VoucherId, VoucherSummary, decode_signed,
 };
 use std::collections::BTreeSet;
@@ -22,27 +22,35 @@ pub type StoredPayment = (Vec<u8>, bool);
 /// A voucher's settled state, with the SHA-256 of its bytes when this issuer issued it.
 pub type StoredVoucher = (VoucherSummary, Option<[u8; 32]>);
 
-/// The rows settlement reads, inside one transaction of a backend.
+/// The rows settlement reads, inside one transaction of a backend. Each method reads a set
+/// of rows in one query; ids that name no row are left out of the answer.
 pub trait StateReader {
-    /// A voucher's settled state, and the SHA-256 of its bytes when this issuer issued it
-    /// (so its signature need not be checked again).
-    fn voucher(&mut self, id: &VoucherId) -> Result<Option<StoredVoucher>, Failure>;
-    /// A recorded payment by id.
-    fn payment(&mut self, id: &PaymentId) -> Result<Option<StoredPayment>, Failure>;
-    /// The recorded payments of a voucher at one sequence number.
-    fn payments_at(&mut self, voucher: &VoucherId, seq: u32)
-    -> Result<Vec<StoredPayment>, Failure>;
-    /// The recorded receipts naming a payment: (record id, merchant, accepted at).
+    /// Vouchers' settled state.
+    fn vouchers(&mut self, ids: &[VoucherId]) -> Result<Vec<StoredVoucher>, Failure>;
+    /// Recorded payments by id.
+    fn payments(&mut self, ids: &[PaymentId]) -> Result<Vec<StoredPayment>, Failure>;
+    /// Recorded payments by (voucher, sequence number).
+    fn payments_at(
+        &mut self,
+        positions: &[(VoucherId, u32)],
+    ) -> Result<Vec<StoredPayment>, Failure>;
+    /// The recorded receipts naming these payments: (record id, payment, merchant, accepted at).
     fn receipts_of(
         &mut self,
-        payment: &PaymentId,
-    ) -> Result<Vec<(RecordId, MerchantId, Timestamp)>, Failure>;
-    /// Whether a receipt record is recorded.
-    fn has_record(&mut self, record: &RecordId) -> Result<bool, Failure>;
-    /// A registered merchant's key.
-    fn merchant_key(&mut self, id: &MerchantId) -> Result<Option<PublicKey>, Failure>;
-    /// The proven pairs a payment is part of.
-    fn proven_with(&mut self, payment: &PaymentId) -> Result<Vec<(PaymentId, PaymentId)>, Failure>;
+        payments: &[PaymentId],
+    ) -> Result<Vec<(RecordId, PaymentId, MerchantId, Timestamp)>, Failure>;
+    /// Which of these receipt records are recorded.
+    fn records(&mut self, ids: &[RecordId]) -> Result<Vec<RecordId>, Failure>;
+    /// Registered merchants' keys.
+    fn merchant_keys(
+        &mut self,
+        ids: &[MerchantId],
+    ) -> Result<Vec<(MerchantId, PublicKey)>, Failure>;
+    /// The proven pairs these payments are part of.
+    fn proven_with(
+        &mut self,
+        payments: &[PaymentId],
+    ) -> Result<Vec<(PaymentId, PaymentId)>, Failure>;
 }
 
 /// Builds a `Settlement` holding exactly the rows `batch` needs.
@@ -54,52 +62,45 @@ pub fn load(
 ) -> Result<Settlement<TRUST_KEYS>, Failure> {
     let mut s = Settlement::new(trust.clone(), grace);
     let needs: Needs = Settlement::<TRUST_KEYS>::needs(batch)?;
+    let ids: Vec<PaymentId> = needs.payments.iter().copied().collect();
+    let named = reader.payments(&ids)?;
     let mut vouchers: BTreeSet<VoucherId> = needs.vouchers.clone();
-    let mut named = Vec::new();
-    for pid in &needs.payments {
-        if let Some(p) = reader.payment(pid)? {
-            vouchers.insert(voucher_of(&p.0)?);
-            named.push(p);
-        }
+    for p in &named {
+        vouchers.insert(voucher_of(&p.0)?);
     }
-    let mut loaded_vouchers = BTreeSet::new();
-    for v in &vouchers {
-        if let Some((summary, hash)) = reader.voucher(v)? {
-            s.load_voucher(&summary);
-            if let Some(h) = hash {
-                s.load_verified_voucher(h);
-            }
-            loaded_vouchers.insert(*v);
+    let vouchers: Vec<VoucherId> = vouchers.into_iter().collect();
+    let mut loaded = BTreeSet::new();
+    for (summary, hash) in reader.vouchers(&vouchers)? {
+        s.load_voucher(&summary);
+        if let Some(h) = hash {
+            s.load_verified_voucher(h);
         }
+        loaded.insert(summary.id);
     }
+    let positions: Vec<(VoucherId, u32)> = needs
+        .positions
+        .iter()
+        .filter(|(v, _)| loaded.contains(v))
+        .copied()
+        .collect();
     let mut payments: BTreeSet<PaymentId> = needs.payments.clone();
-    for (v, seq) in &needs.positions {
-        if loaded_vouchers.contains(v) {
-            for (bytes, credited) in reader.payments_at(v, *seq)? {
-                payments.insert(s.load_payment(&bytes, credited)?);
-            }
-        }
+    for (bytes, credited) in reader.payments_at(&positions)?.into_iter().chain(named) {
+        payments.insert(s.load_payment(&bytes, credited)?);
     }
-    for (bytes, credited) in named {
-        s.load_payment(&bytes, credited)?;
+    let payments: Vec<PaymentId> = payments.into_iter().collect();
+    for (record, payment, merchant, at) in reader.receipts_of(&payments)? {
+        s.load_receipt(record, payment, merchant, at);
     }
-    for pid in &payments {
-        for (record, merchant, at) in reader.receipts_of(pid)? {
-            s.load_receipt(record, *pid, merchant, at);
-        }
-        for (a, b) in reader.proven_with(pid)? {
-            s.load_proven(a, b);
-        }
+    for (a, b) in reader.proven_with(&payments)? {
+        s.load_proven(a, b);
     }
-    for r in &needs.records {
-        if reader.has_record(r)? {
-            s.load_record(*r);
-        }
+    let records: Vec<RecordId> = needs.records.iter().copied().collect();
+    for r in reader.records(&records)? {
+        s.load_record(r);
     }
-    for m in &needs.merchants {
-        if let Some(k) = reader.merchant_key(m)? {
-            s.load_merchant(*m, k);
-        }
+    let merchants: Vec<MerchantId> = needs.merchants.iter().copied().collect();
+    for (m, k) in reader.merchant_keys(&merchants)? {
+        s.load_merchant(m, k);
     }
     Ok(s)
 }
@@ -135,15 +136,4 @@ pub fn close(
         s.load_voucher(v);
     }
     s.close_expired(now)
-}
-
-/// The vouchers a list of changes touches (for locking and accounting).
-pub fn touched(changes: &[Change]) -> BTreeSet<VoucherId> {
-    changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::Voucher(v) => Some(v.id),
-            _ => None,
-        })
-        .collect()
 }

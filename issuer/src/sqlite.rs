@@ -1,20 +1,31 @@
-//! The ledger in SQLite: one file, WAL, every write transaction `BEGIN IMMEDIATE` (one writer
-//! at a time), `synchronous = FULL`.
+//! The ledger in SQLite: one file in WAL mode with `synchronous = FULL`.
+//!
+//! Writes go through one writer thread that commits in groups: it takes every operation
+//! waiting (up to [`GROUP_MAX`]), runs each inside its own savepoint of one `BEGIN IMMEDIATE`
+//! transaction, commits once, and only then answers each caller. An operation that fails is
+//! rolled back to its savepoint and changes nothing; if the commit fails, every operation of
+//! the group fails and nothing of it is stored. One `fsync` then serves many concurrent
+//! requests, and no answer is given before what it reports is durable. Reads use their own
+//! connection and see what was committed.
 
 use crate::api;
 use crate::error::Failure;
 use crate::settle::{StateReader, StoredPayment, StoredVoucher};
-use crate::storage::{
-    Close, InstrumentRow, PreAuth, Settle, SignList, SignVoucher, Storage, Synced,
-};
+use crate::storage::{Close, InstrumentRow, PreAuth, Settle, SignList, Storage, Synced};
 use offpay_protocol::msg::{FraudKind, MerchantCertificate, Outcome, Voucher};
 use offpay_protocol::{
     Amount, Change, Currency, MerchantId, PaymentId, PublicKey, RecordId, Timestamp, VoucherId,
     VoucherSummary, crypto::sha256, decode_signed,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::rc::Rc;
+use std::sync::{Mutex, mpsc};
+
+/// The most operations one group commit takes.
+pub const GROUP_MAX: usize = 256;
 
 /// The schema, one migration per step; `PRAGMA user_version` says how many were applied.
 /// Never edit a migration that shipped: add one.
@@ -92,9 +103,10 @@ const MIGRATIONS: &[&str] = &[
         amount_minor INTEGER NOT NULL,
         credited INTEGER NOT NULL DEFAULT 0,
         batch INTEGER NOT NULL REFERENCES sync_batches(id),
+        position BLOB NOT NULL,
         bytes BLOB NOT NULL
     );
-    CREATE INDEX payments_by_position ON payments(voucher_id, seq);
+    CREATE INDEX payments_by_position ON payments(position);
     CREATE TABLE receipts (
         record_id BLOB PRIMARY KEY,
         payment_id BLOB NOT NULL,
@@ -178,64 +190,150 @@ fn migrate(conn: &mut Connection) -> Result<u32, Failure> {
     Ok(SCHEMA_VERSION)
 }
 
+/// What the writer tells an operation once its group's commit is done.
+type Done = Box<dyn FnOnce(Result<(), Failure>) + Send>;
+/// An operation for the writer: runs inside the group's transaction, returns how to answer.
+type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
+
 /// The SQLite ledger.
 pub struct SqliteStorage {
-    conn: Mutex<Connection>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+}
+
+fn connect(path: &Path) -> Result<Connection, Failure> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 10000;",
+    )
+    .map_err(db)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    rusqlite::vtab::array::load_module(&conn).map_err(db)?;
+    Ok(conn)
+}
+
+/// The writer: group commits until every sender is gone.
+fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+            // Dropped unrun: each caller is told the ledger failed, and nothing changed.
+            drop(group);
+            continue;
+        }
+        let done: Vec<Done> = group.into_iter().map(|job| job(&conn)).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(db);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for d in done {
+            d(committed.clone());
+        }
+    }
 }
 
 impl SqliteStorage {
     /// Opens (creating and migrating) the ledger at `path`. Opening reads nothing but the
     /// schema version: no history is replayed.
     pub fn open(path: &Path) -> Result<Self, Failure> {
-        let mut conn = Connection::open(path).map_err(db)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 10000;",
-        )
-        .map_err(db)?;
+        let mut conn = connect(path)?;
         migrate(&mut conn)?;
+        let reader = connect(path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("offpay-ledger-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(Failure::storage)?;
         Ok(SqliteStorage {
-            conn: Mutex::new(conn),
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            reader: Mutex::new(reader),
         })
     }
 
-    fn with<T>(
+    /// Runs `f` as one operation of the writer's next group: its changes are committed (or
+    /// not at all) before the answer is returned.
+    fn with<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>,
+        f: impl FnOnce(&Connection) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, Failure> {
-        let mut conn = self
-            .conn
+        let (answer, wait) = mpsc::sync_channel::<Result<T, Failure>>(1);
+        let job: Job = Box::new(move |conn: &Connection| -> Done {
+            let run = |sql: &str| -> Result<(), Failure> {
+                conn.prepare_cached(sql)
+                    .map_err(db)?
+                    .execute([])
+                    .map_err(db)?;
+                Ok(())
+            };
+            let result = match run("SAVEPOINT operation") {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let r = f(conn);
+                    let end = if r.is_ok() {
+                        run("RELEASE operation")
+                    } else {
+                        run("ROLLBACK TO operation").and_then(|()| run("RELEASE operation"))
+                    };
+                    end.and(r)
+                }
+            };
+            Box::new(move |committed: Result<(), Failure>| {
+                let _ = answer.send(committed.and(result));
+            })
+        });
+        let sent = self
+            .jobs
             .lock()
-            .map_err(|_| Failure::storage("a previous ledger call panicked"))?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(db)?;
-        Ok(out)
+            .map_err(|_| Failure::storage("the ledger's writer lock is poisoned"))?
+            .as_ref()
+            .map(|s| s.send(job).is_ok());
+        if sent != Some(true) {
+            return Err(Failure::storage("the ledger's writer has stopped"));
+        }
+        wait.recv()
+            .map_err(|_| Failure::storage("the ledger's writer has stopped"))?
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Failure>) -> Result<T, Failure> {
         let conn = self
-            .conn
+            .reader
             .lock()
             .map_err(|_| Failure::storage("a previous ledger call panicked"))?;
         f(&conn)
     }
 }
 
-/// The id of an account, created at zero when first used.
-fn account(tx: &Connection, kind: &str, owner: &str, cur: &str) -> Result<i64, Failure> {
-    tx.execute(
-        "INSERT OR IGNORE INTO accounts (kind, owner, currency) VALUES (?1, ?2, ?3)",
-        params![kind, owner, cur],
+impl Drop for SqliteStorage {
+    fn drop(&mut self) {
+        if let Ok(mut j) = self.jobs.lock() {
+            j.take();
+        }
+        if let Ok(mut w) = self.writer.lock()
+            && let Some(w) = w.take()
+        {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Adds `amount` to an account (created at zero when first used); its id.
+fn post(tx: &Connection, kind: &str, owner: &str, cur: &str, amount: i64) -> Result<i64, Failure> {
+    tx.prepare_cached(
+        "INSERT INTO accounts (kind, owner, currency, balance) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, owner, currency) DO UPDATE SET balance = balance + excluded.balance
+         RETURNING id",
     )
-    .map_err(db)?;
-    tx.query_row(
-        "SELECT id FROM accounts WHERE kind = ?1 AND owner = ?2 AND currency = ?3",
-        params![kind, owner, cur],
-        |r| r.get(0),
-    )
+    .map_err(db)?
+    .query_row(params![kind, owner, cur, amount], |r| r.get(0))
     .map_err(db)
 }
 
@@ -252,38 +350,31 @@ fn movement(
     if sum != 0 {
         return Err(Failure::storage("a movement that does not balance"));
     }
-    tx.execute(
-        "INSERT INTO movements (kind, reference, at) VALUES (?1, ?2, ?3)",
-        params![kind, reference, at.0],
-    )
-    .map_err(db)?;
+    tx.prepare_cached("INSERT INTO movements (kind, reference, at) VALUES (?1, ?2, ?3)")
+        .map_err(db)?
+        .execute(params![kind, reference, at.0])
+        .map_err(db)?;
     let m = tx.last_insert_rowid();
     for (akind, owner, amount) in entries {
         if *amount == 0 {
             continue;
         }
-        let a = account(tx, akind, owner, cur)?;
-        tx.execute(
-            "INSERT INTO entries (movement, account, amount) VALUES (?1, ?2, ?3)",
-            params![m, a, amount],
-        )
-        .map_err(db)?;
-        tx.execute(
-            "UPDATE accounts SET balance = balance + ?2 WHERE id = ?1",
-            params![a, amount],
-        )
-        .map_err(db)?;
+        let a = post(tx, akind, owner, cur, *amount)?;
+        tx.prepare_cached("INSERT INTO entries (movement, account, amount) VALUES (?1, ?2, ?3)")
+            .map_err(db)?
+            .execute(params![m, a, amount])
+            .map_err(db)?;
     }
     Ok(())
 }
 
 fn balance(tx: &Connection, kind: &str, owner: &str, cur: &str) -> Result<i64, Failure> {
     Ok(tx
-        .query_row(
+        .prepare_cached(
             "SELECT balance FROM accounts WHERE kind = ?1 AND owner = ?2 AND currency = ?3",
-            params![kind, owner, cur],
-            |r| r.get(0),
         )
+        .map_err(db)?
+        .query_row(params![kind, owner, cur], |r| r.get(0))
         .optional()
         .map_err(db)?
         .unwrap_or(0))
@@ -291,11 +382,9 @@ fn balance(tx: &Connection, kind: &str, owner: &str, cur: &str) -> Result<i64, F
 
 fn instrument_row(tx: &Connection, id: &str) -> Result<Option<InstrumentRow>, Failure> {
     let row: Option<(Vec<u8>, String, Option<String>)> = tx
-        .query_row(
-            "SELECT credential_hash, currency, label FROM instruments WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT credential_hash, currency, label FROM instruments WHERE id = ?1")
+        .map_err(db)?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(db)?;
     let Some((hash, cur, label)) = row else {
@@ -347,150 +436,178 @@ fn voucher_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<api::VoucherState> {
 const VOUCHER_STATE: &str = "SELECT voucher_id, instrument, currency, limit_minor, \
     credited_minor, fraud, released_minor, not_after FROM vouchers";
 
-/// Settlement's reads inside a SQLite transaction.
+/// Settlement's reads inside a SQLite transaction, each a query over an `rarray` of ids.
 struct Reader<'a>(&'a Connection);
 
-impl StateReader for Reader<'_> {
-    fn voucher(&mut self, id: &VoucherId) -> Result<Option<StoredVoucher>, Failure> {
-        let row = self
-            .0
-            .prepare_cached(
-                "SELECT currency, limit_minor, not_before, not_after, credited_minor, fraud,
-                 released_minor, voucher FROM vouchers WHERE voucher_id = ?1",
-            )
-            .map_err(db)?
-            .query_row([&id.0[..]], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, u32>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, bool>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
-                    r.get::<_, Option<Vec<u8>>>(7)?,
-                ))
-            })
-            .optional()
-            .map_err(db)?;
-        let Some((cur, limit, nb, na, credited, fraud, released, bytes)) = row else {
-            return Ok(None);
-        };
-        let limit = unsigned(limit);
-        let credited = unsigned(credited);
-        Ok(Some((
-            VoucherSummary {
-                id: *id,
-                currency: currency(&cur)?,
-                limit: Amount(limit),
-                not_before: Timestamp(nb),
-                not_after: Timestamp(na),
-                credited: Amount(credited),
-                overspend: Amount(credited.saturating_sub(limit)),
-                fraud,
-                released: released.map(|r| Amount(unsigned(r))),
-            },
-            bytes.map(|b| sha256(&b)),
-        )))
-    }
+fn ids<const N: usize>(v: impl Iterator<Item = [u8; N]>) -> Rc<Vec<Value>> {
+    Rc::new(v.map(|b| Value::Blob(b.to_vec())).collect())
+}
 
-    fn payment(&mut self, id: &PaymentId) -> Result<Option<StoredPayment>, Failure> {
-        self.0
-            .prepare_cached("SELECT bytes, credited FROM payments WHERE payment_id = ?1")
-            .map_err(db)?
-            .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .map_err(db)
-    }
+/// A payment's position: its voucher id and its sequence number (big-endian).
+fn position(voucher: &VoucherId, seq: u32) -> [u8; 20] {
+    let mut p = [0u8; 20];
+    p[..16].copy_from_slice(&voucher.0);
+    p[16..].copy_from_slice(&seq.to_be_bytes());
+    p
+}
 
-    fn payments_at(
-        &mut self,
-        voucher: &VoucherId,
-        seq: u32,
-    ) -> Result<Vec<StoredPayment>, Failure> {
-        let mut st = self
-            .0
-            .prepare_cached(
-                "SELECT bytes, credited FROM payments WHERE voucher_id = ?1 AND seq = ?2
-                 ORDER BY rowid",
-            )
-            .map_err(db)?;
-        let rows = st
-            .query_map(params![&voucher.0[..], seq], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(db)?;
+impl Reader<'_> {
+    fn rows<T>(
+        &self,
+        sql: &str,
+        list: Rc<Vec<Value>>,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, Failure> {
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut st = self.0.prepare_cached(sql).map_err(db)?;
+        let rows = st.query_map([list], f).map_err(db)?;
         rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+}
+
+impl StateReader for Reader<'_> {
+    fn vouchers(&mut self, list: &[VoucherId]) -> Result<Vec<StoredVoucher>, Failure> {
+        let rows = self.rows(
+            "SELECT voucher_id, currency, limit_minor, not_before, not_after, credited_minor,
+             fraud, released_minor, voucher FROM vouchers WHERE voucher_id IN rarray(?1)",
+            ids(list.iter().map(|v| v.0)),
+            |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<Vec<u8>>>(8)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for (id, cur, limit, nb, na, credited, fraud, released, bytes) in rows {
+            let (limit, credited) = (unsigned(limit), unsigned(credited));
+            out.push((
+                VoucherSummary {
+                    id: VoucherId(arr(id)?),
+                    currency: currency(&cur)?,
+                    limit: Amount(limit),
+                    not_before: Timestamp(nb),
+                    not_after: Timestamp(na),
+                    credited: Amount(credited),
+                    overspend: Amount(credited.saturating_sub(limit)),
+                    fraud,
+                    released: released.map(|r| Amount(unsigned(r))),
+                },
+                bytes.map(|b| sha256(&b)),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn payments(&mut self, list: &[PaymentId]) -> Result<Vec<StoredPayment>, Failure> {
+        self.rows(
+            "SELECT bytes, credited FROM payments WHERE payment_id IN rarray(?1)",
+            ids(list.iter().map(|p| p.0)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    fn payments_at(&mut self, list: &[(VoucherId, u32)]) -> Result<Vec<StoredPayment>, Failure> {
+        self.rows(
+            "SELECT bytes, credited FROM payments WHERE position IN rarray(?1) ORDER BY rowid",
+            ids(list.iter().map(|(v, s)| position(v, *s))),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     fn receipts_of(
         &mut self,
-        payment: &PaymentId,
-    ) -> Result<Vec<(RecordId, MerchantId, Timestamp)>, Failure> {
-        let mut st = self
-            .0
-            .prepare_cached(
-                "SELECT record_id, merchant_id, accepted_at FROM receipts WHERE payment_id = ?1",
-            )
-            .map_err(db)?;
-        let rows = st
-            .query_map([&payment.0[..]], |r| {
+        list: &[PaymentId],
+    ) -> Result<Vec<(RecordId, PaymentId, MerchantId, Timestamp)>, Failure> {
+        let rows = self.rows(
+            "SELECT record_id, payment_id, merchant_id, accepted_at FROM receipts
+             WHERE payment_id IN rarray(?1)",
+            ids(list.iter().map(|p| p.0)),
+            |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, u32>(2)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, u32>(3)?,
                 ))
-            })
-            .map_err(db)?;
+            },
+        )?;
         let mut out = Vec::new();
-        for row in rows {
-            let (rid, mid, at) = row.map_err(db)?;
-            out.push((RecordId(arr(rid)?), MerchantId(arr(mid)?), Timestamp(at)));
+        for (rid, pid, mid, at) in rows {
+            out.push((
+                RecordId(arr(rid)?),
+                PaymentId(arr(pid)?),
+                MerchantId(arr(mid)?),
+                Timestamp(at),
+            ));
         }
         Ok(out)
     }
 
-    fn has_record(&mut self, record: &RecordId) -> Result<bool, Failure> {
-        self.0
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM receipts WHERE record_id = ?1)")
-            .map_err(db)?
-            .query_row([&record.0[..]], |r| r.get(0))
-            .map_err(db)
+    fn records(&mut self, list: &[RecordId]) -> Result<Vec<RecordId>, Failure> {
+        self.rows(
+            "SELECT record_id FROM receipts WHERE record_id IN rarray(?1)",
+            ids(list.iter().map(|r| r.0)),
+            |r| r.get::<_, Vec<u8>>(0),
+        )?
+        .into_iter()
+        .map(|r| arr(r).map(RecordId))
+        .collect()
     }
 
-    fn merchant_key(&mut self, id: &MerchantId) -> Result<Option<PublicKey>, Failure> {
-        let key: Option<Vec<u8>> = self
-            .0
-            .prepare_cached("SELECT public_key FROM merchants WHERE merchant_id = ?1")
-            .map_err(db)?
-            .query_row([&id.0[..]], |r| r.get(0))
-            .optional()
-            .map_err(db)?;
-        key.map(|k| arr(k).map(PublicKey)).transpose()
+    fn merchant_keys(
+        &mut self,
+        list: &[MerchantId],
+    ) -> Result<Vec<(MerchantId, PublicKey)>, Failure> {
+        self.rows(
+            "SELECT merchant_id, public_key FROM merchants WHERE merchant_id IN rarray(?1)",
+            ids(list.iter().map(|m| m.0)),
+            |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )?
+        .into_iter()
+        .map(|(m, k)| Ok((MerchantId(arr(m)?), PublicKey(arr(k)?))))
+        .collect()
     }
 
-    fn proven_with(&mut self, payment: &PaymentId) -> Result<Vec<(PaymentId, PaymentId)>, Failure> {
-        let mut st = self
-            .0
-            .prepare_cached(
-                "SELECT first_payment, second_payment FROM fraud_proofs
-                 WHERE first_payment = ?1 OR second_payment = ?1",
-            )
-            .map_err(db)?;
-        let rows = st
-            .query_map([&payment.0[..]], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .map_err(db)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (a, b) = row.map_err(db)?;
-            out.push((PaymentId(arr(a)?), PaymentId(arr(b)?)));
-        }
-        Ok(out)
+    fn proven_with(&mut self, list: &[PaymentId]) -> Result<Vec<(PaymentId, PaymentId)>, Failure> {
+        let list = ids(list.iter().map(|p| p.0));
+        self.rows(
+            "SELECT first_payment, second_payment FROM fraud_proofs
+             WHERE first_payment IN rarray(?1) OR second_payment IN rarray(?1)",
+            list,
+            |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )?
+        .into_iter()
+        .map(|(a, b)| Ok((PaymentId(arr(a)?), PaymentId(arr(b)?))))
+        .collect()
     }
 }
 
-/// Writes one change of settlement, with the money it moves.
-fn apply(tx: &Connection, c: &Change, batch: i64, now: Timestamp) -> Result<(), Failure> {
+/// What a batch credited from one voucher: per merchant, and beyond the limit.
+#[derive(Default)]
+struct Credits {
+    currency: Option<Currency>,
+    merchants: BTreeMap<MerchantId, i64>,
+    overspend: i64,
+}
+
+/// Writes one change of settlement; credits are gathered per voucher in `credits`.
+fn apply(
+    tx: &Connection,
+    c: &Change,
+    batch: i64,
+    now: Timestamp,
+    credits: &mut BTreeMap<VoucherId, Credits>,
+) -> Result<(), Failure> {
     match c {
         Change::Payment {
             id,
@@ -502,7 +619,7 @@ fn apply(tx: &Connection, c: &Change, batch: i64, now: Timestamp) -> Result<(), 
         } => {
             tx.prepare_cached(
                 "INSERT INTO payments (payment_id, voucher_id, seq, merchant_id, amount_minor,
-                 batch, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 batch, position, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(db)?
             .execute(params![
@@ -512,6 +629,7 @@ fn apply(tx: &Connection, c: &Change, batch: i64, now: Timestamp) -> Result<(), 
                 &merchant.0[..],
                 minor(amount.0)?,
                 batch,
+                &position(voucher, *seq)[..],
                 bytes
             ])
             .map_err(db)?;
@@ -550,28 +668,16 @@ fn apply(tx: &Connection, c: &Change, batch: i64, now: Timestamp) -> Result<(), 
                 .map_err(db)?
                 .execute([&payment.0[..]])
                 .map_err(db)?;
-            let instrument: Option<String> = tx
-                .query_row(
-                    "SELECT instrument FROM vouchers WHERE voucher_id = ?1",
-                    [&voucher.0[..]],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?
-                .flatten();
-            let amount = minor(amount.0)?;
-            let over = minor(overspend.0)?;
-            let m = hex::encode(merchant.0);
-            let cur = currency.as_str();
-            let entries: Vec<(&str, &str, i64)> = match &instrument {
-                Some(i) => vec![
-                    ("reserved", i.as_str(), -(amount - over)),
-                    ("owed", i.as_str(), -over),
-                    ("merchant", m.as_str(), amount),
-                ],
-                None => vec![("suspense", "", -amount), ("merchant", m.as_str(), amount)],
-            };
-            movement(tx, "credit", &payment.0, now, cur, &entries)?;
+            let c = credits.entry(*voucher).or_default();
+            c.currency = Some(*currency);
+            let m = c.merchants.entry(*merchant).or_insert(0);
+            *m = m
+                .checked_add(minor(amount.0)?)
+                .ok_or_else(|| Failure::storage("credits past 2^63"))?;
+            c.overspend = c
+                .overspend
+                .checked_add(minor(overspend.0)?)
+                .ok_or_else(|| Failure::storage("overspend past 2^63"))?;
         }
         Change::Proof {
             voucher,
@@ -580,18 +686,19 @@ fn apply(tx: &Connection, c: &Change, batch: i64, now: Timestamp) -> Result<(), 
             second,
             bytes,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO fraud_proofs (first_payment, second_payment, voucher_id,
                  kind, found_at, proof) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    &first.0[..],
-                    &second.0[..],
-                    &voucher.0[..],
-                    kind_name(*kind),
-                    now.0,
-                    bytes
-                ],
             )
+            .map_err(db)?
+            .execute(params![
+                &first.0[..],
+                &second.0[..],
+                &voucher.0[..],
+                kind_name(*kind),
+                now.0,
+                bytes
+            ])
             .map_err(db)?;
         }
         Change::Voucher(v) => {
@@ -623,6 +730,43 @@ fn apply(tx: &Connection, c: &Change, batch: i64, now: Timestamp) -> Result<(), 
     Ok(())
 }
 
+/// One credit movement per voucher a batch credited: the instrument's reservation (and, past
+/// the limit, what its holder owes) to the merchants.
+fn post_credits(
+    tx: &Connection,
+    credits: BTreeMap<VoucherId, Credits>,
+    now: Timestamp,
+) -> Result<(), Failure> {
+    for (voucher, c) in credits {
+        let Some(cur) = c.currency else { continue };
+        let instrument: Option<String> = tx
+            .prepare_cached("SELECT instrument FROM vouchers WHERE voucher_id = ?1")
+            .map_err(db)?
+            .query_row([&voucher.0[..]], |r| r.get(0))
+            .optional()
+            .map_err(db)?
+            .flatten();
+        let total: i64 = c.merchants.values().sum();
+        let names: Vec<(String, i64)> = c
+            .merchants
+            .iter()
+            .map(|(m, a)| (hex::encode(m.0), *a))
+            .collect();
+        let mut entries: Vec<(&str, &str, i64)> = match &instrument {
+            Some(i) => vec![
+                ("reserved", i.as_str(), -(total - c.overspend)),
+                ("owed", i.as_str(), -c.overspend),
+            ],
+            None => vec![("suspense", "", -total)],
+        };
+        for (m, a) in &names {
+            entries.push(("merchant", m.as_str(), *a));
+        }
+        movement(tx, "credit", &voucher.0, now, cur.as_str(), &entries)?;
+    }
+    Ok(())
+}
+
 impl Storage for SqliteStorage {
     fn schema_version(&self) -> Result<u32, Failure> {
         self.read(|c| {
@@ -643,14 +787,15 @@ impl Storage for SqliteStorage {
         label: Option<&str>,
         now: Timestamp,
     ) -> Result<api::Instrument, Failure> {
-        self.with(|tx| {
+        let (id, label) = (id.to_string(), label.map(str::to_string));
+        self.with(move |tx| {
             tx.execute(
                 "INSERT INTO instruments (id, credential_hash, currency, label, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, &credential_hash[..], currency.as_str(), label, now.0],
             )
             .map_err(db)?;
-            instrument_row(tx, id)?
+            instrument_row(tx, &id)?
                 .map(|r| r.instrument)
                 .ok_or_else(|| Failure::storage("the instrument just created is missing"))
         })
@@ -660,8 +805,23 @@ impl Storage for SqliteStorage {
         self.read(|c| instrument_row(c, id))
     }
 
+    fn credential(&self, id: &str) -> Result<Option<([u8; 32], Currency)>, Failure> {
+        self.read(|c| {
+            let row: Option<(Vec<u8>, String)> = c
+                .prepare_cached("SELECT credential_hash, currency FROM instruments WHERE id = ?1")
+                .map_err(db)?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            row.map(|(h, cur)| Ok((arr(h)?, currency(&cur)?)))
+                .transpose()
+        })
+    }
+
     fn fund(&self, id: &str, amount: Amount, now: Timestamp) -> Result<api::Instrument, Failure> {
-        self.with(|tx| {
+        let id = id.to_string();
+        self.with(move |tx| {
+            let id = id.as_str();
             let row = instrument_row(tx, id)?
                 .ok_or_else(|| Failure::api(api::ApiError::NotFound, "no such instrument"))?;
             let x = minor(amount.0)?;
@@ -687,16 +847,18 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn preauthorize(&self, p: &PreAuth<'_>, sign: SignVoucher<'_>) -> Result<Vec<u8>, Failure> {
-        self.with(|tx| {
+    fn preauthorize(&self, p: PreAuth) -> Result<Vec<u8>, Failure> {
+        self.with(move |tx| {
             let known: Option<(Vec<u8>, Option<Vec<u8>>)> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT p.request_hash, v.voucher FROM preauthorizations p
                      JOIN vouchers v ON v.voucher_id = p.voucher_id
                      WHERE p.holder_key = ?1 AND p.client_nonce = ?2",
-                    params![&p.holder_key.0[..], &p.client_nonce.0[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
+                .map_err(db)?
+                .query_row(params![&p.holder_key.0[..], &p.client_nonce.0[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
                 .map_err(db)?;
             if let Some((hash, voucher)) = known {
@@ -710,36 +872,38 @@ impl Storage for SqliteStorage {
             }
             let x = minor(p.amount.0)?;
             let cur = p.currency.as_str();
-            if balance(tx, "available", p.instrument, cur)? < x {
+            if balance(tx, "available", &p.instrument, cur)? < x {
                 return Err(offpay_protocol::Rejection::InsufficientFunds.into());
             }
-            let voucher = sign()?;
+            let voucher = p.voucher;
             let v = decode_signed::<Voucher>(&voucher)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO vouchers (voucher_id, instrument, currency, limit_minor, not_before,
                  not_after, issued_at, voucher) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    &v.id.0[..],
-                    p.instrument,
-                    cur,
-                    minor(v.limit.0)?,
-                    v.not_before.0,
-                    v.not_after.0,
-                    p.now.0,
-                    &voucher
-                ],
             )
+            .map_err(db)?
+            .execute(params![
+                &v.id.0[..],
+                &p.instrument,
+                cur,
+                minor(v.limit.0)?,
+                v.not_before.0,
+                v.not_after.0,
+                p.now.0,
+                &voucher
+            ])
             .map_err(db)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO preauthorizations (holder_key, client_nonce, request_hash, voucher_id)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    &p.holder_key.0[..],
-                    &p.client_nonce.0[..],
-                    &p.request_hash[..],
-                    &v.id.0[..]
-                ],
             )
+            .map_err(db)?
+            .execute(params![
+                &p.holder_key.0[..],
+                &p.client_nonce.0[..],
+                &p.request_hash[..],
+                &v.id.0[..]
+            ])
             .map_err(db)?;
             movement(
                 tx,
@@ -748,8 +912,8 @@ impl Storage for SqliteStorage {
                 p.now,
                 cur,
                 &[
-                    ("available", p.instrument, -x),
-                    ("reserved", p.instrument, x),
+                    ("available", &p.instrument, -x),
+                    ("reserved", &p.instrument, x),
                 ],
             )?;
             Ok(voucher)
@@ -757,8 +921,9 @@ impl Storage for SqliteStorage {
     }
 
     fn add_merchant(&self, certificate: &[u8], now: Timestamp) -> Result<(), Failure> {
-        let c = decode_signed::<MerchantCertificate<'_>>(certificate)?;
-        self.with(|tx| {
+        let certificate = certificate.to_vec();
+        self.with(move |tx| {
+            let c = decode_signed::<MerchantCertificate<'_>>(&certificate)?;
             let n = tx
                 .execute(
                     "INSERT OR IGNORE INTO merchants (merchant_id, public_key, display_name,
@@ -771,7 +936,7 @@ impl Storage for SqliteStorage {
                         c.not_before.0,
                         c.not_after.0,
                         now.0,
-                        certificate
+                        &certificate
                     ],
                 )
                 .map_err(db)?;
@@ -785,8 +950,8 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn sync(&self, batch: &[u8], now: Timestamp, settle: Settle<'_>) -> Result<Synced, Failure> {
-        self.with(|tx| {
+    fn sync(&self, batch: Vec<u8>, now: Timestamp, settle: Settle) -> Result<Synced, Failure> {
+        self.with(move |tx| {
             let ingested = settle(&mut Reader(tx))?;
             let new_records = ingested
                 .entries
@@ -808,7 +973,7 @@ impl Storage for SqliteStorage {
                 "INSERT INTO sync_batches (batch_id, ingested_at, records, new_records)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![
-                    &sha256(batch)[..],
+                    &sha256(&batch)[..],
                     now.0,
                     ingested.entries.len(),
                     new_records
@@ -816,9 +981,11 @@ impl Storage for SqliteStorage {
             )
             .map_err(db)?;
             let id = tx.last_insert_rowid();
+            let mut credits = BTreeMap::new();
             for c in &ingested.changes {
-                apply(tx, c, id, now)?;
+                apply(tx, c, id, now, &mut credits)?;
             }
+            post_credits(tx, credits, now)?;
             Ok(Synced {
                 ingested,
                 new_records,
@@ -830,9 +997,9 @@ impl Storage for SqliteStorage {
         &self,
         now: Timestamp,
         grace: u32,
-        close: Close<'_>,
+        close: Close,
     ) -> Result<Vec<api::VoucherState>, Failure> {
-        self.with(|tx| {
+        self.with(move |tx| {
             let ids: Vec<Vec<u8>> = {
                 let mut st = tx
                     .prepare(
@@ -845,13 +1012,15 @@ impl Storage for SqliteStorage {
                     .collect::<rusqlite::Result<_>>()
                     .map_err(db)?
             };
-            let mut open = Vec::new();
-            for id in ids {
-                let vid = VoucherId(arr(id)?);
-                if let Some((v, _)) = Reader(tx).voucher(&vid)? {
-                    open.push(v);
-                }
-            }
+            let list = ids
+                .into_iter()
+                .map(|i| arr(i).map(VoucherId))
+                .collect::<Result<Vec<_>, _>>()?;
+            let open: Vec<VoucherSummary> = Reader(tx)
+                .vouchers(&list)?
+                .into_iter()
+                .map(|(v, _)| v)
+                .collect();
             let mut out = Vec::new();
             for v in close(&open) {
                 let Some(released) = v.released else {
@@ -898,9 +1067,9 @@ impl Storage for SqliteStorage {
         voucher: Option<VoucherId>,
         merchant: Option<MerchantId>,
         now: Timestamp,
-        sign: SignList<'_>,
+        sign: SignList,
     ) -> Result<Vec<u8>, Failure> {
-        self.with(|tx| {
+        self.with(move |tx| {
             if let Some(v) = voucher {
                 let known: bool = tx
                     .query_row(

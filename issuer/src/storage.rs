@@ -18,7 +18,7 @@
 //! |---|---|
 //! | funding | funding −x, available +x |
 //! | reservation (pre-authorization) | available −x, reserved +x |
-//! | credit of a payment | reserved −(amount − overspend), merchant +amount, owed −overspend |
+//! | credit (the payments of one voucher a batch credits) | reserved −(amount − overspend), merchant +amount, owed −overspend |
 //! | release at closing | reserved −x, available +x |
 
 use crate::api;
@@ -29,11 +29,11 @@ use offpay_protocol::{
     Amount, Currency, MerchantId, Nonce, PublicKey, Timestamp, VoucherId, VoucherSummary,
 };
 
-/// A pre-authorization the service has checked and is about to grant.
+/// A pre-authorization the service has checked and signed, to be granted.
 #[derive(Clone, Debug)]
-pub struct PreAuth<'a> {
+pub struct PreAuth {
     /// The instrument to reserve from.
-    pub instrument: &'a str,
+    pub instrument: String,
     /// The holder key of the request.
     pub holder_key: PublicKey,
     /// The request's client nonce.
@@ -46,6 +46,8 @@ pub struct PreAuth<'a> {
     pub currency: Currency,
     /// The time of the request.
     pub now: Timestamp,
+    /// The voucher signed for it, stored unless this request was granted before.
+    pub voucher: Vec<u8>,
 }
 
 /// An instrument row with its credential hash.
@@ -57,14 +59,13 @@ pub struct InstrumentRow {
     pub credential_hash: [u8; 32],
 }
 
-/// Signs a voucher for the reservation being made: gets nothing, returns the voucher bytes.
-pub type SignVoucher<'a> = &'a mut dyn FnMut() -> Result<Vec<u8>, Failure>;
 /// Runs settlement against a transaction's rows.
-pub type Settle<'a> = &'a dyn Fn(&mut dyn StateReader) -> Result<Ingested, Failure>;
+pub type Settle = Box<dyn FnOnce(&mut dyn StateReader) -> Result<Ingested, Failure> + Send>;
 /// Decides which of the given open vouchers close now (settlement's rule).
-pub type Close<'a> = &'a dyn Fn(&[VoucherSummary]) -> Vec<VoucherSummary>;
+pub type Close = Box<dyn FnOnce(&[VoucherSummary]) -> Vec<VoucherSummary> + Send>;
 /// Signs the revocation list with this serial over these ids.
-pub type SignList<'a> = &'a dyn Fn(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure>;
+pub type SignList =
+    Box<dyn FnOnce(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure> + Send>;
 
 /// What a sync stored.
 #[derive(Clone, Debug)]
@@ -92,25 +93,27 @@ pub trait Storage: Send + Sync {
     ) -> Result<api::Instrument, Failure>;
     /// An instrument and its credential hash.
     fn instrument(&self, id: &str) -> Result<Option<InstrumentRow>, Failure>;
+    /// An instrument's credential hash and currency (what a pre-authorization checks).
+    fn credential(&self, id: &str) -> Result<Option<([u8; 32], Currency)>, Failure>;
     /// Funds an instrument.
     fn fund(&self, id: &str, amount: Amount, now: Timestamp) -> Result<api::Instrument, Failure>;
     /// Grants a pre-authorization: the voucher stored for the same (holder key, client nonce)
     /// if there is one (the same request: no second reservation; another request:
     /// `nonce-reused`), else reserves the amount (`insufficient-funds` if the instrument lacks
-    /// it), signs with `sign` and stores the voucher, in one transaction.
-    fn preauthorize(&self, p: &PreAuth<'_>, sign: SignVoucher<'_>) -> Result<Vec<u8>, Failure>;
+    /// it) and stores `p.voucher`, in one transaction.
+    fn preauthorize(&self, p: PreAuth) -> Result<Vec<u8>, Failure>;
     /// Stores a certified merchant (`merchant-exists` if its id is taken).
     fn add_merchant(&self, certificate: &[u8], now: Timestamp) -> Result<(), Failure>;
     /// Settles one batch: runs `settle` over the rows it needs and writes its changes and the
     /// money they move, in one transaction.
-    fn sync(&self, batch: &[u8], now: Timestamp, settle: Settle<'_>) -> Result<Synced, Failure>;
+    fn sync(&self, batch: Vec<u8>, now: Timestamp, settle: Settle) -> Result<Synced, Failure>;
     /// Closes the vouchers `close` picks among those whose window ended before `now - grace`,
     /// releasing what is left to their instruments.
     fn close_expired(
         &self,
         now: Timestamp,
         grace: u32,
-        close: Close<'_>,
+        close: Close,
     ) -> Result<Vec<api::VoucherState>, Failure>;
     /// Adds revocations and stores the list `sign` makes of all of them.
     fn revoke(
@@ -118,7 +121,7 @@ pub trait Storage: Send + Sync {
         voucher: Option<VoucherId>,
         merchant: Option<MerchantId>,
         now: Timestamp,
-        sign: SignList<'_>,
+        sign: SignList,
     ) -> Result<Vec<u8>, Failure>;
     /// The newest revocation list and its serial.
     fn revocation_list(&self) -> Result<Option<(u64, Vec<u8>)>, Failure>;
