@@ -355,16 +355,28 @@ fn bench_open(n: usize) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "quick");
+    // `sync`, `preauth` or `open` runs that part alone.
+    let only = ["sync", "preauth", "open"]
+        .into_iter()
+        .find(|p| args.iter().any(|a| a == p));
+    let run = |part: &str| only.is_none_or(|o| o == part);
     let (n, runs, per) = if quick { (512, 1, 50) } else { (4096, 3, 200) };
-    bench_sync(n, runs);
-    for clients in [1, 8, 64] {
-        bench_preauth(clients, (per * 8 / clients.max(8)).max(20));
+    if run("sync") {
+        bench_sync(n, runs);
     }
-    for n in [1_000, 100_000, 1_000_000] {
-        if quick && n > 1_000 {
-            break;
+    if run("preauth") {
+        for clients in [1, 8, 64] {
+            bench_preauth(clients, (per * 8 / clients.max(8)).max(20));
         }
-        bench_open(n);
+    }
+    if run("open") {
+        for n in [1_000, 100_000, 1_000_000] {
+            if quick && n > 1_000 {
+                break;
+            }
+            bench_open(n);
+        }
     }
 }
