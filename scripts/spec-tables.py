@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Renders SPEC.md from docs/SPEC.template.md, filling in the generated parts: hex examples
-from tests/vectors and the error-code table from the sources.
+from tests/vectors and the error-code tables from the sources (§9 from the protocol and the
+transports, §15.4 from the issuer's `api_errors!`).
 
     python3 scripts/spec-tables.py render     # rewrite SPEC.md (after editing the template)
 
@@ -38,14 +39,25 @@ def errors():
         out += f"| {c} | `{n}` | `{r}` | {d} |\n"
     return out
 
+def api_errors():
+    src = open(root / "issuer/src/api.rs").read()
+    body = re.search(r"\napi_errors! \{(.*?)\n\}", src, re.S).group(1)
+    out = "| code | name | HTTP status | meaning |\n|---|---|---|---|\n"
+    for m in re.finditer(r"((?:\s*///[^\n]*\n)+)\s*(\w+) = \((\d{3}), \"([a-z0-9-]+)\", (\d{3})\),", body):
+        doc = " ".join(l.strip()[3:].strip() for l in m.group(1).strip().splitlines())
+        out += f"| {m.group(3)} | `{m.group(4)}` | {m.group(5)} | {doc} |\n"
+    return out
+
+TABLES = {"errors": errors, "api-errors": api_errors}
+
 def render():
     t = open(root / "docs/SPEC.template.md").read()
-    fill = lambda m: errors() if m.group(1) == "errors" else example(m.group(1).split(":", 1)[1])
-    open(root / "SPEC.md", "w").write(re.sub(r"\{\{(errors|example:[a-z0-9-]+)\}\}", fill, t))
+    fill = lambda m: TABLES[m.group(1)]() if m.group(1) in TABLES else example(m.group(1).split(":", 1)[1])
+    open(root / "SPEC.md", "w").write(re.sub(r"\{\{(errors|api-errors|example:[a-z0-9-]+)\}\}", fill, t))
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "render"
     if what == "render":
         render()
     else:
-        print(errors() if what == "errors" else example(what))
+        print(TABLES[what]() if what in TABLES else example(what))

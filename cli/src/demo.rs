@@ -152,7 +152,7 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         Timestamp(key.not_after),
     )?;
     let card = admin.create_instrument("EUR", Some("demo card"))?;
-    admin.fund(&card.instrument.id, 10_000)?;
+    admin.fund(&card.instrument.id, 10_000, "demo")?;
     println!(
         "  instrument {} funded with {}",
         card.instrument.id,

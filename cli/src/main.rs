@@ -111,6 +111,10 @@ enum IssuerCmd {
         /// Amount, e.g. 100.00.
         #[arg(long)]
         amount: String,
+        /// A reference unique to this funding: running the command again with it funds
+        /// nothing more (default: a new one each time).
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Certify a merchant: create its key and certificate in its data directory.
     CertifyMerchant {
@@ -244,7 +248,16 @@ fn run(cli: Cli) -> fail::Result<(roles::Output, Option<fail::Failure>)> {
             IssuerCmd::Instrument { currency, label } => {
                 ok(online::create_instrument(&a, &currency, label.as_deref())?)
             }
-            IssuerCmd::Fund { instrument, amount } => ok(online::fund(&a, &instrument, &amount)?),
+            IssuerCmd::Fund {
+                instrument,
+                amount,
+                reference,
+            } => ok(online::fund(
+                &a,
+                &instrument,
+                &amount,
+                reference.as_deref(),
+            )?),
             IssuerCmd::CertifyMerchant {
                 id,
                 name,

@@ -176,15 +176,31 @@ fn instrument_text(i: &api::Instrument) -> String {
 }
 
 /// `offpay issuer fund`.
-pub fn fund(a: &IssuerArgs<'_>, instrument: &str, amount_text: &str) -> Result<Output> {
+pub fn fund(
+    a: &IssuerArgs<'_>,
+    instrument: &str,
+    amount_text: &str,
+    reference: Option<&str>,
+) -> Result<Output> {
     let admin = a.admin()?;
     let i = admin
         .instrument(instrument)
         .doing("reading the instrument")?;
     let cur = currency(&i.currency)?;
     let amount = amount::parse(amount_text, cur).map_err(|e| Failure::new(e, ""))?;
+    // Without a reference of the user's, each call is a new funding.
+    let fresh;
+    let reference = match reference {
+        Some(r) => r,
+        None => {
+            let mut b = [0u8; 8];
+            OsRng.fill_bytes(&mut b);
+            fresh = format!("cli-{}", hex::encode(b));
+            &fresh
+        }
+    };
     let i = admin
-        .fund(instrument, amount.0)
+        .fund(instrument, amount.0, reference)
         .doing("funding the instrument")?;
     Ok(Output {
         text: instrument_text(&i),

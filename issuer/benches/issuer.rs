@@ -90,7 +90,7 @@ fn payments(w: &World, n: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
     )
     .unwrap();
     let ins = w.admin.create_instrument("EUR", None).unwrap();
-    w.admin.fund(&ins.instrument.id, 1 << 40).unwrap();
+    w.admin.fund(&ins.instrument.id, 1 << 40, "bench").unwrap();
     let per_voucher = 32;
     let now = Timestamp(T0 + 10);
     let mut done = 0;
@@ -240,7 +240,7 @@ fn floor_rate(threads: usize, per_thread: usize) -> f64 {
 fn bench_preauth(clients: usize, per_client: usize) {
     let w = world();
     let ins = w.admin.create_instrument("EUR", None).unwrap();
-    w.admin.fund(&ins.instrument.id, 1 << 50).unwrap();
+    w.admin.fund(&ins.instrument.id, 1 << 50, "bench").unwrap();
     let now = Timestamp(T0);
     // Every request built beforehand: the benchmark times the service alone.
     let requests: Vec<Vec<Vec<u8>>> = (0..clients)

@@ -27,7 +27,7 @@ pub mod path {
     pub const OPENAPI: &str = "/v1/openapi.json";
     /// `GET`: liveness and the ledger's reachability.
     pub const HEALTH: &str = "/healthz";
-    /// `GET`: Prometheus metrics.
+    /// `GET` (admin listener): Prometheus metrics.
     pub const METRICS: &str = "/metrics";
     /// Admin `POST`: create an instrument account.
     pub const ADMIN_INSTRUMENTS: &str = "/admin/v1/instruments";
@@ -107,6 +107,10 @@ api_errors! {
     Internal = (810, "internal", 500),
     /// An amount larger than the ledger holds (2^63 − 1 minor units).
     AmountTooLarge = (811, "amount-too-large", 422),
+    /// The request body could not be read (a broken or aborted upload).
+    BadBody = (812, "bad-body", 400),
+    /// A funding reference already used for another amount on this instrument.
+    ReferenceReused = (813, "reference-reused", 409),
 }
 
 /// The body of every refusal: `{"error": name, "code": n, "message": ...}`.
@@ -203,10 +207,14 @@ pub struct CreatedInstrument {
 }
 
 /// Admin: money added to an instrument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Funding {
     /// The amount, in the instrument's minor units (at least 1).
     pub amount_minor: u64,
+    /// The back office's reference for this funding (1–64 bytes), unique per instrument:
+    /// sending a funding again with the same reference (a retry after a timeout) funds
+    /// nothing more and answers the instrument as it is.
+    pub reference: String,
 }
 
 /// Admin: a merchant key to certify. The answer is the MerchantCertificate's bytes.

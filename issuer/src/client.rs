@@ -16,7 +16,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// The most bytes a response may have (a SyncReport is at most 74,803; a revocation list
-/// 34,909; JSON listings are paged by the service).
+/// 34,909; the admin listings grow with the ledger).
 pub const MAX_RESPONSE: u64 = 8 * 1024 * 1024;
 
 /// Why a call failed.
@@ -92,16 +92,47 @@ impl Client {
 
     /// As [`Client::new`], with another limit per call.
     pub fn with_timeout(base: &str, timeout: Duration) -> Result<Self, ClientError> {
+        Self::build(base, timeout, None)
+    }
+
+    /// A client that trusts only the CA certificates in `pem` for `https://` (a deployment
+    /// with its own CA, or a test's self-signed certificate) instead of the public roots.
+    pub fn with_tls_roots(base: &str, pem: &[u8]) -> Result<Self, ClientError> {
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(ClientError::BadUrl(
+                "no certificate in the PEM given".into(),
+            ));
+        }
+        Self::build(
+            base,
+            Duration::from_secs(30),
+            Some(ureq::tls::RootCerts::new_with_certs(&certs)),
+        )
+    }
+
+    fn build(
+        base: &str,
+        timeout: Duration,
+        roots: Option<ureq::tls::RootCerts>,
+    ) -> Result<Self, ClientError> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < 10 {
             return Err(ClientError::BadUrl(base));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
+            .max_redirects(0);
+        if let Some(r) = roots {
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(r).build());
+        }
+        let agent: ureq::Agent = config.build().into();
         Ok(Client {
             base,
             agent,
@@ -245,15 +276,20 @@ impl Client {
         )?)
     }
 
-    /// Admin: adds funds to an instrument.
+    /// Admin: adds funds to an instrument. `reference` is unique per instrument: a retry with
+    /// the same reference funds nothing more.
     pub fn fund(
         &self,
         instrument: &str,
         amount_minor: u64,
+        reference: &str,
     ) -> Result<api::Instrument, ClientError> {
         Self::json(&self.post_json(
             &format!("{}/{instrument}/funding", path::ADMIN_INSTRUMENTS),
-            &api::Funding { amount_minor },
+            &api::Funding {
+                amount_minor,
+                reference: reference.to_string(),
+            },
         )?)
     }
 

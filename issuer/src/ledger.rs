@@ -62,6 +62,13 @@ impl Ledger {
         storage: Arc<dyn Storage>,
         clock: Clock,
     ) -> Result<Self, Failure> {
+        let bad = |m: &str| Failure::api(ApiError::BadJson, format!("policy: {m}"));
+        if policy.voucher_secs == 0 || policy.max_payments == 0 {
+            return Err(bad("a voucher needs at least one second and one payment"));
+        }
+        if policy.max_single_minor == Some(0) || policy.max_amount_minor == Some(0) {
+            return Err(bad("the largest single payment and amount are at least 1"));
+        }
         let mut trust = Trust::new();
         trust.add(issuer.public_key(), key_window.0, key_window.1)?;
         Ok(Ledger {
@@ -130,11 +137,24 @@ impl Ledger {
                 "the instrument does not exist or the credential is not its own",
             )
         };
+        let given = sha256(credential.trim().as_bytes());
         let instrument = std::str::from_utf8(req.instrument_id).map_err(|_| bad())?;
         let (hash, currency) = self.storage.credential(instrument)?.ok_or_else(bad)?;
-        let given = sha256(credential.trim().as_bytes());
         if !bool::from(given.ct_eq(&hash)) {
             return Err(bad());
+        }
+        // A request granted before gets its voucher back, whatever the policy is now.
+        if let Some((request_hash, voucher)) =
+            self.storage.granted(&req.holder_key, &req.client_nonce)?
+        {
+            return if request_hash == sha256(request) {
+                Ok(voucher)
+            } else {
+                Err(Failure::api(
+                    ApiError::NonceReused,
+                    "this holder key already used this client nonce for another request",
+                ))
+            };
         }
         if currency != req.currency {
             return Err(offpay_protocol::Rejection::WrongCurrency.into());
@@ -233,7 +253,11 @@ impl Ledger {
                 "amount_minor must be at least 1",
             ));
         }
-        self.storage.fund(id, Amount(f.amount_minor), self.now())
+        if f.reference.is_empty() || f.reference.len() > 64 {
+            return Err(Failure::api(ApiError::BadJson, "reference: 1 to 64 bytes"));
+        }
+        self.storage
+            .fund(id, Amount(f.amount_minor), &f.reference, self.now())
     }
 
     /// Admin: an instrument's balances.
@@ -255,6 +279,9 @@ impl Ledger {
             return Err(bad("days: 1 to 3650"));
         }
         let now = self.now();
+        if now >= self.key_window.1 {
+            return Err(offpay_protocol::VerifyError::IssuerKeyNotValid.into());
+        }
         let not_after = now
             .saturating_add(m.days.saturating_mul(86_400))
             .min(self.key_window.1);

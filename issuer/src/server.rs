@@ -238,6 +238,7 @@ pub async fn start(config: Config) -> Result<Running, Failure> {
 pub struct InProcess {
     running: Running,
     data: PathBuf,
+    scheme: &'static str,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -250,22 +251,28 @@ impl InProcess {
             .build()
             .map_err(Failure::storage)?;
         let data = config.data.clone();
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let running = runtime.block_on(start(config))?;
         Ok(InProcess {
             running,
             data,
+            scheme,
             runtime: Some(runtime),
         })
     }
 
     /// The public API's base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.running.public)
+        format!("{}://{}", self.scheme, self.running.public)
     }
 
     /// The admin API's base URL.
     pub fn admin_url(&self) -> String {
-        format!("http://{}", self.running.admin)
+        format!("{}://{}", self.scheme, self.running.admin)
     }
 
     /// The admin token.

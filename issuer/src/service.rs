@@ -414,7 +414,6 @@ pub fn public_routes() -> Vec<Route> {
         (path::REVOCATIONS, "get", get(revocations)),
         (path::OPENAPI, "get", get(openapi)),
         (path::HEALTH, "get", get(health)),
-        (path::METRICS, "get", get(metrics)),
     ]
 }
 

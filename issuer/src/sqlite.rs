@@ -11,11 +11,11 @@
 use crate::api;
 use crate::error::Failure;
 use crate::settle::{StateReader, StoredPayment, StoredVoucher};
-use crate::storage::{Close, InstrumentRow, PreAuth, Settle, SignList, Storage, Synced};
+use crate::storage::{Close, Granted, InstrumentRow, PreAuth, Settle, SignList, Storage, Synced};
 use offpay_protocol::msg::{FraudKind, MerchantCertificate, Outcome, Voucher};
 use offpay_protocol::{
-    Amount, Change, Currency, MerchantId, PaymentId, PublicKey, RecordId, Timestamp, VoucherId,
-    VoucherSummary, crypto::sha256, decode_signed,
+    Amount, Change, Currency, MerchantId, Nonce, PaymentId, PublicKey, RecordId, Timestamp,
+    VoucherId, VoucherSummary, crypto::sha256, decode_signed,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
         amount INTEGER NOT NULL
     );
     CREATE INDEX entries_by_account ON entries(account);
+    CREATE INDEX movements_by_reference ON movements(kind, reference);
     CREATE TABLE merchants (
         merchant_id BLOB PRIMARY KEY,
         public_key BLOB NOT NULL,
@@ -818,13 +819,42 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn fund(&self, id: &str, amount: Amount, now: Timestamp) -> Result<api::Instrument, Failure> {
+    fn fund(
+        &self,
+        id: &str,
+        amount: Amount,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<api::Instrument, Failure> {
         let id = id.to_string();
+        let mut key = id.as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(reference.as_bytes());
         self.with(move |tx| {
             let id = id.as_str();
             let row = instrument_row(tx, id)?
                 .ok_or_else(|| Failure::api(api::ApiError::NotFound, "no such instrument"))?;
             let x = minor(amount.0)?;
+            let earlier: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT e.amount FROM movements m JOIN entries e ON e.movement = m.id
+                     JOIN accounts a ON a.id = e.account
+                     WHERE m.kind = 'funding' AND m.reference = ?1 AND a.kind = 'available'",
+                )
+                .map_err(db)?
+                .query_row([&key], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            match earlier {
+                Some(a) if a == x => return Ok(row.instrument),
+                Some(_) => {
+                    return Err(Failure::api(
+                        api::ApiError::ReferenceReused,
+                        "this reference already funded the instrument with another amount",
+                    ));
+                }
+                None => {}
+            }
             let funded = i64::try_from(row.instrument.funded_minor).unwrap_or(i64::MAX);
             if funded.checked_add(x).is_none() {
                 return Err(Failure::api(
@@ -836,7 +866,7 @@ impl Storage for SqliteStorage {
             movement(
                 tx,
                 "funding",
-                id.as_bytes(),
+                &key,
                 now,
                 &cur,
                 &[("funding", id, -x), ("available", id, x)],
@@ -844,6 +874,27 @@ impl Storage for SqliteStorage {
             instrument_row(tx, id)?
                 .map(|r| r.instrument)
                 .ok_or_else(|| Failure::storage("the instrument vanished"))
+        })
+    }
+
+    fn granted(&self, holder: &PublicKey, nonce: &Nonce) -> Result<Option<Granted>, Failure> {
+        self.read(|c| {
+            let row: Option<(Vec<u8>, Option<Vec<u8>>)> = c
+                .prepare_cached(
+                    "SELECT p.request_hash, v.voucher FROM preauthorizations p
+                     JOIN vouchers v ON v.voucher_id = p.voucher_id
+                     WHERE p.holder_key = ?1 AND p.client_nonce = ?2",
+                )
+                .map_err(db)?
+                .query_row(params![&holder.0[..], &nonce.0[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(db)?;
+            match row {
+                Some((h, Some(v))) => Ok(Some((arr(h)?, v))),
+                _ => Ok(None),
+            }
         })
     }
 

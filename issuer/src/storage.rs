@@ -59,6 +59,9 @@ pub struct InstrumentRow {
     pub credential_hash: [u8; 32],
 }
 
+/// A pre-authorization granted before: its request's SHA-256 and the voucher's bytes.
+pub type Granted = ([u8; 32], Vec<u8>);
+
 /// Runs settlement against a transaction's rows.
 pub type Settle = Box<dyn FnOnce(&mut dyn StateReader) -> Result<Ingested, Failure> + Send>;
 /// Decides which of the given open vouchers close now (settlement's rule).
@@ -95,8 +98,17 @@ pub trait Storage: Send + Sync {
     fn instrument(&self, id: &str) -> Result<Option<InstrumentRow>, Failure>;
     /// An instrument's credential hash and currency (what a pre-authorization checks).
     fn credential(&self, id: &str) -> Result<Option<([u8; 32], Currency)>, Failure>;
-    /// Funds an instrument.
-    fn fund(&self, id: &str, amount: Amount, now: Timestamp) -> Result<api::Instrument, Failure>;
+    /// Funds an instrument, once per `reference` (the same reference and amount again:
+    /// nothing more; another amount: `reference-reused`).
+    fn fund(
+        &self,
+        id: &str,
+        amount: Amount,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<api::Instrument, Failure>;
+    /// The request hash and voucher of a pre-authorization granted for (holder key, nonce).
+    fn granted(&self, holder: &PublicKey, nonce: &Nonce) -> Result<Option<Granted>, Failure>;
     /// Grants a pre-authorization: the voucher stored for the same (holder key, client nonce)
     /// if there is one (the same request: no second reservation; another request:
     /// `nonce-reused`), else reserves the amount (`insufficient-funds` if the instrument lacks

@@ -106,7 +106,7 @@ fn refused_syncs_and_admin_calls_change_nothing() {
     let anon = offpay_issuer::client::Client::new(&w.service.admin_url()).unwrap();
     assert_eq!(code(anon.create_instrument("EUR", None)), (401, 800));
     let wrong = anon.clone().with_admin_token(&"0".repeat(64));
-    assert_eq!(code(wrong.fund(&ins, 5)), (401, 800));
+    assert_eq!(code(wrong.fund(&ins, 5, "r1")), (401, 800));
     let public_admin = offpay_issuer::client::Client::new(&w.service.url())
         .unwrap()
         .with_admin_token(w.service.admin_token());
@@ -122,9 +122,9 @@ fn refused_syncs_and_admin_calls_change_nothing() {
     );
     assert_eq!((s, e.code), (400, 805));
     assert_eq!(code(w.admin.create_instrument("eur", None)), (400, 805));
-    assert_eq!(code(w.admin.fund("ins-nope", 5)), (404, 804));
-    assert_eq!(code(w.admin.fund(&ins, 0)), (400, 805));
-    assert_eq!(code(w.admin.fund(&ins, u64::MAX)), (422, 811));
+    assert_eq!(code(w.admin.fund("ins-nope", 5, "r1")), (404, 804));
+    assert_eq!(code(w.admin.fund(&ins, 0, "r1")), (400, 805));
+    assert_eq!(code(w.admin.fund(&ins, u64::MAX, "r1")), (422, 811));
     assert_eq!(
         code(w.admin.revoke(&api::Revoke {
             voucher: Some("00".repeat(16)),

@@ -137,6 +137,18 @@ fn a_retried_preauthorization_returns_the_same_voucher_and_reserves_once() {
     assert_eq!(w.snapshot(), before);
     let i = w.admin.instrument(&ins).unwrap();
     assert_eq!((i.available_minor, i.reserved_minor), (1_000, 2_000));
+    // Funding retried with its reference funds once.
+    w.admin.fund(&ins, 500, "top-up-1").unwrap();
+    let funded = w.snapshot();
+    let i = w.admin.fund(&ins, 500, "top-up-1").unwrap();
+    assert_eq!((i.funded_minor, i.available_minor), (3_500, 1_500));
+    assert_eq!(w.snapshot(), funded);
+    assert_eq!(
+        code(w.admin.fund(&ins, 600, "top-up-1")),
+        (409, 813),
+        "the same reference for another amount"
+    );
+    assert_eq!(w.snapshot(), funded);
 }
 
 #[test]
@@ -161,14 +173,37 @@ fn the_service_answers_health_metrics_and_revocations() {
     l.verify(&w.trust.issuer_key(&l.issuer_key_id, w.now()).unwrap())
         .unwrap();
     assert_eq!(w.public.issuer_info().unwrap().revocation_serial, 2);
-    let metrics = ureq::get(format!("{}/metrics", w.service.url()))
+    // Metrics are the operator's: on the admin listener, behind the token.
+    let metrics = ureq::get(format!("{}/metrics", w.service.admin_url()))
+        .header(
+            "authorization",
+            format!("Bearer {}", w.service.admin_token()),
+        )
         .call()
         .unwrap()
         .body_mut()
         .read_to_string()
         .unwrap();
     assert!(
-        metrics.contains("offpay_issuer_requests_total"),
+        metrics.contains("offpay_issuer_requests_total{path=\"/v1/revocations\",status=\"200\"} 2"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("offpay_issuer_preauthorizations_total 0"),
+        "{metrics}"
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let public = agent
+        .get(format!("{}/metrics", w.service.url()))
+        .call()
+        .unwrap();
+    assert_eq!(public.status().as_u16(), 404);
+    let anonymous = agent
+        .get(format!("{}/metrics", w.service.admin_url()))
+        .call()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
 }

@@ -93,7 +93,9 @@ impl World {
             .create_instrument(currency, Some("test"))
             .unwrap();
         if amount > 0 {
-            self.admin.fund(&c.instrument.id, amount).unwrap();
+            self.admin
+                .fund(&c.instrument.id, amount, "initial")
+                .unwrap();
         }
         (c.instrument.id, c.credential)
     }
