@@ -23,10 +23,11 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Google Bumble's virtual BLE controllers, for the real-stack BLE test (tests/ble_bumble.rs).
-if ! .venv/bin/python3 -c "import bumble" 2>/dev/null; then
+# The test virtualenv: Google Bumble's virtual BLE controllers, for the real-stack BLE test
+# (tests/ble_bumble.rs), and schemathesis, for the issuer API's property tests.
+if ! .venv/bin/python3 -c "import bumble, schemathesis" 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet "bumble==0.0.236"
+    .venv/bin/pip install --quiet "bumble==0.0.236" "schemathesis==4.32.5"
 fi
 
 step "format"
@@ -51,6 +52,9 @@ bash scripts/firmware.sh
 
 step "tests (unit, property, conformance vectors, end-to-end, doc)"
 cargo test --workspace
+
+step "issuer API: schemathesis from the OpenAPI document against a live offpay-issuer"
+bash scripts/api-fuzz.sh
 
 step "fuzz: every target ~20 s with AddressSanitizer (nightly); a crash fails the run"
 bash scripts/fuzz.sh
