@@ -1,5 +1,5 @@
 //! Settlement with its state in a database, whatever the backend: load the rows a batch
-//! touches into a fresh [`Settlement`], ingest there, hand the [`Change`]s back to be written
+//! touches into a fresh [`Settlement`], ingest there, hand the [`Change`](offpay_protocol::Change)s back to be written
 //! in the same transaction. The rules are `offpay-protocol`'s alone; nothing here decides an
 //! outcome.
 
