@@ -237,6 +237,23 @@ fn floor_rate(threads: usize, per_thread: usize) -> f64 {
     (threads * per_thread) as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The HTTP round trip alone: `GET /healthz` (no ledger, no cryptography) by as many clients
+/// as the pre-authorization run, each on its own connection.
+fn http_rate(url: &str, clients: usize, per_client: usize) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..clients {
+            s.spawn(move || {
+                let client = Client::new(url).unwrap();
+                for _ in 0..per_client {
+                    client.health().unwrap();
+                }
+            });
+        }
+    });
+    (clients * per_client) as f64 / t.elapsed().as_secs_f64()
+}
+
 fn bench_preauth(clients: usize, per_client: usize) {
     let w = world();
     let ins = w.admin.create_instrument("EUR", None).unwrap();
@@ -306,11 +323,13 @@ fn bench_preauth(clients: usize, per_client: usize) {
         clients.min(std::thread::available_parallelism().map_or(2, |n| n.get())),
         400,
     );
+    let http = http_rate(&url, clients, per_client);
     println!(
-        "pre-authorization, {clients:>2} client(s): {rate:.0}/s, floor (verify + sign on as many threads) {floor:.0}/s, ratio {:.2}; p50 {:.2} ms, p99 {:.2} ms",
+        "pre-authorization, {clients:>2} client(s): {rate:.0}/s, floor (verify + sign on as many threads) {floor:.0}/s, ratio {:.2}; p50 {:.2} ms, p99 {:.2} ms; GET /healthz by the same clients {http:.0}/s, ratio {:.2}",
         rate / floor,
         p(0.50),
-        p(0.99)
+        p(0.99),
+        rate / http,
     );
 }
 

@@ -4,10 +4,9 @@ use crate::api::{self, ApiError, IssuerInfo, Policy};
 use crate::error::Failure;
 use crate::settle::{self, Trust};
 use crate::storage::{PreAuth, Storage};
-use offpay_protocol::msg::PreAuthRequest;
 use offpay_protocol::{
-    Amount, Currency, Issuer, KeyId, MerchantId, PublicKey, Timestamp, VoucherId, VoucherTerms,
-    crypto::sha256, decode_signed,
+    Amount, Currency, Issuer, KeyId, MerchantId, PublicKey, Timestamp, VerifiedPreAuth, VoucherId,
+    VoucherTerms, crypto::sha256,
 };
 use rand_core::{OsRng, RngCore};
 use std::sync::Arc;
@@ -128,9 +127,7 @@ impl Ledger {
 
     /// `POST /v1/preauthorizations`.
     pub fn preauthorize(&self, request: &[u8], credential: &str) -> Result<Vec<u8>, Failure> {
-        let req = decode_signed::<PreAuthRequest<'_>>(request)?;
-        offpay_protocol::crypto::verifying_key(&req.holder_key)?;
-        req.verify(&req.holder_key)?;
+        let req = VerifiedPreAuth::check(request)?;
         let bad = || {
             Failure::api(
                 ApiError::BadCredential,
@@ -179,7 +176,7 @@ impl Ledger {
         // request gets the voucher stored the first time instead.
         let voucher = self
             .issuer
-            .issue_voucher(request, terms, &mut OsRng)?
+            .issue_voucher_for(&req, terms, &mut OsRng)?
             .to_vec();
         self.storage.preauthorize(PreAuth {
             instrument: instrument.to_string(),

@@ -3,7 +3,7 @@
 //! The issuer is online and usually has an allocator, but voucher and certificate signing work
 //! without one.
 
-use crate::codec::{SignedMessage, decode_signed, encode_signed};
+use crate::codec::{Signed, SignedMessage, decode_signed, encode_signed};
 use crate::crypto::{self, Signer, SigningKey};
 use crate::error::{EncodeError, Error};
 use crate::msg::{AcceptancePolicy, MerchantCertificate, PreAuthRequest, Voucher};
@@ -35,6 +35,32 @@ pub struct VoucherTerms {
     pub max_single: Option<Amount>,
     /// Most payments.
     pub max_payments: u32,
+}
+
+/// A pre-authorization request whose holder signature has been checked: it exists only
+/// through [`VerifiedPreAuth::check`].
+#[derive(Clone, Debug)]
+pub struct VerifiedPreAuth<'a>(Signed<'a, PreAuthRequest<'a>>);
+
+impl<'a> VerifiedPreAuth<'a> {
+    /// Decodes `bytes` as a PreAuthRequest and checks the holder's signature under the
+    /// holder key it carries (the proof of possession).
+    pub fn check(bytes: &'a [u8]) -> Result<Self, Error> {
+        let req = decode_signed::<PreAuthRequest<'_>>(bytes)?;
+        req.verify(&req.holder_key)?;
+        Ok(VerifiedPreAuth(req))
+    }
+    /// The request as received, bytes and signature included.
+    pub fn signed(&self) -> &Signed<'a, PreAuthRequest<'a>> {
+        &self.0
+    }
+}
+
+impl<'a> core::ops::Deref for VerifiedPreAuth<'a> {
+    type Target = PreAuthRequest<'a>;
+    fn deref(&self) -> &PreAuthRequest<'a> {
+        &self.0
+    }
 }
 
 /// An issuer signing key with its key id.
@@ -72,9 +98,19 @@ impl Issuer {
         terms: VoucherTerms,
         rng: &mut impl CryptoRngCore,
     ) -> Result<MessageBuf<{ <Voucher as crate::codec::Message<'static>>::MAX_LEN }>, Error> {
-        let req = decode_signed::<PreAuthRequest<'_>>(preauth)?;
-        crypto::verifying_key(&req.holder_key)?;
-        req.verify(&req.holder_key)?;
+        let req = VerifiedPreAuth::check(preauth)?;
+        Ok(self.issue_voucher_for(&req, terms, rng)?)
+    }
+
+    /// As [`Issuer::issue_voucher`], for a request already checked: a backend that must read
+    /// the request (its instrument, amount, nonce) before deciding verifies it once.
+    pub fn issue_voucher_for(
+        &self,
+        req: &VerifiedPreAuth<'_>,
+        terms: VoucherTerms,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<MessageBuf<{ <Voucher as crate::codec::Message<'static>>::MAX_LEN }>, EncodeError>
+    {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
         let voucher = Voucher {
@@ -90,7 +126,7 @@ impl Issuer {
                 max_payments: terms.max_payments,
             },
         };
-        Ok(sign_into(&voucher, &self.key)?)
+        sign_into(&voucher, &self.key)
     }
 
     /// Certifies a merchant key.

@@ -114,7 +114,7 @@ pub use acceptor::{Acceptor, Context};
 pub use codec::{MessageType, Signed, decode_signed, decode_unsigned};
 pub use crypto::{FixedKeyTables, Signer, SigningKey};
 pub use error::{DecodeError, EncodeError, Error, Rejection, StoreError, VerifyError};
-pub use issuer::{Issuer, MessageBuf, VoucherTerms};
+pub use issuer::{Issuer, MessageBuf, VerifiedPreAuth, VoucherTerms};
 pub use msg::PreAuthRequest;
 #[cfg(feature = "alloc")]
 pub use settlement::{Change, DEFAULT_GRACE_SECS, Needs, Settlement, VoucherSummary};
