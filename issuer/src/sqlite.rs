@@ -138,6 +138,21 @@ const MIGRATIONS: &[&str] = &[
         issued_at INTEGER NOT NULL,
         list BLOB NOT NULL
     );",
+    // 2: a payment may have several receipts (SPEC §8.3: a receipt is known by its bytes, and
+    // any one that qualifies credits its payment, whatever order they arrive in).
+    "CREATE TABLE receipts_2 (
+        record_id BLOB PRIMARY KEY,
+        payment_id BLOB NOT NULL,
+        merchant_id BLOB NOT NULL,
+        accepted_at INTEGER NOT NULL,
+        batch INTEGER NOT NULL REFERENCES sync_batches(id),
+        bytes BLOB NOT NULL
+    );
+    INSERT INTO receipts_2 SELECT record_id, payment_id, merchant_id, accepted_at, batch, bytes
+        FROM receipts;
+    DROP TABLE receipts;
+    ALTER TABLE receipts_2 RENAME TO receipts;
+    CREATE INDEX receipts_by_payment ON receipts(payment_id);",
 ];
 
 /// The schema version this build writes.
@@ -1259,5 +1274,57 @@ impl Storage for SqliteStorage {
                 .collect::<rusqlite::Result<_>>()
                 .map_err(db)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A ledger written by schema 1 opens under this build: migrated, its rows kept; a ledger
+    /// from a newer build is refused and left as it was.
+    #[test]
+    fn migrations_keep_rows_and_newer_schemas_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute_batch(
+                "INSERT INTO sync_batches VALUES (1, x'00', 0, 1, 1);
+                 INSERT INTO receipts VALUES (x'01', x'02', x'03', 7, 1, x'04');",
+            )
+            .unwrap();
+        }
+        drop(SqliteStorage::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        let v: u32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        // The receipt survived, and a second receipt for the same payment and merchant now
+        // fits (schema 2).
+        c.execute_batch("INSERT INTO receipts VALUES (x'05', x'02', x'03', 8, 1, x'06');")
+            .unwrap();
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM receipts WHERE payment_id = x'02'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(c);
+        let e = SqliteStorage::open(&path).err().unwrap();
+        assert!(e.to_string().contains("newer"), "{e}");
+        let c = Connection::open(&path).unwrap();
+        let v: u32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION + 1);
     }
 }

@@ -41,6 +41,7 @@ struct PaymentEntry {
     voucher: VoucherId,
     amount: Amount,
     merchant: MerchantId,
+    created_at: Timestamp,
     credited: bool,
 }
 
@@ -201,8 +202,9 @@ pub struct Settlement<const N: usize = 8> {
     grace: u32,
     merchants: BTreeMap<MerchantId, PublicKey>,
     payments: BTreeMap<PaymentId, PaymentEntry>,
-    /// Verified receipts by (payment, merchant that signed it): the accept time.
-    receipts: BTreeMap<(PaymentId, MerchantId), Timestamp>,
+    /// Verified receipts by (payment named, record id): the merchant that signed it and its
+    /// accept time. A payment may have several; any one that qualifies credits it (§8.3).
+    receipts: BTreeMap<(PaymentId, RecordId), (MerchantId, Timestamp)>,
     records: BTreeSet<RecordId>,
     vouchers: BTreeMap<VoucherId, VoucherLedger>,
     verified_vouchers: BTreeSet<[u8; 32]>,
@@ -500,6 +502,7 @@ impl<const N: usize> Settlement<N> {
                 voucher: p.voucher.id,
                 amount: p.amount,
                 merchant: p.merchant_id,
+                created_at: p.created_at,
                 credited,
             },
         );
@@ -515,7 +518,8 @@ impl<const N: usize> Settlement<N> {
         merchant: MerchantId,
         accepted_at: Timestamp,
     ) {
-        self.receipts.insert((payment, merchant), accepted_at);
+        self.receipts
+            .insert((payment, record), (merchant, accepted_at));
         self.records.insert(record);
     }
 
@@ -659,6 +663,7 @@ impl<const N: usize> Settlement<N> {
                 voucher: v.id,
                 amount: p.amount,
                 merchant: p.merchant_id,
+                created_at: p.created_at,
                 credited: false,
             },
         );
@@ -748,9 +753,7 @@ impl<const N: usize> Settlement<N> {
         {
             return Err(e);
         }
-        if self.records.contains(&record)
-            || self.receipts.contains_key(&(r.payment_id, r.merchant_id))
-        {
+        if self.records.contains(&record) {
             return Ok(None);
         }
         let merchant_key = *self
@@ -758,6 +761,10 @@ impl<const N: usize> Settlement<N> {
             .get(&r.merchant_id)
             .ok_or(Rejection::UnknownMerchant)?;
         if let Some(p) = self.payments.get(&r.payment_id) {
+            if p.credited {
+                // Its payment is credited already: nothing more this receipt can do.
+                return Ok(None);
+            }
             if p.merchant != r.merchant_id {
                 return Err(Rejection::WrongMerchant.into());
             }
@@ -765,12 +772,10 @@ impl<const N: usize> Settlement<N> {
                 .vouchers
                 .get(&p.voucher)
                 .ok_or(Rejection::UnknownPayment)?;
-            if now > self.deadline(l.not_after) && !p.credited {
+            if now > self.deadline(l.not_after) {
                 return Err(Rejection::SettlementClosed.into());
             }
-            if r.accepted_at != Timestamp(0) {
-                crate::msg::check_window(l.not_before, l.not_after, r.accepted_at)?;
-            }
+            qualifies(p, l, r.merchant_id, r.accepted_at)?;
         }
         Ok(Some((r, merchant_key)))
     }
@@ -778,11 +783,12 @@ impl<const N: usize> Settlement<N> {
     /// Records a verified receipt and credits its payment if both are here; false if the same
     /// receipt was recorded already (it appeared twice in one batch).
     fn record_receipt(&mut self, r: &Receipt, rid: RecordId, bytes: &[u8]) -> bool {
-        let key = (r.payment_id, r.merchant_id);
-        if self.records.contains(&rid) || self.receipts.contains_key(&key) {
+        let credited = self.payments.get(&r.payment_id).is_some_and(|p| p.credited);
+        if self.records.contains(&rid) || credited {
             return false;
         }
-        self.receipts.insert(key, r.accepted_at);
+        self.receipts
+            .insert((r.payment_id, rid), (r.merchant_id, r.accepted_at));
         self.records.insert(rid);
         self.log(Change::Receipt {
             record: rid,
@@ -795,21 +801,22 @@ impl<const N: usize> Settlement<N> {
         true
     }
 
-    /// Credits a payment once it and a receipt from its own merchant, accepted inside the
-    /// voucher's window, are both recorded.
+    /// Credits a payment once it and a receipt that qualifies for it ([`qualifies`]) are both
+    /// recorded, whichever came first.
     fn credit(&mut self, pid: PaymentId) {
         let Some(p) = self.payments.get_mut(&pid) else {
-            return;
-        };
-        let Some(&accepted_at) = self.receipts.get(&(pid, p.merchant)) else {
             return;
         };
         let Some(l) = self.vouchers.get_mut(&p.voucher) else {
             return;
         };
-        let in_window = accepted_at == Timestamp(0)
-            || crate::msg::check_window(l.not_before, l.not_after, accepted_at).is_ok();
-        if p.credited || !in_window {
+        let lo = (pid, RecordId([0; 32]));
+        let hi = (pid, RecordId([0xff; 32]));
+        let delivered = self
+            .receipts
+            .range(lo..=hi)
+            .any(|(_, (merchant, at))| qualifies(p, l, *merchant, *at).is_ok());
+        if p.credited || !delivered {
             return;
         }
         p.credited = true;
@@ -900,6 +907,28 @@ impl<const N: usize> Settlement<N> {
 }
 
 /// `domain ‖ signed bytes` as one buffer, for batch verification.
+/// Whether a receipt by `merchant`, accepted at `accepted_at`, delivers payment `p` of
+/// voucher `l` (SPEC §8.3 step 4): the payment's own merchant signed it, and the time of the
+/// payment lies in the voucher's window with the clock skew. That time is the receipt's
+/// `accepted_at`, or the payment's `created_at` (signed by the holder) when the merchant had
+/// no clock (`accepted_at = 0`).
+fn qualifies(
+    p: &PaymentEntry,
+    l: &VoucherLedger,
+    merchant: MerchantId,
+    accepted_at: Timestamp,
+) -> Result<(), Rejection> {
+    if merchant != p.merchant {
+        return Err(Rejection::WrongMerchant);
+    }
+    let at = if accepted_at == Timestamp(0) {
+        p.created_at
+    } else {
+        accepted_at
+    };
+    crate::msg::check_window(l.not_before, l.not_after, at)
+}
+
 fn signed_input<'a, T: SignedMessage<'a>>(signed: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(T::DOMAIN.len() + signed.len());
     m.extend_from_slice(T::DOMAIN);

@@ -1488,6 +1488,45 @@ fn settlement(f: &Fixture) -> Vec<Value> {
         step(batch(&[&f1, &f2, &p1, &r1]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "credited", "credited"]),
         step(batch(&[&f2]), NOW, &["rejected:bad-signature"]),
     ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    // §8.3: the final state does not depend on the order records arrive in. A receipt
+    // accepted after the voucher's window (plus the skew) never credits its payment; a good
+    // receipt that arrives later still does, whichever of the two came first.
+    let late = t(30 * 86_400 + types::CLOCK_SKEW_SECS + 1);
+    let r1_late = receipt(&p1, MERCHANT_A, &f.merchant_a, late);
+    out.push(scenario("order-late-receipt-before-payment", vec![
+        step(batch(&[&r1_late]), NOW, &["pending"]),
+        step(batch(&[&p1]), NOW + 5, &["pending"]),
+        step(batch(&[&r1]), NOW + 10, &["credited"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    out.push(scenario("order-late-receipt-after-payment", vec![
+        step(batch(&[&p1]), NOW, &["pending"]),
+        step(batch(&[&r1_late]), NOW + 5, &["rejected:expired"]),
+        step(batch(&[&r1]), NOW + 10, &["credited"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    // §8.3: a merchant without a clock writes `accepted_at = 0`; the payment's own
+    // `created_at` (signed by the holder) is then the time checked against the window.
+    let r1_clockless = receipt(&p1, MERCHANT_A, &f.merchant_a, Timestamp(0));
+    let expired_tail = PaymentTail {
+        seq: 2,
+        amount: 100,
+        cumulative: 520,
+        prev: pid(&p1).link().0,
+        merchant: MERCHANT_A.0,
+        nonce: [0x14; 16],
+        created_at: late.0.to_le_bytes(),
+    };
+    let p_expired = raw_payment(&f.voucher, &expired_tail, &f.holder);
+    let r_expired_clockless = receipt(&p_expired, MERCHANT_A, &f.merchant_a, Timestamp(0));
+    out.push(scenario("clockless-receipt-checks-the-payment-time", vec![
+        step(batch(&[&p1, &r1_clockless]), NOW, &["credited", "credited"]),
+        step(batch(&[&p_expired, &r_expired_clockless]), NOW + 5, &["pending", "rejected:expired"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    // §8.3: a receipt is known by its bytes; another receipt for a payment already credited
+    // is a duplicate and credits nothing more.
+    out.push(scenario("second-receipt-for-a-credited-payment", vec![
+        step(batch(&[&p1, &r1]), NOW, &["credited", "credited"]),
+        step(batch(&[&r1_clockless]), NOW + 5, &["duplicate"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
     out.push(scenario("rejected-records-change-nothing", vec![
         step(batch(&[&tampered, &forged_receipt, &f.cert_a, &p1[..40]]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "rejected:wrong-type", "rejected:truncated"]),
         step(batch(&[&p1, &wrong_merchant_receipt]), NOW, &["pending", "rejected:wrong-merchant"]),
