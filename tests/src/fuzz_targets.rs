@@ -236,6 +236,11 @@ fn pool() -> &'static Pool {
                     };
                     records.push(receipt(&p, merchant, key, t(3650)));
                     records.push(receipt(&p, merchant, other, t(3650)));
+                    // Receipts whose time does not qualify for the second voucher (after its
+                    // window) or for either (after both), and a clockless one (§8.3 step 4).
+                    records.push(receipt(&p, merchant, key, t(3 * 86_400)));
+                    records.push(receipt(&p, merchant, key, t(40 * 86_400)));
+                    records.push(receipt(&p, merchant, key, Timestamp(0)));
                     // A variant with a lying cumulative amount, genuinely signed by the holder.
                     let liar = raw_payment(
                         voucher,
@@ -279,18 +284,50 @@ pub struct Pick {
     damage: Option<(u16, u8)>,
 }
 
+/// Settlement's final state (SPEC §8.3, order independence): the credited payments, the
+/// credits, each voucher's credited total, overspend, proof flag and release.
+type FinalState = (
+    Vec<bool>,
+    Vec<(MerchantId, Currency, Amount)>,
+    Vec<Option<(Amount, Amount, bool, Option<Amount>)>>,
+);
+
+fn final_state(ledger: &Settlement<4>, p: &Pool) -> FinalState {
+    (
+        p.records
+            .iter()
+            .map(|r| ledger.is_credited(&PaymentId(crypto::sha256(r))))
+            .collect(),
+        ledger.credits().collect(),
+        p.limits
+            .iter()
+            .map(|(id, _)| {
+                ledger
+                    .voucher(id)
+                    .map(|v| (v.credited, v.overspend, v.fraud, v.released))
+            })
+            .collect(),
+    )
+}
+
 /// Settlement over arbitrary record sequences, with a model check: a voucher's credits never
-/// exceed its limit unless a FraudProof exists for it, every proof verifies, and ingesting the
-/// same batch again changes nothing.
+/// exceed its limit unless a FraudProof exists for it, every proof verifies, ingesting the
+/// same batch again changes nothing, and the same records ingested in another order (reversed,
+/// one record per batch) leave the same final state (SPEC §8.3, order independence).
 pub fn settlement_ingest(data: &[u8]) {
     let Ok(input) = SettlementInput::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
     let p = pool();
-    let mut ledger = Settlement::new(p.trust.clone(), settlement::DEFAULT_GRACE_SECS);
-    for c in &p.certs {
-        ledger.register_merchant(c).unwrap();
-    }
+    let fresh = || {
+        let mut ledger = Settlement::new(p.trust.clone(), settlement::DEFAULT_GRACE_SECS);
+        for c in &p.certs {
+            ledger.register_merchant(c).unwrap();
+        }
+        ledger
+    };
+    let mut ledger = fresh();
+    let mut all: Vec<Vec<u8>> = Vec::new();
     for picks in input.batches.iter().take(4) {
         let records: Vec<Vec<u8>> = picks
             .iter()
@@ -306,6 +343,7 @@ pub fn settlement_ingest(data: &[u8]) {
             .collect();
         let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
         let b = batch(&refs);
+        all.extend(records.iter().cloned());
         let now = t(3700);
         let first = ledger.ingest(&b, now).unwrap();
         assert_eq!(first.entries.len(), records.len());
@@ -335,9 +373,20 @@ pub fn settlement_ingest(data: &[u8]) {
             )
         );
     }
+    // The same records, reversed, one per batch: the same final state.
+    let mut other = fresh();
+    for r in all.iter().rev() {
+        other.ingest(&batch(&[r]), t(3700)).unwrap();
+    }
     if input.close_after {
         ledger.close_expired(t(400 * 86_400));
+        other.close_expired(t(400 * 86_400));
     }
+    assert_eq!(
+        final_state(&ledger, p),
+        final_state(&other, p),
+        "the final state depends on the order the records arrived in"
+    );
     for (id, limit) in &p.limits {
         if let Some(v) = ledger.voucher(id) {
             assert!(
