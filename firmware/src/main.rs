@@ -160,12 +160,12 @@ fn verify_any(ty: &Ty, b: &[u8], now: Timestamp) -> Result<(), Error> {
     match ty {
         Ty::Voucher => {
             let v = decode_signed::<Voucher>(b)?;
-            trust.verify(&v, &v.issuer_key_id, now)?;
+            trust.verify(&v, &v.issuer_key_id, v.not_before)?;
             Ok(v.check_time(now)?)
         }
         Ty::Payment => {
             let p = decode_signed::<Payment<'_>>(b)?;
-            trust.verify(&p.voucher, &p.voucher.issuer_key_id, now)?;
+            trust.verify(&p.voucher, &p.voucher.issuer_key_id, p.voucher.not_before)?;
             p.voucher.check_time(now)?;
             Ok(p.verify(&p.voucher.holder_key)?)
         }

@@ -162,7 +162,8 @@ pub fn decide<const N: usize, const M: usize>(
     if payment.amount != open.amount {
         return Err(Rejection::WrongAmount.into());
     }
-    ctx.trust.issuer_key(&v.issuer_key_id, ctx.now)?;
+    // The key as settlement checks it (§7.2): trusted when the voucher was issued.
+    ctx.trust.issuer_key(&v.issuer_key_id, v.not_before)?;
     v.check_time(ctx.now)?;
     if ctx.revocations.is_some_and(|r| r.is_voucher_revoked(&v.id)) {
         return Err(Rejection::Revoked.into());
@@ -177,7 +178,7 @@ pub fn decide<const N: usize, const M: usize>(
     // The same voucher bytes, signature included, verify the same way every time: a voucher
     // verified before is not verified again. Its key's trust and window were checked above.
     if !memory.voucher_verified(&sha256(v.bytes())) {
-        ctx.trust.verify(v, &v.issuer_key_id, ctx.now)?;
+        ctx.trust.verify(v, &v.issuer_key_id, v.not_before)?;
     }
     payment.verify(&v.holder_key)?;
     Ok(())

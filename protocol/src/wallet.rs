@@ -172,7 +172,7 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         if v.holder_key != self.holder_key() {
             return Err(Rejection::WrongHolder.into());
         }
-        trust.verify(&v, &v.issuer_key_id, now)?;
+        trust.verify(&v, &v.issuer_key_id, v.not_before)?;
         v.check_time(now)?;
         if self.slots.iter().any(|s| s.id == v.id) {
             return Ok(v.id);

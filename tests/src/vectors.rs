@@ -156,7 +156,7 @@ pub fn generate() -> Vec<(String, String)> {
             "verify.json",
             file(
                 &f,
-                "context 'verify': decode, then verify every signature under the fixture trust store and keys at `now`, and the validity window of vouchers and certificates",
+                "context 'verify': decode, then verify every signature under the fixture trust store and keys, and the validity window of vouchers and certificates at `now`; a voucher's issuer key must be trusted at the voucher's own `not_before` (SPEC §7.2), a certificate's and a revocation list's at `now`",
                 verify(&f),
             ),
         ),
@@ -164,7 +164,7 @@ pub fn generate() -> Vec<(String, String)> {
             "accept.json",
             file(
                 &f,
-                "context 'accept': merchant A decides on the payment (SPEC §8.2) with `open_request`, a memory of `seen` payments, an optional `revocation_list`, at `now`",
+                "context 'accept': merchant A decides on the payment (SPEC §8.2) with `open_request`, a memory of `seen` payments, an optional `revocation_list`, at `now` (the voucher's issuer key at the voucher's `not_before`, §7.2)",
                 accept(&f),
             ),
         ),
@@ -788,12 +788,21 @@ fn verify(f: &Fixture) -> Vec<Value> {
         "not-yet-valid",
         7200 - 301,
     ));
+    // §7.2: a voucher's issuer key is checked at the voucher's `not_before` (when it was
+    // issued), by every party; the voucher's own window at `now`.
     out.push(ver(
-        "voucher-issuer-key-expired",
+        "voucher-after-its-key-window-is-expired-not-untrusted",
         MessageType::Voucher,
         &f.voucher,
-        "issuer-key-not-valid",
+        "expired",
         2 * 365 * 86_400 + 301,
+    ));
+    out.push(ver(
+        "voucher-issued-before-its-key",
+        MessageType::Voucher,
+        &issued_before_key(f),
+        "issuer-key-not-valid",
+        NOW,
     ));
     out.push(ver(
         "merchant-certificate-expired",
@@ -890,6 +899,14 @@ fn verify(f: &Fixture) -> Vec<Value> {
 }
 
 /// Acceptor decisions.
+/// A voucher whose `not_before` lies before its issuer key's window (plus the skew), valid
+/// at `NOW` by its own window.
+fn issued_before_key(f: &Fixture) -> Vec<u8> {
+    let mut v = voucher_value(f.holder.public_key(), f.issuer.key_id());
+    v.not_before = Timestamp(T0 - 86_400 - types::CLOCK_SKEW_SECS - 1);
+    sign(&v, f.issuer.signer())
+}
+
 fn accept(f: &Fixture) -> Vec<Value> {
     let mut out = Vec::new();
     let open =
@@ -936,6 +953,24 @@ fn accept(f: &Fixture) -> Vec<Value> {
         "valid",
         open(100, "EUR"),
         vec![&p1],
+        None,
+        NOW,
+    ));
+    out.push(acc(
+        "accept-voucher-issued-before-its-key",
+        &payment(
+            f,
+            &issued_before_key(f),
+            1,
+            420,
+            420,
+            None,
+            MERCHANT_A,
+            NONCE,
+        ),
+        "issuer-key-not-valid",
+        open(420, "EUR"),
+        vec![],
         None,
         NOW,
     ));
@@ -1527,6 +1562,31 @@ fn settlement(f: &Fixture) -> Vec<Value> {
         step(batch(&[&p1, &r1]), NOW, &["credited", "credited"]),
         step(batch(&[&r1_clockless]), NOW + 5, &["duplicate"]),
     ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    // §7.2: settlement checks the key where the merchant does, at the voucher's `not_before`.
+    let early = payment(
+        f,
+        &issued_before_key(f),
+        1,
+        420,
+        420,
+        None,
+        MERCHANT_A,
+        NONCE,
+    );
+    let early_r = receipt(&early, MERCHANT_A, &f.merchant_a, t(NOW));
+    out.push(scenario(
+        "voucher-issued-before-its-key",
+        vec![step(
+            batch(&[&early, &early_r]),
+            NOW,
+            &[
+                "rejected:issuer-key-not-valid",
+                "rejected:issuer-key-not-valid",
+            ],
+        )],
+        None,
+        json!({ "credits": {}, "proofs": 0, "vouchers": {} }),
+    ));
     out.push(scenario("rejected-records-change-nothing", vec![
         step(batch(&[&tampered, &forged_receipt, &f.cert_a, &p1[..40]]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "rejected:wrong-type", "rejected:truncated"]),
         step(batch(&[&p1, &wrong_merchant_receipt]), NOW, &["pending", "rejected:wrong-merchant"]),

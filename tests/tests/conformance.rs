@@ -94,7 +94,7 @@ fn verify_any(file: &Value, ty: &str, b: &[u8], now: Timestamp) -> Result<(), Er
     match ty {
         "Voucher" => {
             let v = decode_signed::<Voucher>(b)?;
-            trust.verify(&v, &v.issuer_key_id, now)?;
+            trust.verify(&v, &v.issuer_key_id, v.not_before)?;
             Ok(v.check_time(now)?)
         }
         "MerchantCertificate" => {
@@ -104,7 +104,7 @@ fn verify_any(file: &Value, ty: &str, b: &[u8], now: Timestamp) -> Result<(), Er
         }
         "Payment" => {
             let p = decode_signed::<Payment<'_>>(b)?;
-            trust.verify(&p.voucher, &p.voucher.issuer_key_id, now)?;
+            trust.verify(&p.voucher, &p.voucher.issuer_key_id, p.voucher.not_before)?;
             p.voucher.check_time(now)?;
             Ok(p.verify(&p.voucher.holder_key)?)
         }

@@ -26,10 +26,37 @@ fn records() -> &'static Records {
         let f = Fixture::new();
         let short = voucher_with(&f, [0x6c; 16], t(2 * 86_400));
         let p1 = payment(&f, &f.voucher, 1, 2000, 2000, None, MERCHANT_A, [1; 16]);
-        let p2 = payment(&f, &f.voucher, 2, 1500, 3500, Some(&p1), MERCHANT_B, [2; 16]);
-        let p3 = payment(&f, &f.voucher, 3, 1000, 4500, Some(&p2), MERCHANT_A, [3; 16]);
+        let p2 = payment(
+            &f,
+            &f.voucher,
+            2,
+            1500,
+            3500,
+            Some(&p1),
+            MERCHANT_B,
+            [2; 16],
+        );
+        let p3 = payment(
+            &f,
+            &f.voucher,
+            3,
+            1000,
+            4500,
+            Some(&p2),
+            MERCHANT_A,
+            [3; 16],
+        );
         let c1 = payment(&f, &f.voucher, 1, 2500, 2500, None, MERCHANT_B, [4; 16]);
-        let c2 = payment(&f, &f.voucher, 2, 2500, 5000, Some(&c1), MERCHANT_A, [5; 16]);
+        let c2 = payment(
+            &f,
+            &f.voucher,
+            2,
+            2500,
+            5000,
+            Some(&c1),
+            MERCHANT_A,
+            [5; 16],
+        );
         let s1 = payment(&f, &short, 1, 700, 700, None, MERCHANT_B, [6; 16]);
         let mut all = Vec::new();
         let mut payments = Vec::new();
