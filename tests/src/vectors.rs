@@ -650,6 +650,44 @@ fn messages(f: &Fixture) -> Vec<Value> {
             ),
             json!({ "context": "decode" }),
         ));
+        // §5.10: ids compare byte-wise from the first byte (lexicographically), not as
+        // integers read from the other end. Two same-sequence payments whose ids order one way
+        // by their first differing byte and the other way by their last: the proof in
+        // byte-wise order decodes, the other does not.
+        let bytewise_first = |a: &PaymentId, b: &PaymentId| a.0 < b.0;
+        let from_the_end = |a: &PaymentId, b: &PaymentId| a.0.iter().rev().lt(b.0.iter().rev());
+        let (x, y) = (0u8..=255)
+            .map(|n| payment(f, &f.voucher, 1, 400, 400, None, MERCHANT_B, [n; 16]))
+            .find_map(|q| {
+                let (a, b) = (pid(&p1), pid(&q));
+                (bytewise_first(&a, &b) != from_the_end(&a, &b)).then(|| {
+                    if bytewise_first(&a, &b) {
+                        (p1.clone(), q)
+                    } else {
+                        (q, p1.clone())
+                    }
+                })
+            })
+            .unwrap();
+        for (name, first, second, expect) in [
+            ("fraud-proof-ids-compare-bytewise", &x, &y, "valid"),
+            (
+                "fraud-proof-ids-compared-from-the-end",
+                &y,
+                &x,
+                "out-of-range",
+            ),
+        ] {
+            let mut bytes = vec![1u8, MessageType::FraudProof as u8, 0];
+            bytes.extend(first);
+            bytes.extend(second);
+            let ctx = if expect == "valid" {
+                json!({ "context": "decode", "size": bytes.len(), "fields": describe(&bytes) })
+            } else {
+                json!({ "context": "decode" })
+            };
+            out.push(with(v(name, MessageType::FraudProof, &bytes, expect), ctx));
+        }
     }
     out
 }
