@@ -120,6 +120,17 @@ pub fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, VerifyError> {
     Ok(vk)
 }
 
+/// Whether a public key has a torsion component (a mixed-order key: `a·B + T` with `T` of
+/// small order). Such a key is not weak and verifies strictly, but only when `k·T` vanishes,
+/// which a batch equation with random weights does not reproduce (SPEC §7.1): its signatures
+/// are verified one by one. Costs one scalar multiplication.
+pub fn has_torsion(key: &PublicKey) -> bool {
+    match VerifyingKey::from_bytes(&key.0) {
+        Ok(vk) => !vk.to_edwards().is_torsion_free(),
+        Err(_) => false,
+    }
+}
+
 /// Verifies `signature` over `domain ‖ message` under `key` with `verify_strict` semantics.
 pub fn verify(
     key: &PublicKey,

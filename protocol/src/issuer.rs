@@ -5,7 +5,7 @@
 
 use crate::codec::{Signed, SignedMessage, decode_signed, encode_signed};
 use crate::crypto::{self, Signer, SigningKey};
-use crate::error::{EncodeError, Error};
+use crate::error::{EncodeError, Error, VerifyError};
 use crate::msg::{AcceptancePolicy, MerchantCertificate, PreAuthRequest, Voucher};
 use crate::types::{Amount, KeyId, MerchantId, PublicKey, Timestamp, VoucherId};
 use rand_core::CryptoRngCore;
@@ -48,6 +48,10 @@ impl<'a> VerifiedPreAuth<'a> {
     pub fn check(bytes: &'a [u8]) -> Result<Self, Error> {
         let req = decode_signed::<PreAuthRequest<'_>>(bytes)?;
         req.verify(&req.holder_key)?;
+        // The issuer issues no voucher to a holder key with a torsion component (§7.1).
+        if crypto::has_torsion(&req.holder_key) {
+            return Err(VerifyError::WeakKey.into());
+        }
         Ok(VerifiedPreAuth(req))
     }
     /// The request as received, bytes and signature included.
@@ -142,6 +146,11 @@ impl Issuer {
         Error,
     > {
         crypto::verifying_key(&merchant_key)?;
+        // A key with a torsion component would make batch verification at settlement differ
+        // from strict verification (§7.1): the issuer certifies none.
+        if crypto::has_torsion(&merchant_key) {
+            return Err(VerifyError::WeakKey.into());
+        }
         let cert = MerchantCertificate {
             merchant_id,
             issuer_key_id: self.key_id,

@@ -256,6 +256,10 @@ impl<const N: usize> Settlement<N> {
     pub fn register_merchant(&mut self, certificate: &[u8]) -> Result<MerchantId, Error> {
         let c = decode_signed::<MerchantCertificate<'_>>(certificate)?;
         self.trust.verify(&c, &c.issuer_key_id, c.not_before)?;
+        // Receipts are verified in batches: a key with a torsion component is refused (§7.1).
+        if crypto::has_torsion(&c.merchant_key) {
+            return Err(VerifyError::WeakKey.into());
+        }
         self.merchants.insert(c.merchant_id, c.merchant_key);
         Ok(c.merchant_id)
     }
@@ -454,7 +458,8 @@ impl<const N: usize> Settlement<N> {
     }
 
     /// Loads a registered merchant's key (from a certificate verified when it was
-    /// registered).
+    /// registered, whose key [`Settlement::register_merchant`] or the issuer checked for a
+    /// torsion component: receipts under it are verified in batches).
     pub fn load_merchant(&mut self, id: MerchantId, key: PublicKey) {
         self.merchants.insert(id, key);
     }
@@ -574,11 +579,20 @@ impl<const N: usize> Settlement<N> {
         let mut verdicts: Vec<Result<(), VerifyError>> = alloc::vec![Ok(()); candidates.len()];
         let mut bad_vouchers: BTreeMap<[u8; 32], VerifyError> = BTreeMap::new();
         let mut jobs: Vec<(Job, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
+        // Payments under a holder key with a torsion component: verified one by one, since a
+        // batch equation can accept what the strict one refuses (§7.1). A voucher is only
+        // remembered as verified once its holder key is known to have none.
+        let mut singles: Vec<(usize, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
+        let mut torsion: BTreeSet<[u8; 32]> = BTreeSet::new();
         let mut queued = BTreeSet::new();
         for (i, c) in candidates.iter().enumerate() {
             let v = &c.payment.voucher;
             let vh = c.voucher_hash;
-            if !self.verified_vouchers.contains(&vh) && queued.insert(vh) {
+            let fresh = !self.verified_vouchers.contains(&vh) && queued.insert(vh);
+            if fresh && crypto::has_torsion(&v.holder_key) {
+                torsion.insert(vh);
+            }
+            if fresh {
                 match self.trust.issuer_key(&v.issuer_key_id, v.not_before) {
                     Ok(k) => jobs.push((
                         Job::Voucher(vh),
@@ -592,12 +606,21 @@ impl<const N: usize> Settlement<N> {
                 }
             }
             let p = &c.payment;
-            jobs.push((
-                Job::Holder(i),
+            let job = (
                 signed_input::<Payment<'_>>(p.signed_bytes()),
                 *p.signature(),
                 v.holder_key,
-            ));
+            );
+            if torsion.contains(&vh) {
+                singles.push((i, job.0, job.1, job.2));
+            } else {
+                jobs.push((Job::Holder(i), job.0, job.1, job.2));
+            }
+        }
+        for (i, msg, sig, key) in &singles {
+            if let Err(e) = crypto::verify(key, &[], msg, sig) {
+                verdicts[*i] = Err(e);
+            }
         }
         if !(self.batch_verification && batch_ok(&jobs)) {
             for (job, msg, sig, key) in &jobs {
@@ -615,9 +638,10 @@ impl<const N: usize> Settlement<N> {
             let vh = c.voucher_hash;
             match bad_vouchers.get(&vh) {
                 Some(e) => verdicts[i] = Err(*e),
-                None => {
+                None if !torsion.contains(&vh) => {
                     self.verified_vouchers.insert(vh);
                 }
+                None => {}
             }
         }
         verdicts

@@ -304,3 +304,122 @@ pub fn type_name(ty: MessageType) -> &'static str {
 
 /// The voucher message type (for raw builders).
 pub const VOUCHER_DOMAIN: &[u8] = <Voucher as SignedMessage<'static>>::DOMAIN;
+
+/// How [`EdgeSigner`] departs from a normal Ed25519 signature: the edge cases of "Taming the
+/// many EdDSAs" (Chalkias, Garillot, Nikolaenko) that separate a strict verifier (SPEC §7.1)
+/// from a cofactored or a libsodium-style one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    /// A correct signature.
+    None,
+    /// `s + L`: the same point equation, a non-canonical scalar.
+    SPlusL,
+    /// `s` with its top bit set.
+    SHighBit,
+    /// `R` = the identity (small order), `s = k·a`: the equation holds without the check on R.
+    SmallOrderR,
+    /// `R` = a non-canonical encoding of the identity (y = p + 1), `s = k·a`: holds for a
+    /// verifier that compares points rather than encodings.
+    NonCanonicalR,
+}
+
+/// An Ed25519 signer built from the curve operations, so that vectors can hold signatures a
+/// correct signer never makes; with `torsion`, its public key is `a·B + T` for a point `T` of
+/// order 8 (a mixed-order key: not small order, so not `weak-key`).
+pub struct EdgeSigner {
+    a: curve25519_dalek::Scalar,
+    prefix: [u8; 32],
+    public: [u8; 32],
+    /// The departure from a correct signature.
+    pub edge: Edge,
+}
+
+impl EdgeSigner {
+    /// The signer of `seed` (RFC 8032 key expansion).
+    pub fn new(seed: [u8; 32], torsion: bool, edge: Edge) -> Self {
+        use curve25519_dalek::{EdwardsPoint, Scalar, constants::EIGHT_TORSION};
+        use sha2::Digest;
+        let h = sha2::Sha512::digest(seed);
+        let mut lo = [0u8; 32];
+        lo.copy_from_slice(&h[..32]);
+        lo[0] &= 248;
+        lo[31] &= 127;
+        lo[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(lo);
+        let mut prefix = [0u8; 32];
+        prefix.copy_from_slice(&h[32..]);
+        let mut point = EdwardsPoint::mul_base(&a);
+        if torsion {
+            point += EIGHT_TORSION[1];
+        }
+        EdgeSigner {
+            a,
+            prefix,
+            public: point.compress().to_bytes(),
+            edge,
+        }
+    }
+}
+
+impl Signer for EdgeSigner {
+    fn public_key(&self) -> PublicKey {
+        PublicKey(self.public)
+    }
+    fn sign(
+        &self,
+        domain: &[u8],
+        message: &[u8],
+    ) -> Result<[u8; 64], offpay_protocol::EncodeError> {
+        use curve25519_dalek::{EdwardsPoint, Scalar};
+        use sha2::Digest;
+        let wide = |parts: &[&[u8]]| {
+            let mut d = sha2::Sha512::new();
+            for p in parts {
+                d.update(p);
+            }
+            Scalar::from_bytes_mod_order_wide(&d.finalize().into())
+        };
+        let (r, r_bytes) = match self.edge {
+            Edge::SmallOrderR => {
+                let mut id = [0u8; 32];
+                id[0] = 1;
+                (Scalar::ZERO, id)
+            }
+            Edge::NonCanonicalR => {
+                // y = p + 1 = 2^255 - 18, little-endian: names the identity, not canonically.
+                let mut y = [0xff; 32];
+                y[0] = 0xee;
+                y[31] = 0x7f;
+                (Scalar::ZERO, y)
+            }
+            _ => {
+                let r = wide(&[&self.prefix, domain, message]);
+                (r, EdwardsPoint::mul_base(&r).compress().to_bytes())
+            }
+        };
+        let k = wide(&[&r_bytes, &self.public, domain, message]);
+        let mut s = (r + k * self.a).to_bytes();
+        match self.edge {
+            Edge::SPlusL => {
+                // s + L as 256-bit little-endian integers (s < L < 2^253: no overflow).
+                // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+                let order: [u8; 32] = [
+                    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde,
+                    0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+                ];
+                let mut carry = 0u16;
+                for (x, y) in s.iter_mut().zip(order) {
+                    let t = u16::from(*x) + u16::from(y) + carry;
+                    *x = t as u8;
+                    carry = t >> 8;
+                }
+            }
+            Edge::SHighBit => s[31] |= 0x80,
+            _ => {}
+        }
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r_bytes);
+        sig[32..].copy_from_slice(&s);
+        Ok(sig)
+    }
+}

@@ -933,10 +933,164 @@ fn verify(f: &Fixture) -> Vec<Value> {
         "unknown-issuer-key",
         NOW,
     ));
+    out.extend(ed25519_edges(f));
     out
 }
 
 /// Acceptor decisions.
+/// SPEC §7.1 strictness, for each key that signs: the issuer's (a voucher), the holder's (a
+/// payment) and a merchant's (a receipt, a payment request). `s + L`, `s` with the top bit
+/// set, a small-order `R` and a non-canonical `R` each satisfy the point equation in some
+/// form, and each is refused (`bad-signature`); a mixed-order (torsion) key is not weak, and
+/// a signature under it verifies exactly when the cofactorless equation holds. A cofactored or
+/// libsodium-style verifier fails some of these (tests/tests/strictness.rs shows which).
+fn ed25519_edges(f: &Fixture) -> Vec<Value> {
+    let mut out = Vec::new();
+    let ver = |name: String, ty: MessageType, b: &[u8], e: &str| {
+        with(
+            v(&name, ty, b, e),
+            json!({ "context": "verify", "now": t(NOW).0 }),
+        )
+    };
+    let edges = [
+        (Edge::SPlusL, "s-plus-l"),
+        (Edge::SHighBit, "s-high-bit"),
+        (Edge::SmallOrderR, "small-order-r"),
+        (Edge::NonCanonicalR, "non-canonical-r"),
+    ];
+    for (edge, tag) in edges {
+        let issuer = EdgeSigner::new([1; 32], false, edge);
+        let holder = EdgeSigner::new([2; 32], false, edge);
+        let merchant = EdgeSigner::new([3; 32], false, edge);
+        let voucher = sign(
+            &voucher_value(f.holder.public_key(), f.issuer.key_id()),
+            &issuer,
+        );
+        out.push(ver(
+            format!("ed25519-{tag}-issuer-voucher"),
+            MessageType::Voucher,
+            &voucher,
+            "bad-signature",
+        ));
+        let payment = raw_payment(&f.voucher, &tail(1, 420, [0x61; 16]), &holder);
+        out.push(ver(
+            format!("ed25519-{tag}-holder-payment"),
+            MessageType::Payment,
+            &payment,
+            "bad-signature",
+        ));
+        let p1 = raw_payment(&f.voucher, &tail(1, 420, NONCE), &f.holder);
+        out.push(ver(
+            format!("ed25519-{tag}-merchant-receipt"),
+            MessageType::Receipt,
+            &receipt(&p1, MERCHANT_A, &merchant, t(NOW)),
+            "bad-signature",
+        ));
+    }
+    // A holder key with a torsion component, in a voucher the issuer signed: the payment
+    // under it verifies when k·T = 0 (k ≡ 0 mod 8) and not otherwise.
+    let (ok, bad) = torsion_payments(f);
+    out.push(ver(
+        "ed25519-torsion-holder-key-equation-holds".into(),
+        MessageType::Payment,
+        &ok,
+        "valid",
+    ));
+    out.push(ver(
+        "ed25519-torsion-holder-key-equation-fails".into(),
+        MessageType::Payment,
+        &bad,
+        "bad-signature",
+    ));
+    // A merchant key with a torsion component, in a certificate the issuer signed.
+    let torsion = EdgeSigner::new([3; 32], true, Edge::None);
+    let cert = sign(
+        &MerchantCertificate {
+            merchant_id: MerchantId(*b"MERCH-T8"),
+            issuer_key_id: f.issuer.key_id(),
+            merchant_key: torsion.public_key(),
+            display_name: "Torsion Shop",
+            not_before: t(0),
+            not_after: t(365 * 86_400),
+        },
+        f.issuer.signer(),
+    );
+    let certificate = decode_signed::<MerchantCertificate<'_>>(&cert).unwrap();
+    let mut found = [None, None];
+    for amount in 1..=200u64 {
+        let request = sign(
+            &PaymentRequest {
+                certificate: certificate.clone(),
+                amount: Amount(amount),
+                currency: eur(),
+                nonce: Nonce(NONCE),
+                created_at: t(3600),
+                reference: None,
+            },
+            &torsion,
+        );
+        let r = decode_signed::<PaymentRequest<'_>>(&request).unwrap();
+        let i = usize::from(r.verify(&r.certificate.merchant_key).is_err());
+        found[i].get_or_insert(request);
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let [Some(holds), Some(fails)] = found else {
+        panic!("no request of each kind")
+    };
+    out.push(ver(
+        "ed25519-torsion-merchant-key-equation-holds".into(),
+        MessageType::PaymentRequest,
+        &holds,
+        "valid",
+    ));
+    out.push(ver(
+        "ed25519-torsion-merchant-key-equation-fails".into(),
+        MessageType::PaymentRequest,
+        &fails,
+        "bad-signature",
+    ));
+    out
+}
+
+/// A payment tail drawn on the fixture voucher, to merchant A.
+fn tail(seq: u32, amount: u64, nonce: [u8; 16]) -> PaymentTail {
+    PaymentTail {
+        seq,
+        amount,
+        cumulative: amount,
+        prev: [0; 16],
+        merchant: MERCHANT_A.0,
+        nonce,
+        created_at: t(3700).0.to_le_bytes(),
+    }
+}
+
+/// The voucher for a holder key with a torsion component (issuer-signed), and two payments
+/// on it to merchant A with the fixture nonce: one whose signature satisfies the cofactorless
+/// equation (k ≡ 0 mod 8), one whose does not. They differ in amount only.
+pub fn torsion_payments(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
+    let holder = EdgeSigner::new([2; 32], true, Edge::None);
+    let mut v = voucher_value(holder.public_key(), f.issuer.key_id());
+    v.id = VoucherId([0x78; 16]);
+    let voucher = sign(&v, f.issuer.signer());
+    let mut found = [None, None];
+    for amount in 400..600u64 {
+        let p = raw_payment(&voucher, &tail(1, amount, NONCE), &holder);
+        let d = decode_signed::<Payment<'_>>(&p).unwrap();
+        let i = usize::from(d.verify(&d.voucher.holder_key).is_err());
+        found[i].get_or_insert(p);
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    match found {
+        [Some(ok), Some(bad)] => (ok, bad),
+        _ => panic!("no payment of each kind"),
+    }
+}
+
 /// A voucher whose `not_before` lies before its issuer key's window (plus the skew), valid
 /// at `NOW` by its own window.
 fn issued_before_key(f: &Fixture) -> Vec<u8> {
@@ -1012,6 +1166,24 @@ fn accept(f: &Fixture) -> Vec<Value> {
         None,
         NOW,
     ));
+    // §7.1: a holder key with a torsion component is not weak; its payment is accepted when
+    // the cofactorless equation holds, refused when only the cofactored one does.
+    let (torsion_ok, torsion_bad) = torsion_payments(f);
+    for (name, p, e) in [
+        (
+            "accept-torsion-holder-key-equation-holds",
+            &torsion_ok,
+            "valid",
+        ),
+        (
+            "accept-torsion-holder-key-equation-fails",
+            &torsion_bad,
+            "bad-signature",
+        ),
+    ] {
+        let amount = decode_signed::<Payment<'_>>(p).unwrap().amount.0;
+        out.push(acc(name, p, e, open(amount, "EUR"), vec![], None, NOW));
+    }
     let pb = payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_B, NONCE);
     out.push(acc(
         "accept-wrong-merchant",
@@ -1625,6 +1797,18 @@ fn settlement(f: &Fixture) -> Vec<Value> {
         None,
         json!({ "credits": {}, "proofs": 0, "vouchers": {} }),
     ));
+    // §7.1 in a batch: settlement's batch verification gives the strict verdict, so a payment
+    // under a torsion key whose cofactorless equation fails is refused among good records, and
+    // one whose equation holds is credited, as the merchant decided.
+    let (torsion_ok, torsion_bad) = torsion_payments(f);
+    let torsion_ok_r = receipt(&torsion_ok, MERCHANT_A, &f.merchant_a, t(NOW));
+    let torsion_bad_r = receipt(&torsion_bad, MERCHANT_A, &f.merchant_a, t(NOW));
+    let tok = decode_signed::<Payment<'_>>(&torsion_ok).unwrap().amount.0;
+    let tvid = hx(&[0x78; 16]);
+    out.push(scenario("torsion-holder-key-in-a-batch", vec![
+        step(batch(&[&torsion_bad, &p1, &torsion_bad_r, &r1]), NOW, &["rejected:bad-signature", "credited", "rejected:bad-signature", "credited"]),
+        step(batch(&[&torsion_ok, &p2, &torsion_ok_r, &r2]), NOW + 5, &["credited", "credited", "credited", "credited"]),
+    ], None, json!({ "credits": { &a: 420 + tok, &b: 1200 }, "proofs": 0, "vouchers": { &vid: { "credited": 1620, "overspend": 0, "fraud": false, "released": null }, &tvid: { "credited": tok, "overspend": 0, "fraud": false, "released": null } } })));
     out.push(scenario("rejected-records-change-nothing", vec![
         step(batch(&[&tampered, &forged_receipt, &f.cert_a, &p1[..40]]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "rejected:wrong-type", "rejected:truncated"]),
         step(batch(&[&p1, &wrong_merchant_receipt]), NOW, &["pending", "rejected:wrong-merchant"]),
