@@ -836,6 +836,17 @@ fn verify(f: &Fixture) -> Vec<Value> {
         2 * 365 * 86_400 + 301,
     ));
     out.push(ver(
+        "voucher-issued-at-the-edge-of-its-key-with-skew",
+        MessageType::Voucher,
+        &{
+            let mut v = voucher_value(f.holder.public_key(), f.issuer.key_id());
+            v.not_before = Timestamp(T0 - 86_400 - types::CLOCK_SKEW_SECS);
+            sign(&v, f.issuer.signer())
+        },
+        "valid",
+        NOW,
+    ));
+    out.push(ver(
         "voucher-issued-before-its-key",
         MessageType::Voucher,
         &issued_before_key(f),
@@ -1713,6 +1724,9 @@ fn settlement(f: &Fixture) -> Vec<Value> {
         step(batch(&[&p1, &r1]), NOW, &["credited", "credited"]),
         step(batch(&[&p2, &r2]), 30 * 86_400 + grace + 1, &["rejected:settlement-closed", "rejected:settlement-closed"]),
     ], Some(30 * 86_400 + grace + 1), json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": 4580 } } })));
+    out.push(scenario("sync-at-the-deadline", vec![
+        step(batch(&[&p1, &r1]), 30 * 86_400 + grace, &["credited", "credited"]),
+    ], Some(30 * 86_400 + grace + 1), json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": 4580 } } })));
     out.push(scenario("undelivered-payment-is-released", vec![
         step(batch(&[&p1]), NOW, &["pending"]),
     ], Some(30 * 86_400 + grace + 1), json!({ "credits": {}, "proofs": 0, "vouchers": { &vid: { "credited": 0, "overspend": 0, "fraud": false, "released": 5000 } } })));
@@ -1809,6 +1823,66 @@ fn settlement(f: &Fixture) -> Vec<Value> {
         step(batch(&[&torsion_bad, &p1, &torsion_bad_r, &r1]), NOW, &["rejected:bad-signature", "credited", "rejected:bad-signature", "credited"]),
         step(batch(&[&torsion_ok, &p2, &torsion_ok_r, &r2]), NOW + 5, &["credited", "credited", "credited", "credited"]),
     ], None, json!({ "credits": { &a: 420 + tok, &b: 1200 }, "proofs": 0, "vouchers": { &vid: { "credited": 1620, "overspend": 0, "fraud": false, "released": null }, &tvid: { "credited": tok, "overspend": 0, "fraud": false, "released": null } } })));
+    // §8.3 step 1: the same payment twice in one batch is recorded once.
+    out.push(scenario("payment-twice-in-one-batch", vec![
+        step(batch(&[&p1, &p1, &r1]), NOW, &["credited", "duplicate", "credited"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    // §8.3 step 4: the skew of §4 applies to the time of the payment: a receipt accepted
+    // exactly 300 s after `not_after` still qualifies (one second later does not: the
+    // order-late-receipt scenarios).
+    let r1_edge = receipt(
+        &p1,
+        MERCHANT_A,
+        &f.merchant_a,
+        t(30 * 86_400 + types::CLOCK_SKEW_SECS),
+    );
+    out.push(scenario("receipt-at-the-edge-of-the-skew", vec![
+        step(batch(&[&p1, &r1_edge]), NOW, &["credited", "credited"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    // §8.3 step 3: which proof a payment that breaks several rules yields, and which payment
+    // is `first`. Checked per step in `proofs` (kind, first id, second id).
+    let off_link = |seq: u32, amount: u64, cumulative: u64, prev: [u8; 16], n: u8| {
+        raw_payment(
+            &f.voucher,
+            &PaymentTail {
+                seq,
+                amount,
+                cumulative,
+                prev,
+                merchant: MERCHANT_A.0,
+                nonce: [n; 16],
+                created_at: t(3700).0.to_le_bytes(),
+            },
+            &f.holder,
+        )
+    };
+    let pid_hex = |p: &[u8]| hx(&pid(p).0);
+    let proof = |kind: &str, first: &[u8], second: &[u8]| json!({ "kind": kind, "first": pid_hex(first), "second": pid_hex(second) });
+    // Same sequence as p2, linking p1, and not linked by p3: SameSequence is checked first.
+    let x2 = off_link(2, 1200, 1620, pid(&p1).link().0, 0x31);
+    let (lo2, hi2) = if pid(&p2).0 < pid(&x2).0 {
+        (&p2, &x2)
+    } else {
+        (&x2, &p2)
+    };
+    // Not linking p1, and not linked by p3, with p2 unknown: the payment before (seq − 1) is
+    // checked before the payment after (seq + 1).
+    let w2 = off_link(2, 1200, 1620, [0x77; 16], 0x32);
+    // Linking p1 with a cumulative that does not add up: CumulativeMismatch, p1 first.
+    let z2 = off_link(2, 1200, 1700, pid(&p1).link().0, 0x33);
+    let stepp = |b: Vec<u8>, now: u32, expect: &[&str], proofs: Vec<Value>| json!({ "batch": hx(&b), "now": t(now).0, "expect": expect, "proofs": proofs });
+    out.push(scenario("which-proof-a-conflict-yields", vec![
+        stepp(batch(&[&p1, &p2, &p3]), NOW, &["pending", "pending", "pending"], vec![]),
+        stepp(batch(&[&x2]), NOW + 1, &["conflict"], vec![proof("SameSequence", lo2, hi2)]),
+    ], None, json!({ "credits": {}, "proofs": 1, "vouchers": { &vid: { "credited": 0, "overspend": 0, "fraud": true, "released": null } } })));
+    out.push(scenario("proof-against-the-payment-before-first", vec![
+        stepp(batch(&[&p1, &p3]), NOW, &["pending", "pending"], vec![]),
+        stepp(batch(&[&w2]), NOW + 1, &["conflict"], vec![proof("BrokenLink", &p1, &w2)]),
+    ], None, json!({ "credits": {}, "proofs": 1, "vouchers": { &vid: { "credited": 0, "overspend": 0, "fraud": true, "released": null } } })));
+    out.push(scenario("cumulative-mismatch-names-the-earlier-payment-first", vec![
+        stepp(batch(&[&z2]), NOW, &["pending"], vec![]),
+        stepp(batch(&[&p1]), NOW + 1, &["conflict"], vec![proof("CumulativeMismatch", &p1, &z2)]),
+    ], None, json!({ "credits": {}, "proofs": 1, "vouchers": { &vid: { "credited": 0, "overspend": 0, "fraud": true, "released": null } } })));
     out.push(scenario("rejected-records-change-nothing", vec![
         step(batch(&[&tampered, &forged_receipt, &f.cert_a, &p1[..40]]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "rejected:wrong-type", "rejected:truncated"]),
         step(batch(&[&p1, &wrong_merchant_receipt]), NOW, &["pending", "rejected:wrong-merchant"]),

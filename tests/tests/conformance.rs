@@ -217,8 +217,8 @@ fn settle_one(file: &Value, scenario: &Value) {
     }
     for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
         let now = Timestamp(step["now"].as_u64().unwrap() as u32);
-        let got = ledger.ingest(&unhex(&step["batch"]), now).unwrap();
-        let got: Vec<String> = got
+        let report = ledger.ingest(&unhex(&step["batch"]), now).unwrap();
+        let got: Vec<String> = report
             .entries
             .iter()
             .map(|e| offpay_conformance::vectors::outcome_name(e.outcome))
@@ -230,6 +230,28 @@ fn settle_one(file: &Value, scenario: &Value) {
             .map(|s| s.as_str().unwrap().to_string())
             .collect();
         assert_eq!(got, want, "{name}: step {i}");
+        if let Some(proofs) = step["proofs"].as_array() {
+            let got: Vec<(String, String, String)> = report
+                .proofs
+                .iter()
+                .map(|p| {
+                    let p = decode_unsigned::<FraudProof<'_>>(p).unwrap();
+                    (
+                        format!("{:?}", p.kind),
+                        hex::encode(p.first.id().0),
+                        hex::encode(p.second.id().0),
+                    )
+                })
+                .collect();
+            let want: Vec<(String, String, String)> = proofs
+                .iter()
+                .map(|p| {
+                    let f = |k: &str| p[k].as_str().unwrap().to_string();
+                    (f("kind"), f("first"), f("second"))
+                })
+                .collect();
+            assert_eq!(got, want, "{name}: step {i}: proofs");
+        }
     }
     if let Some(at) = scenario["close_at"].as_u64() {
         ledger.close_expired(Timestamp(at as u32));
