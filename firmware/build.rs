@@ -121,12 +121,13 @@ fn main() {
     for v in pay["vectors"].as_array().unwrap() {
         writeln!(
             s,
-            "    Pay {{ name: {}, bytes: &{}, expect: {}, now: {}, install_at: {}, paid_at: {}, paid: &[{}], revocation_list: {}, output: {} }},",
+            "    Pay {{ name: {}, bytes: &{}, expect: {}, now: {}, install_at: {}, vouchers: &[{}], paid_at: {}, paid: &[{}], revocation_list: {}, output: {} }},",
             v["name"],
             bytes(&v["hex"]),
             v["expect"],
             v["now"],
             v["install_at"],
+            list(&v["vouchers"]),
             v["paid_at"],
             list(&v["paid"]),
             option(&v["revocation_list"]),

@@ -59,6 +59,7 @@ mod vectors {
         pub expect: &'static str,
         pub now: u32,
         pub install_at: u32,
+        pub vouchers: &'static [&'static [u8]],
         pub paid_at: u32,
         pub paid: &'static [&'static [u8]],
         pub revocation_list: Option<&'static [u8]>,
@@ -80,7 +81,7 @@ const MERCHANT_A_SEED: [u8; 32] = [3; 32];
 /// The merchant's memory of accepted payments, sized for a small terminal.
 const SEEN: usize = 64;
 type Shop<'a> = Acceptor<&'a mut MemStore<8192, 64>, SigningKey, 4, SEEN>;
-type Customer<'a> = Wallet<&'a mut MemStore<8192, 64>, SigningKey, 2>;
+type Customer<'a> = Wallet<&'a mut MemStore<8192, 64>, SigningKey, 4>;
 
 fn out() -> hio::HostStream {
     match hio::hstdout() {
@@ -241,13 +242,15 @@ fn pay_one(v: &Pay, store: &mut MemStore<8192, 64>) -> (&'static str, bool) {
         wallet.holder_key().0 == HOLDER_KEY,
         "holder seed does not give the fixture key"
     );
-    check!(
-        wallet
-            .install_voucher(VOUCHER, &trust, Timestamp(v.install_at))
-            .is_ok(),
-        "{}: fixture voucher refused",
-        v.name
-    );
+    for voucher in v.vouchers {
+        check!(
+            wallet
+                .install_voucher(voucher, &trust, Timestamp(v.install_at))
+                .is_ok(),
+            "{}: a voucher refused",
+            v.name
+        );
+    }
     for paid in v.paid {
         check!(
             wallet.pay(paid, &trust, None, Timestamp(v.paid_at)).is_ok(),

@@ -172,7 +172,7 @@ pub fn generate() -> Vec<(String, String)> {
             "pay.json",
             file(
                 &f,
-                "context 'pay': a wallet with the fixture holder key installs the fixture voucher at `install_at`, pays each request of `paid` at `paid_at`, then pays the request at `now`; when valid, the payment equals `output`; when refused, the wallet stores nothing",
+                "context 'pay': a wallet with the fixture holder key installs each voucher of `vouchers`, in order, at `install_at`, pays each request of `paid` at `paid_at` (no revocation list), then pays the request at `now` with `revocation_list` (if not null) installed; when valid, the payment equals `output`; when refused, the wallet stores nothing",
                 pay(&f),
             ),
         ),
@@ -1477,11 +1477,107 @@ fn pay(f: &Fixture) -> Vec<Value> {
             v(name, MessageType::PaymentRequest, req, e),
             json!({
                 "context": "pay", "now": t(now).0, "install_at": t(60).0, "paid_at": t(3650).0,
+                "vouchers": [hx(&f.voucher)],
                 "paid": paid.iter().map(|x| hx(x)).collect::<Vec<_>>(),
                 "revocation_list": rl.map(hx), "output": output.map(|o| hx(&o)),
             }),
         )
     };
+    // §8.1 step 5 with several vouchers, installed in the order listed.
+    let pv = |name: &str,
+              req: &[u8],
+              e: &str,
+              vouchers: &[&[u8]],
+              paid: Vec<Vec<u8>>,
+              output: Option<Vec<u8>>| {
+        with(
+            v(name, MessageType::PaymentRequest, req, e),
+            json!({
+                "context": "pay", "now": t(NOW).0, "install_at": t(60).0, "paid_at": t(3650).0,
+                "vouchers": vouchers.iter().map(|x| hx(x)).collect::<Vec<_>>(),
+                "paid": paid.iter().map(|x| hx(x)).collect::<Vec<_>>(),
+                "revocation_list": null, "output": output.map(|o| hx(&o)),
+            }),
+        )
+    };
+    let voucher = |id: u8, edit: &dyn Fn(&mut Voucher)| {
+        let mut v = voucher_value(f.holder.public_key(), f.issuer.key_id());
+        v.id = VoucherId([id; 16]);
+        edit(&mut v);
+        sign(&v, f.issuer.signer())
+    };
+    let usd = voucher(0xa1, &|v| v.currency = Currency::parse("USD").unwrap());
+    let small_limit = voucher(0xa2, &|v| {
+        v.limit = Amount(450);
+        v.policy.max_single = Amount(450);
+    });
+    let small_single = voucher(0xa3, &|v| v.policy.max_single = Amount(100));
+    let one_payment = voucher(0xa4, &|v| v.policy.max_payments = 1);
+    let req420 = f.request(false, 420, eur, NONCE, Some("table 4"));
+    let on = |voucher: &[u8],
+              seq: u32,
+              cumulative: u64,
+              prev: [u8; 16],
+              nonce: [u8; 16],
+              amount: u64| {
+        raw_payment(
+            voucher,
+            &PaymentTail {
+                seq,
+                amount,
+                cumulative,
+                prev,
+                merchant: MERCHANT_A.0,
+                nonce,
+                created_at: t(NOW).0.to_le_bytes(),
+            },
+            &f.holder,
+        )
+    };
+    out.push(pv(
+        "pay-chooses-the-first-voucher-that-can-pay",
+        &req420,
+        "valid",
+        &[&usd, &small_single, &f.voucher, &small_limit],
+        vec![],
+        Some(on(&f.voucher, 1, 420, [0; 16], NONCE, 420)),
+    ));
+    // The 150 goes to the second voucher (over the first one's largest single payment); the
+    // 420 then fits neither: over-policy from the first, insufficient-funds from the second.
+    out.push(pv(
+        "pay-insufficient-funds-is-the-most-telling-reason",
+        &req420,
+        "insufficient-funds",
+        &[&small_single, &small_limit, &usd],
+        vec![f.request(false, 150, eur, [0x43; 16], None)],
+        None,
+    ));
+    out.push(pv(
+        "pay-a-reason-in-the-right-currency-beats-wrong-currency",
+        &req420,
+        "over-policy",
+        &[&usd, &small_single],
+        vec![],
+        None,
+    ));
+    let first = f.request(false, 50, eur, [0x41; 16], None);
+    out.push(pv(
+        "pay-max-payments-used-up",
+        &f.request(false, 60, eur, [0x42; 16], None),
+        "over-policy",
+        &[&one_payment],
+        vec![first.clone()],
+        None,
+    ));
+    // §8.1 step 4: a retry names the same merchant and nonce; a different amount is refused.
+    out.push(pv(
+        "pay-retry-with-another-amount",
+        &f.request(false, 70, eur, [0x41; 16], None),
+        "wrong-amount",
+        &[&f.voucher],
+        vec![first],
+        None,
+    ));
     let req = f.request(false, 420, eur, NONCE, Some("table 4"));
     // The expected payment is built independently of the wallet, by the raw builder.
     let expected = raw_payment(

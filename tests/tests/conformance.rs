@@ -176,11 +176,12 @@ fn pay_one(file: &Value, vector: &Value) -> Result<Vec<u8>, Error> {
         arr::<32>(&file["fixture"]["holder_key"])
     );
     let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
-    let voucher = unhex(&file["fixture"]["voucher"]);
     let install_at = Timestamp(vector["install_at"].as_u64().unwrap() as u32);
-    wallet
-        .install_voucher(&voucher, &trust, install_at)
-        .unwrap();
+    for voucher in vector["vouchers"].as_array().unwrap() {
+        wallet
+            .install_voucher(&unhex(voucher), &trust, install_at)
+            .unwrap();
+    }
     let paid_at = Timestamp(vector["paid_at"].as_u64().unwrap() as u32);
     for paid in vector["paid"].as_array().unwrap() {
         wallet.pay(&unhex(paid), &trust, None, paid_at).unwrap();
