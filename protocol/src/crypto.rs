@@ -111,8 +111,18 @@ impl<S: Signer + ?Sized> Signer for &S {
     }
 }
 
-/// Decompresses a public key and refuses small-order ("weak") keys.
+/// Whether a 32-byte point encoding has `y ≥ p` (p = 2^255 − 19): a non-canonical encoding,
+/// which decompression would silently reduce mod p.
+fn y_non_canonical(b: &[u8; 32]) -> bool {
+    b[31] & 0x7f == 0x7f && b[1..31].iter().all(|&x| x == 0xff) && b[0] >= 0xed
+}
+
+/// Decompresses a public key and refuses what SPEC §7.1 calls `weak-key`: an encoding that
+/// is not canonical (`y ≥ p`), that names no point, or a point of small order.
 pub fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, VerifyError> {
+    if y_non_canonical(&key.0) {
+        return Err(VerifyError::WeakKey);
+    }
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| VerifyError::WeakKey)?;
     if vk.is_weak() {
         return Err(VerifyError::WeakKey);

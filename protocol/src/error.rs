@@ -39,7 +39,8 @@ pub enum VerifyError {
     UnknownIssuerKey,
     /// The issuer key exists but its validity window does not cover the time of use.
     IssuerKeyNotValid,
-    /// A public key in the message is of small order (a "weak" key).
+    /// A public key in the message is of small order (a "weak" key), names no point, or is
+    /// not canonically encoded (`y ≥ p`).
     WeakKey,
 }
 

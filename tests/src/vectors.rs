@@ -889,6 +889,19 @@ fn verify(f: &Fixture) -> Vec<Value> {
         "weak-key",
         NOW,
     ));
+    // §7.1: a holder key that names no point, and one that names a point of large order by a
+    // non-canonical encoding (y ≥ p), are `weak-key` before any signature is checked.
+    let (off_curve, non_canonical) = odd_keys();
+    for (name, key) in [
+        ("payment-holder-key-not-a-point", off_curve),
+        ("payment-holder-key-non-canonical", non_canonical),
+    ] {
+        let mut vv = vv;
+        vv.holder_key = PublicKey(key);
+        let voucher = sign(&vv, f.issuer.signer());
+        let p = raw_payment(&voucher, &tail(1, 420, NONCE), &f.holder);
+        out.push(ver(name, MessageType::Payment, &p, "weak-key", NOW));
+    }
     let request = f.request(false, 420, eur(), NONCE, Some("table 4"));
     out.push(ver(
         "payment-request-valid",
@@ -1063,6 +1076,37 @@ fn ed25519_edges(f: &Fixture) -> Vec<Value> {
         "bad-signature",
     ));
     out
+}
+
+/// Two 32-byte strings a decoder must refuse as public keys: the first `y` (from 2) that is
+/// on no point, and `p + y` for the first `y` whose point has large order.
+fn odd_keys() -> ([u8; 32], [u8; 32]) {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let enc = |y: u8| {
+        let mut b = [0u8; 32];
+        b[0] = y;
+        b
+    };
+    let off = (2u8..=255)
+        .map(enc)
+        .find(|b| CompressedEdwardsY(*b).decompress().is_none())
+        .unwrap();
+    let y = (2u8..=18)
+        .find(|y| {
+            CompressedEdwardsY(enc(*y))
+                .decompress()
+                .is_some_and(|p| !p.is_small_order())
+        })
+        .unwrap();
+    // p + y, little-endian: p = 2^255 - 19.
+    let mut b = [0xff; 32];
+    b[31] = 0x7f;
+    b[0] = 0xed + y;
+    assert!(
+        CompressedEdwardsY(b).decompress().is_some(),
+        "p + y names the point y"
+    );
+    (off, b)
 }
 
 /// A payment tail drawn on the fixture voucher, to merchant A.
