@@ -3,7 +3,7 @@
 //! over the vectors is a real check.
 
 use crate::fixture::*;
-use offpay_protocol::codec::{MessageType, SignedMessage};
+use offpay_protocol::codec::{Message, MessageType, SignedMessage};
 use offpay_protocol::msg::sync::ItemsWriter;
 use offpay_protocol::msg::*;
 use offpay_protocol::*;
@@ -148,7 +148,7 @@ pub fn generate() -> Vec<(String, String)> {
             "messages.json",
             file(
                 &f,
-                "context 'decode': decode the hex as `message`; expect 'valid' (then `fields` are the decoded values) or the SPEC error name",
+                "context 'decode': decode the hex as `message` (when `zero_pad_to` is present, the hex followed by zero bytes up to that many bytes in all); expect 'valid' (then `fields` are the decoded values) or the SPEC error name",
                 messages(&f),
             ),
         ),
@@ -496,6 +496,62 @@ fn messages(f: &Fixture) -> Vec<Value> {
             json!({ "context": "decode" }),
         ));
     }
+    // §3.3/§3.4 groups: a group is read whole, then compared with its canonical encoding. A
+    // non-shortest varint followed by a cut inside the same group is `truncated`; after a
+    // complete group (here, in the signature) it is `non-canonical`.
+    {
+        let mut group = fields(&1u32);
+        group.extend(overlong_varint(420, 3));
+        group.extend(fields(&420u64));
+        group.extend([0u8; 16]);
+        group.extend(MERCHANT_A.0);
+        group.extend(NONCE);
+        group.extend(t(3700).0.to_le_bytes());
+        let mut cut_in_group = vec![1u8, MessageType::Payment as u8];
+        cut_in_group.extend(&f.voucher);
+        cut_in_group.extend(&group[..group.len() - 10]);
+        let mut cut_in_signature = vec![1u8, MessageType::Payment as u8];
+        cut_in_signature.extend(&f.voucher);
+        cut_in_signature.extend(&group);
+        cut_in_signature.extend([0x55; 10]);
+        for (name, bytes, e) in [
+            (
+                "payment-non-canonical-then-cut-in-the-same-group",
+                cut_in_group,
+                "truncated",
+            ),
+            (
+                "payment-non-canonical-group-then-cut-in-the-signature",
+                cut_in_signature,
+                "non-canonical",
+            ),
+        ] {
+            out.push(with(
+                v(name, MessageType::Payment, &bytes, e),
+                json!({ "context": "decode" }),
+            ));
+        }
+        // An embedded message is decoded whole (its fields, its value rules, its signature's
+        // length) where it stands, before the outer message's next field: a voucher with
+        // `max_payments = 0` inside a payment whose `seq` is over-long is `out-of-range`.
+        let mut body = bad_voucher(&|v| v.policy.max_payments = 0);
+        body.extend(overlong_varint(1, 2));
+        body.extend(fields(&420u64));
+        body.extend(fields(&420u64));
+        body.extend([0u8; 16]);
+        body.extend(MERCHANT_A.0);
+        body.extend(NONCE);
+        body.extend(t(3700).0.to_le_bytes());
+        out.push(with(
+            v(
+                "payment-embedded-voucher-rules-before-the-outer-fields",
+                MessageType::Payment,
+                &codec_raw_payment(f, &body),
+                "out-of-range",
+            ),
+            json!({ "context": "decode" }),
+        ));
+    }
     let bad_payment = |seq: u32, amount: u64, cumulative: u64, prev: [u8; 16]| {
         raw_payment(
             &f.voucher,
@@ -600,6 +656,25 @@ fn messages(f: &Fixture) -> Vec<Value> {
     {
         let mut forged = vec![1u8, MessageType::SyncBatch as u8];
         forged.extend(overlong_varint(1_000_000, 3));
+        // §3.2: the maximum sizes are exactly what the §5.8 and §5.9 fields allow, and the
+        // first byte past one is `over-size`, before anything else is read.
+        for (name, ty, max) in [
+            (
+                "sync-batch-one-byte-over-the-maximum",
+                MessageType::SyncBatch,
+                <SyncBatch<'_> as Message<'_>>::MAX_LEN,
+            ),
+            (
+                "sync-report-one-byte-over-the-maximum",
+                MessageType::SyncReport,
+                <SyncReport<'_> as Message<'_>>::MAX_LEN,
+            ),
+        ] {
+            out.push(with(
+                v(name, ty, &[1, ty as u8], "over-size"),
+                json!({ "context": "decode", "zero_pad_to": max + 1 }),
+            ));
+        }
         out.push(with(
             v(
                 "sync-batch-forged-count",

@@ -93,7 +93,8 @@ impl<'a> SyncBatch<'a> {
 
 impl<'a> Message<'a> for SyncBatch<'a> {
     const TYPE: MessageType = MessageType::SyncBatch;
-    const MAX_LEN: usize = 2 + 3 + MAX_SYNC_RECORDS * (2 + MAX_RECORD_LEN);
+    // Header, the count (1,024 takes 2 varint bytes), each record's length (2) and bytes.
+    const MAX_LEN: usize = 2 + 2 + MAX_SYNC_RECORDS * (2 + MAX_RECORD_LEN);
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         let (count, records, rest) = take_items(input, MAX_SYNC_RECORDS, MAX_RECORD_LEN)?;
         Ok((SyncBatch { count, records }, rest))
@@ -281,13 +282,16 @@ impl<'a> SyncReport<'a> {
 
 impl<'a> Message<'a> for SyncReport<'a> {
     const TYPE: MessageType = MessageType::SyncReport;
+    // Header, key id, batch id, time, the entry count (1,024: 2 varint bytes), entries of at
+    // most 32 + 1 + 3 bytes, the proof count (64: 1 byte), proofs with their lengths, and the
+    // signature: exactly what the §5.9 fields allow.
     const MAX_LEN: usize = 2
         + 8
         + 32
         + 4
-        + 3
-        + MAX_SYNC_RECORDS * 36
         + 2
+        + MAX_SYNC_RECORDS * 36
+        + 1
         + MAX_REPORT_PROOFS * (2 + <FraudProof<'_> as Message<'_>>::MAX_LEN)
         + 64;
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
