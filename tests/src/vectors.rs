@@ -56,7 +56,10 @@ pub fn describe(bytes: &[u8]) -> Value {
         })).unwrap_or(Value::Null),
         MessageType::SyncReport => decode_signed::<SyncReport<'_>>(bytes).map(|m| json!({
             "issuer_key_id": hx(&m.issuer_key_id.0), "batch_id": hx(&m.batch_id), "created_at": m.created_at.0,
-            "entries": m.entries().map(|e| json!({"record": hx(&e.record.0), "outcome": outcome_name(e.outcome)})).collect::<Vec<_>>(),
+            "entries": m.entries().map(|e| match e.outcome {
+                Outcome::Rejected(code) => json!({"record": hx(&e.record.0), "outcome": "rejected", "code": code}),
+                o => json!({"record": hx(&e.record.0), "outcome": outcome_name(o)}),
+            }).collect::<Vec<_>>(),
             "proofs": m.proofs().map(hx).collect::<Vec<_>>(),
         })).unwrap_or(Value::Null),
         MessageType::FraudProof => decode_unsigned::<FraudProof<'_>>(bytes).map(|m| json!({
@@ -313,6 +316,88 @@ fn messages(f: &Fixture) -> Vec<Value> {
             v(name, *ty, bytes, "valid"),
             json!({ "context": "decode", "size": bytes.len(), "fields": describe(bytes) }),
         ));
+    }
+    // §5.9: a report's counts are checked before what they count; a `rejected` code is any
+    // u16 (a receiver maps codes it does not know to "refused"); its proofs are opaque byte
+    // strings (1 to 589 bytes), decoded as FraudProofs only by a receiver that uses them.
+    {
+        let report_of = |body: &[u8]| {
+            raw_signed(
+                MessageType::SyncReport,
+                <SyncReport<'_> as SignedMessage<'_>>::DOMAIN,
+                body,
+                f.issuer.signer(),
+            )
+        };
+        let head = |body: &mut Vec<u8>| {
+            body.extend(f.issuer.key_id().0);
+            body.extend([0xbb; 32]);
+            body.extend(t(NOW).0.to_le_bytes());
+        };
+        let entries = [
+            ReportEntry {
+                record: RecordId([1; 32]),
+                outcome: Outcome::Credited,
+            },
+            ReportEntry {
+                record: RecordId([2; 32]),
+                outcome: Outcome::Rejected(303),
+            },
+            ReportEntry {
+                record: RecordId([3; 32]),
+                outcome: Outcome::Rejected(999),
+            },
+            ReportEntry {
+                record: RecordId([4; 32]),
+                outcome: Outcome::Conflict,
+            },
+        ];
+        let with_proofs = SyncReport::build(
+            &f.issuer,
+            [0xbb; 32],
+            t(NOW),
+            &entries,
+            &[proof.clone(), b"not a proof".to_vec()],
+        )
+        .unwrap();
+        out.push(with(
+            v("sync-report-codes-and-opaque-proofs", MessageType::SyncReport, &with_proofs, "valid"),
+            json!({ "context": "decode", "size": with_proofs.len(), "fields": describe(&with_proofs) }),
+        ));
+        let mut over_entries = Vec::new();
+        head(&mut over_entries);
+        over_entries.extend(fields(&1025u64));
+        let mut over_proofs = Vec::new();
+        head(&mut over_proofs);
+        over_proofs.extend(fields(&0u64));
+        over_proofs.extend(fields(&65u64));
+        let mut empty_proof = Vec::new();
+        head(&mut empty_proof);
+        empty_proof.extend(fields(&0u64));
+        empty_proof.extend(fields(&1u64));
+        empty_proof.extend(fields(&0u64));
+        let mut outcome_tag = Vec::new();
+        head(&mut outcome_tag);
+        outcome_tag.extend(fields(&1u64));
+        outcome_tag.extend([5u8; 32]);
+        outcome_tag.push(5);
+        outcome_tag.extend(fields(&0u64));
+        for (name, body) in [
+            ("sync-report-entry-count-over-its-bound", over_entries),
+            ("sync-report-proof-count-over-its-bound", over_proofs),
+            ("sync-report-empty-proof", empty_proof),
+            ("sync-report-outcome-tag-out-of-range", outcome_tag),
+        ] {
+            out.push(with(
+                v(
+                    name,
+                    MessageType::SyncReport,
+                    &report_of(&body),
+                    "out-of-range",
+                ),
+                json!({ "context": "decode" }),
+            ));
+        }
     }
     // The generic classes, for each message a device receives.
     for (name, ty, bytes) in &valid {
