@@ -713,6 +713,146 @@ fn messages(f: &Fixture) -> Vec<Value> {
             json!({ "context": "decode" }),
         ));
     }
+    // Paths every decoder has and no other vector reaches (SPEC §3.4, §4, §5).
+    {
+        let out_of_range =
+            |out: &mut Vec<Value>, name: &str, ty: MessageType, bytes: &[u8], e: &str| {
+                out.push(with(v(name, ty, bytes, e), json!({ "context": "decode" })));
+            };
+        // U+0085 (NEL) is a control character (Unicode category Cc) outside ASCII.
+        let cert = decode_signed::<MerchantCertificate<'_>>(&f.cert_a).unwrap();
+        let mut c = *cert.value();
+        c.display_name = "Caf\u{85}Shop";
+        let nel = raw_signed(
+            MessageType::MerchantCertificate,
+            <MerchantCertificate<'_> as SignedMessage<'_>>::DOMAIN,
+            &fields(&c),
+            f.issuer.signer(),
+        );
+        out_of_range(
+            &mut out,
+            "merchant-certificate-c1-control-character",
+            MessageType::MerchantCertificate,
+            &nel,
+            "out-of-range",
+        );
+        // An option tag of 2 (reference: 0 = none, 1 = some).
+        let request = f.request(false, 420, eur, NONCE, None);
+        let mut tag2 = request[..request.len() - 65].to_vec();
+        tag2.push(2);
+        let tag2 = raw_signed(
+            MessageType::PaymentRequest,
+            <PaymentRequest<'_> as SignedMessage<'_>>::DOMAIN,
+            &tag2[2..],
+            &f.merchant_a,
+        );
+        out_of_range(
+            &mut out,
+            "payment-request-option-tag-2",
+            MessageType::PaymentRequest,
+            &tag2,
+            "out-of-range",
+        );
+        // seq = 2^32: a varint overflowing its u32.
+        let mut body = f.voucher.clone();
+        body.extend(fields(&(1u64 << 32)));
+        body.extend(fields(&420u64));
+        body.extend(fields(&420u64));
+        body.extend([0u8; 16]);
+        body.extend(MERCHANT_A.0);
+        body.extend(NONCE);
+        body.extend(t(3700).0.to_le_bytes());
+        out_of_range(
+            &mut out,
+            "payment-seq-overflows-u32",
+            MessageType::Payment,
+            &codec_raw_payment(f, &body),
+            "non-canonical",
+        );
+        // An empty instrument id.
+        let preauth = |instrument: &[u8]| {
+            raw_signed(
+                MessageType::PreAuthRequest,
+                <PreAuthRequest<'_> as SignedMessage<'_>>::DOMAIN,
+                &fields(&(
+                    instrument,
+                    420u64,
+                    *b"EUR",
+                    f.holder.public_key().0,
+                    [0x22u8; 16],
+                    t(60),
+                )),
+                &f.holder,
+            )
+        };
+        out_of_range(
+            &mut out,
+            "preauth-request-empty-instrument-id",
+            MessageType::PreAuthRequest,
+            &preauth(b""),
+            "out-of-range",
+        );
+        // Revocation lists: a voucher list not a multiple of 16 bytes; merchants unsorted.
+        let rl = |vouchers: &[u8], merchants: &[u8]| {
+            raw_signed(
+                MessageType::RevocationList,
+                <RevocationList<'_> as SignedMessage<'_>>::DOMAIN,
+                &fields(&(f.issuer.key_id(), 9u64, t(100), vouchers, merchants)),
+                f.issuer.signer(),
+            )
+        };
+        out_of_range(
+            &mut out,
+            "revocation-list-voucher-ids-not-whole",
+            MessageType::RevocationList,
+            &rl(&[0x11; 17], &[]),
+            "out-of-range",
+        );
+        out_of_range(
+            &mut out,
+            "revocation-list-merchants-unsorted",
+            MessageType::RevocationList,
+            &rl(&[], &[[0x77u8; 8], [0x01; 8]].concat()),
+            "out-of-range",
+        );
+        // A batch holding an empty record.
+        let mut empty = vec![1u8, MessageType::SyncBatch as u8];
+        empty.extend(fields(&1u64));
+        empty.extend(fields(&0u64));
+        out_of_range(
+            &mut out,
+            "sync-batch-empty-record",
+            MessageType::SyncBatch,
+            &empty,
+            "out-of-range",
+        );
+        // A FraudProof kind of 3.
+        let mut kind3 = vec![1u8, MessageType::FraudProof as u8, 3];
+        kind3.extend(&p1);
+        kind3.extend(&p2);
+        out_of_range(
+            &mut out,
+            "fraud-proof-kind-3",
+            MessageType::FraudProof,
+            &kind3,
+            "out-of-range",
+        );
+        // The two other kinds of proof, valid.
+        let broken = bad_payment(2, 1200, 1620, [0x66; 16]);
+        let mismatch = bad_payment(2, 1200, 1700, pid(&p1).link().0);
+        for (name, kind, second) in [
+            ("fraud-proof-broken-link", 1u8, &broken),
+            ("fraud-proof-cumulative-mismatch", 2, &mismatch),
+        ] {
+            let mut bytes = vec![1u8, MessageType::FraudProof as u8, kind];
+            bytes.extend(&p1);
+            bytes.extend(second);
+            out.push(with(
+                v(name, MessageType::FraudProof, &bytes, "valid"),
+                json!({ "context": "decode", "size": bytes.len(), "fields": describe(&bytes) }),
+            ));
+        }
+    }
     {
         let unsorted: Vec<u8> = [[0x77u8; 16], [0x01; 16]].concat();
         let body = fields(&(
@@ -2183,6 +2323,36 @@ fn settlement(f: &Fixture) -> Vec<Value> {
         stepp(batch(&[&z2]), NOW, &["pending"], vec![]),
         stepp(batch(&[&p1]), NOW + 1, &["conflict"], vec![proof("CumulativeMismatch", &p1, &z2)]),
     ], None, json!({ "credits": {}, "proofs": 1, "vouchers": { &vid: { "credited": 0, "overspend": 0, "fraud": true, "released": null } } })));
+    // §8.3 step 1's refusals: a merchant settlement has no certificate for, a payment over the
+    // voucher's policy, a cumulative over its limit.
+    let stranger_id = MerchantId(*b"STRANGER");
+    let unknown = raw_payment(
+        &f.voucher,
+        &PaymentTail {
+            seq: 1,
+            amount: 420,
+            cumulative: 420,
+            prev: [0; 16],
+            merchant: stranger_id.0,
+            nonce: [0x81; 16],
+            created_at: t(3700).0.to_le_bytes(),
+        },
+        &f.holder,
+    );
+    let over_single = payment(f, &f.voucher, 1, 2600, 2600, None, MERCHANT_A, [0x82; 16]);
+    let over_limit = payment(
+        f,
+        &f.voucher,
+        3,
+        2000,
+        5100,
+        Some(&p2),
+        MERCHANT_A,
+        [0x83; 16],
+    );
+    out.push(scenario("payments-refused-by-policy", vec![
+        step(batch(&[&unknown, &over_single, &over_limit, &p1, &r1]), NOW, &["rejected:unknown-merchant", "rejected:over-policy", "rejected:over-limit", "credited", "credited"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
     out.push(scenario("rejected-records-change-nothing", vec![
         step(batch(&[&tampered, &forged_receipt, &f.cert_a, &p1[..40]]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "rejected:wrong-type", "rejected:truncated"]),
         step(batch(&[&p1, &wrong_merchant_receipt]), NOW, &["pending", "rejected:wrong-merchant"]),
