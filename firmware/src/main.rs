@@ -172,7 +172,11 @@ fn verify_any(ty: &Ty, b: &[u8], now: Timestamp) -> Result<(), Error> {
         }
         Ty::PaymentRequest => {
             let r = decode_signed::<PaymentRequest<'_>>(b)?;
-            trust.verify(&r.certificate, &r.certificate.issuer_key_id, now)?;
+            trust.verify(
+                &r.certificate,
+                &r.certificate.issuer_key_id,
+                r.certificate.not_before,
+            )?;
             r.certificate.check_time(now)?;
             Ok(r.verify(&r.certificate.merchant_key)?)
         }

@@ -305,7 +305,9 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
 
     /// Makes a signed request for `amount` with a fresh random nonce, stored durably before
     /// it is returned. When `R` requests are already open the oldest is dropped: a customer
-    /// who walked away does not block the till.
+    /// who walked away does not block the till. `now` becomes the request's `created_at`,
+    /// which wallets check for freshness (SPEC §8.1); a till without a clock passes
+    /// `Timestamp(0)` here ("unknown", SPEC §4), and its last known time to `accept`.
     pub fn create_request(
         &mut self,
         amount: Amount,

@@ -196,3 +196,8 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 /// The tolerated difference between two devices' clocks, in seconds (SPEC §6).
 pub const CLOCK_SKEW_SECS: u32 = 300;
+
+/// How long a payment request stays fresh for a wallet, in seconds (SPEC §8.1): a request
+/// whose `created_at` (when not 0) is older than this, plus the skew, is refused as
+/// `expired`, so an old genuine request shown again makes the wallet sign nothing.
+pub const REQUEST_FRESH_SECS: u32 = 600;

@@ -246,15 +246,19 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     ) -> Result<PaymentBytes, Error> {
         let req = decode_signed::<PaymentRequest<'_>>(request)?;
         let cert = &req.certificate;
-        trust.verify(cert, &cert.issuer_key_id, now)?;
-        cert.check_time(now)?;
+        // A genuine certificate (its key trusted when it was issued) and a genuine request.
+        trust.verify(cert, &cert.issuer_key_id, cert.not_before)?;
         req.verify(&cert.merchant_key)?;
-        if revocations.is_some_and(|r| r.is_merchant_revoked(&cert.merchant_id)) {
-            return Err(Rejection::Revoked.into());
-        }
+        // A retry gets the stored payment, even once the certificate has expired, the merchant
+        // was revoked or the request went stale: those bytes already left the wallet.
         if let Some(done) = self.find_payment(&req)? {
             return Ok(done);
         }
+        cert.check_time(now)?;
+        if revocations.is_some_and(|r| r.is_merchant_revoked(&cert.merchant_id)) {
+            return Err(Rejection::Revoked.into());
+        }
+        check_fresh(req.created_at, now)?;
         let (index, voucher_record) = self.choose_voucher(&req, revocations, now)?;
         let slot = *self.slots.get(index).ok_or(StoreError::Corrupt)?;
         let body = voucher_record.get(1..).ok_or(StoreError::Corrupt)?;
@@ -292,7 +296,7 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         Ok(bytes)
     }
 
-    /// The stored payment answering `req`, if this wallet already paid it.
+    /// The stored payment answering `req`, if this wallet already paid it (SPEC §8.1 step 2).
     fn find_payment(&self, req: &PaymentRequest<'_>) -> Result<Option<PaymentBytes>, Error> {
         for r in records(&self.store) {
             if let Some((kind::PAYMENT, body)) = journal::split(r) {
@@ -427,4 +431,18 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     ) -> Result<usize, Error> {
         journal::apply_report(&mut self.store, report, trust, now, sync_items)
     }
+}
+
+/// SPEC §8.1 step 4: a request made more than [`REQUEST_FRESH_SECS`] (plus the skew) before
+/// `now` is `expired`, one made after `now` (plus the skew) `not-yet-valid`; a request whose
+/// `created_at` is 0 (a till without a clock) is not checked.
+fn check_fresh(created_at: Timestamp, now: Timestamp) -> Result<(), Rejection> {
+    if created_at == Timestamp(0) {
+        return Ok(());
+    }
+    crate::msg::check_window(
+        created_at,
+        created_at.saturating_add(crate::types::REQUEST_FRESH_SECS),
+        now,
+    )
 }

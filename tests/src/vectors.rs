@@ -159,7 +159,7 @@ pub fn generate() -> Vec<(String, String)> {
             "verify.json",
             file(
                 &f,
-                "context 'verify': decode, then verify every signature under the fixture trust store and keys, and the validity window of vouchers and certificates at `now`; a voucher's issuer key must be trusted at the voucher's own `not_before` (SPEC §7.2), a certificate's and a revocation list's at `now`",
+                "context 'verify': decode, then verify every signature under the fixture trust store and keys, and the validity window of vouchers and certificates at `now`; a voucher's or a certificate's issuer key must be trusted at its own `not_before` (SPEC §7.2), a revocation list's at `now`",
                 verify(&f),
             ),
         ),
@@ -1976,7 +1976,7 @@ fn pay(f: &Fixture) -> Vec<Value> {
         NOW,
         vec![req.clone()],
         None,
-        Some(expected),
+        Some(expected.clone()),
     ));
     out.push(p(
         "pay-wrong-currency",
@@ -2052,6 +2052,104 @@ fn pay(f: &Fixture) -> Vec<Value> {
         vec![],
         Some(&rl_v),
         None,
+    ));
+    // §8.1 step 2: a retry returns the stored payment whatever happened since.
+    out.push(p(
+        "pay-retry-after-the-merchant-was-revoked",
+        &req,
+        "valid",
+        NOW,
+        vec![req.clone()],
+        Some(&rl),
+        Some(expected.clone()),
+    ));
+    out.push(p(
+        "pay-retry-after-the-certificate-expired",
+        &req,
+        "valid",
+        365 * 86_400 + 301,
+        vec![req.clone()],
+        None,
+        Some(expected.clone()),
+    ));
+    // §8.1 step 4: a request older than REQUEST_FRESH_SECS plus the skew is stale; one from
+    // beyond the skew in the future is not yet valid; one whose created_at is 0 (a till
+    // without a clock) is not checked.
+    out.push(p(
+        "pay-stale-request",
+        &req,
+        "expired",
+        3600 + types::REQUEST_FRESH_SECS + types::CLOCK_SKEW_SECS + 1,
+        vec![],
+        None,
+        None,
+    ));
+    out.push(p(
+        "pay-request-fresh-at-the-edge",
+        &req,
+        "valid",
+        3600 + types::REQUEST_FRESH_SECS + types::CLOCK_SKEW_SECS,
+        vec![],
+        None,
+        Some(raw_payment(
+            &f.voucher,
+            &PaymentTail {
+                seq: 1,
+                amount: 420,
+                cumulative: 420,
+                prev: [0; 16],
+                merchant: MERCHANT_A.0,
+                nonce: NONCE,
+                created_at: t(3600 + types::REQUEST_FRESH_SECS + types::CLOCK_SKEW_SECS)
+                    .0
+                    .to_le_bytes(),
+            },
+            &f.holder,
+        )),
+    ));
+    out.push(p(
+        "pay-request-from-the-future",
+        &req,
+        "not-yet-valid",
+        3600 - types::CLOCK_SKEW_SECS - 1,
+        vec![],
+        None,
+        None,
+    ));
+    let clockless = {
+        let certificate = decode_signed::<MerchantCertificate<'_>>(&f.cert_a).unwrap();
+        sign(
+            &PaymentRequest {
+                certificate,
+                amount: Amount(420),
+                currency: eur,
+                nonce: Nonce(NONCE),
+                created_at: Timestamp(0),
+                reference: None,
+            },
+            &f.merchant_a,
+        )
+    };
+    out.push(p(
+        "pay-request-without-a-clock-is-not-checked",
+        &clockless,
+        "valid",
+        2 * 86_400,
+        vec![],
+        None,
+        Some(raw_payment(
+            &f.voucher,
+            &PaymentTail {
+                seq: 1,
+                amount: 420,
+                cumulative: 420,
+                prev: [0; 16],
+                merchant: MERCHANT_A.0,
+                nonce: NONCE,
+                created_at: t(2 * 86_400).0.to_le_bytes(),
+            },
+            &f.holder,
+        )),
     ));
     out.push(p(
         "pay-certificate-expired",

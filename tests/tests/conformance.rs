@@ -99,7 +99,7 @@ fn verify_any(file: &Value, ty: &str, b: &[u8], now: Timestamp) -> Result<(), Er
         }
         "MerchantCertificate" => {
             let c = decode_signed::<MerchantCertificate<'_>>(b)?;
-            trust.verify(&c, &c.issuer_key_id, now)?;
+            trust.verify(&c, &c.issuer_key_id, c.not_before)?;
             Ok(c.check_time(now)?)
         }
         "Payment" => {
@@ -110,7 +110,11 @@ fn verify_any(file: &Value, ty: &str, b: &[u8], now: Timestamp) -> Result<(), Er
         }
         "PaymentRequest" => {
             let r = decode_signed::<PaymentRequest<'_>>(b)?;
-            trust.verify(&r.certificate, &r.certificate.issuer_key_id, now)?;
+            trust.verify(
+                &r.certificate,
+                &r.certificate.issuer_key_id,
+                r.certificate.not_before,
+            )?;
             r.certificate.check_time(now)?;
             Ok(r.verify(&r.certificate.merchant_key)?)
         }

@@ -18,7 +18,6 @@ pub use receipt::Receipt;
 pub use request::PaymentRequest;
 pub use revocation::RevocationList;
 pub use sync::{Outcome, ReportEntry, SyncBatch, SyncReport};
-#[cfg(feature = "alloc")]
 pub(crate) use voucher::check_window;
 pub use voucher::{AcceptancePolicy, Voucher};
 
