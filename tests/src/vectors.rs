@@ -159,7 +159,7 @@ pub fn generate() -> Vec<(String, String)> {
             "verify.json",
             file(
                 &f,
-                "context 'verify': decode, then verify every signature under the fixture trust store and keys, and the validity window of vouchers and certificates at `now`; a voucher's or a certificate's issuer key must be trusted at its own `not_before` (SPEC §7.2), a revocation list's at `now`",
+                "context 'verify': decode, then verify the message's signatures under the fixture trust store: a Voucher's issuer signature and its window at `now`; a MerchantCertificate's issuer signature and its window at `now`; a Payment's voucher (as a Voucher) and the payment under the voucher's holder key; a PaymentRequest's certificate (as a MerchantCertificate) and the request under the certificate's merchant key; a Receipt under the fixture key of the merchant its merchant_id names (merchant A or B; no certificate window is checked); a RevocationList's issuer signature. A voucher's or a certificate's issuer key must be trusted at its own `not_before` (SPEC §7.2), a revocation list's at `now`. Expect 'valid' or the first error",
                 verify(&f),
             ),
         ),
@@ -167,7 +167,7 @@ pub fn generate() -> Vec<(String, String)> {
             "accept.json",
             file(
                 &f,
-                "context 'accept': merchant A decides on the payment (SPEC §8.2) with `open_request`, a memory of `seen` payments, an optional `revocation_list`, at `now` (the voucher's issuer key at the voucher's `not_before`, §7.2)",
+                "context 'accept': merchant A decides on the payment (SPEC §8.2 steps 3-14; step 2 does not apply: this merchant has accepted nothing) with `open_request` as its one open request, its voucher memory (§8.2.1) holding each payment of `seen` (they are remembered, not accepted before), and `revocation_list` when not null (it verifies under the fixture trust store at `now` and is installed before the decision), at `now` (the voucher's issuer key at the voucher's `not_before`, §7.2); expect 'valid' or the first error",
                 accept(&f),
             ),
         ),
@@ -183,7 +183,7 @@ pub fn generate() -> Vec<(String, String)> {
             "settlement.json",
             file(
                 &f,
-                "settlement scenarios: merchants A and B registered, grace `grace_secs`; each step ingests `batch` at `now` and expects one outcome per record; `close_at` closes expired vouchers; `final` is the ledger afterwards",
+                "settlement scenarios (SPEC §8.3): a fresh ledger with the fixture trust store, merchants A and B registered from their fixture certificates, grace `grace_secs`; each step ingests `batch` at `now` and expects one outcome per record in batch order (`rejected:<code name>`), and when `proofs` is present, exactly those FraudProofs in the report, in order (kind, first and second payment ids); after the steps, when `close_at` is not null, every voucher whose `not_after + grace` is before it closes; `final` is the ledger then: the credit of each merchant (merchants with none are absent), the number of proofs held, and for each voucher listed its credited total, overspend, whether it holds a proof and what closing released (null: not closed)",
                 settlement(&f),
             ),
         ),
