@@ -191,7 +191,7 @@ pub fn generate() -> Vec<(String, String)> {
             "ble.json",
             file(
                 &f,
-                "BLE sessions (SPEC §14): from the engagement and both X25519 secrets, derive the transcript and keys; each frame's `chunks` (at `mtu`) reassemble to `frame`; sealed frames open under their direction's key and counter to `plaintext`",
+                "BLE (SPEC §14). Context 'ble': a whole session: from the engagement and both X25519 secrets, derive the transcript and keys; each frame's `chunks` (at `mtu`) reassemble to `frame`; sealed frames open under their direction's key and counter to `plaintext`. Context 'ble-chunks': a receiver at `mtu` takes `chunks` in order (§14.3); expect 'valid' (the chunks reassemble to `frame`) or the error the first refused chunk gets",
                 ble(&f),
             ),
         ),
@@ -2561,6 +2561,67 @@ fn ble(f: &Fixture) -> Vec<Value> {
             "key_c2s": hx(&k_c2s),
             "key_s2c": hx(&k_s2c),
             "frames": frames,
+        }));
+    }
+    // §14.3: chunks that reassemble, and chunks a receiver refuses. A chunk (flag included)
+    // is at most MTU − 3 bytes; the 512-byte bound counts a frame's data, not its flags.
+    let chunk = |flag: u8, len: usize, fill: u8| {
+        let mut c = vec![flag];
+        c.extend(std::iter::repeat_n(fill, len));
+        hx(&c)
+    };
+    let cases: Vec<(&str, u16, Vec<String>, &str, usize)> = vec![
+        (
+            "chunks-a-chunk-at-the-mtu",
+            23,
+            vec![chunk(0, 19, 0xa1)],
+            "valid",
+            19,
+        ),
+        (
+            "chunks-a-chunk-longer-than-the-mtu",
+            23,
+            vec![chunk(0, 20, 0xa2)],
+            "ble-bad-chunk",
+            0,
+        ),
+        (
+            "chunks-512-data-bytes-in-two-chunks",
+            517,
+            vec![chunk(1, 300, 0xa3), chunk(0, 212, 0xa4)],
+            "valid",
+            512,
+        ),
+        (
+            "chunks-513-data-bytes",
+            517,
+            vec![chunk(1, 300, 0xa5), chunk(0, 213, 0xa6)],
+            "ble-too-large",
+            0,
+        ),
+        (
+            "chunks-empty-chunk",
+            23,
+            vec![String::new()],
+            "ble-bad-chunk",
+            0,
+        ),
+        (
+            "chunks-unknown-flag",
+            23,
+            vec![chunk(2, 4, 0xa7)],
+            "ble-bad-chunk",
+            0,
+        ),
+    ];
+    for (name, mtu, chunks, expect, len) in cases {
+        let frame: Vec<u8> = chunks
+            .iter()
+            .flat_map(|c| hex::decode(c).unwrap().into_iter().skip(1))
+            .collect();
+        out.push(json!({
+            "name": name, "context": "ble-chunks", "mtu": mtu, "chunks": chunks, "expect": expect,
+            "frame": if expect == "valid" { Value::String(hx(&frame[..len])) } else { Value::Null },
         }));
     }
     out

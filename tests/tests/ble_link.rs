@@ -312,6 +312,27 @@ mod hostile {
         unchanged(&w, before);
     }
 
+    /// SPEC §14.3: a chunk longer than MTU − 3 bytes (its flag included) ends the session as
+    /// `ble-bad-chunk`, at the default MTU (23) and at a negotiated one.
+    #[test]
+    fn a_chunk_longer_than_the_mtu_is_refused() {
+        for (mtu, len) in [(None, 21usize), (Some(185u16), 183)] {
+            let mut w = World::new(420);
+            let before = w.counts();
+            let engagement = MerchantEngagement::generate(&mut Fixture::rng(4));
+            let mut merchant = MerchantSession::new(&engagement, &w.request).unwrap();
+            if let Some(m) = mtu {
+                merchant.set_mtu(m).unwrap();
+            }
+            let mut chunk = vec![MORE];
+            chunk.resize(len, 0xaa);
+            let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[chunk]).unwrap_err();
+            assert_eq!(e, BleError::BadChunk);
+            assert_eq!(merchant.error(), Some(BleError::BadChunk));
+            unchanged(&w, before);
+        }
+    }
+
     #[test]
     fn bytes_after_the_last_chunk_end_the_session() {
         let mut w = World::new(420);

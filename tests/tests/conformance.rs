@@ -451,8 +451,35 @@ fn ble_vectors_follow_the_spec_formulas() {
     use chacha20poly1305::aead::Aead;
     use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
     let file = load("ble.json");
-    let vectors = file["vectors"].as_array().unwrap();
+    let all = file["vectors"].as_array().unwrap();
+    let vectors: Vec<&Value> = all.iter().filter(|v| v["context"] == "ble").collect();
     assert_eq!(vectors.len(), 2);
+    // §14.3 chunk rules, read from the SPEC: a chunk is at most MTU − 3 bytes with its flag;
+    // the reassembler's bound (512 bytes of data) and flags are the library's.
+    let mut chunk_cases = 0;
+    for v in all.iter().filter(|v| v["context"] == "ble-chunks") {
+        let mtu = v["mtu"].as_u64().unwrap() as usize;
+        let mut r = offpay_ble::chunk::Reassembler::<{ offpay_ble::MAX_FRAME }>::new();
+        let mut got = Err(offpay_ble::BleError::Unexpected);
+        for c in v["chunks"].as_array().unwrap() {
+            let c = unhex(c);
+            got = if c.len() > mtu - 3 {
+                Err(offpay_ble::BleError::BadChunk)
+            } else {
+                r.push(&c)
+                    .map(|f| f.map(<[u8]>::to_vec).unwrap_or_default())
+            };
+            if got.is_err() {
+                break;
+            }
+        }
+        match v["expect"].as_str().unwrap() {
+            "valid" => assert_eq!(hex::encode(got.unwrap()), v["frame"].as_str().unwrap()),
+            e => assert_eq!(got.unwrap_err().name(), e, "{}", v["name"]),
+        }
+        chunk_cases += 1;
+    }
+    assert!(chunk_cases >= 6);
     for v in vectors {
         let mtu = v["mtu"].as_u64().unwrap() as usize;
         let engagement = unhex(&v["engagement"]);

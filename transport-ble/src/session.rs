@@ -281,6 +281,10 @@ impl CustomerSession {
         if self.outbox.pending {
             return self.fail(BleError::Unexpected);
         }
+        // A chunk is at most MTU − 3 bytes, flag included (§14.3).
+        if chunk.len() > chunk_len(self.mtu).unwrap_or(0) {
+            return self.fail(BleError::BadChunk);
+        }
         let mut frame = [0u8; MAX_FRAME];
         let len = match self.inbox.push(chunk) {
             Ok(None) => return Ok(()),
@@ -490,6 +494,10 @@ impl MerchantSession {
         }
         if self.outbox.pending {
             return self.fail(BleError::Unexpected);
+        }
+        // A chunk is at most MTU − 3 bytes, flag included (§14.3).
+        if chunk.len() > chunk_len(self.mtu).unwrap_or(0) {
+            return self.fail(BleError::BadChunk);
         }
         let mut frame = [0u8; MAX_FRAME];
         let len = match self.inbox.push(chunk) {
