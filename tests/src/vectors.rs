@@ -713,6 +713,36 @@ fn messages(f: &Fixture) -> Vec<Value> {
             json!({ "context": "decode" }),
         ));
     }
+    // §3.4: two checks failing at once; the earlier one is reported.
+    {
+        let mut big = r1.clone();
+        big[0] = 2;
+        big.push(0);
+        let mut noncanon_trailing = tail(overlong_varint(420, 3));
+        noncanon_trailing.push(0);
+        for (name, ty, bytes, e) in [
+            (
+                "receipt-two-over-size-before-unknown-version",
+                MessageType::Receipt,
+                big,
+                "over-size",
+            ),
+            (
+                "receipt-two-truncated-before-unknown-version",
+                MessageType::Receipt,
+                vec![2u8],
+                "truncated",
+            ),
+            (
+                "payment-two-non-canonical-before-trailing-bytes",
+                MessageType::Payment,
+                noncanon_trailing,
+                "non-canonical",
+            ),
+        ] {
+            out.push(with(v(name, ty, &bytes, e), json!({ "context": "decode" })));
+        }
+    }
     // Paths every decoder has and no other vector reaches (SPEC §3.4, §4, §5).
     {
         let out_of_range =
@@ -1803,6 +1833,64 @@ fn accept(f: &Fixture) -> Vec<Value> {
         None,
         NOW,
     ));
+    // §8.2: payments that break two rules at once get the code of the earlier check.
+    let rl_voucher = f
+        .issuer
+        .revocation_list(5, t(100), &[VOUCHER_ID], &[])
+        .unwrap();
+    let mut bad_sig = payment(f, &f.voucher, 3, 2000, 5100, Some(&p2), MERCHANT_A, NONCE);
+    let last = bad_sig.len() - 1;
+    bad_sig[last] ^= 1;
+    let two: Vec<(&str, Vec<u8>, &str, Value, Option<&[u8]>, u32)> = vec![
+        // steps 3 and 4: another merchant's payment answering no open request
+        (
+            "accept-two-wrong-merchant-before-wrong-nonce",
+            payment(f, &f.voucher, 1, 420, 420, None, MERCHANT_B, [0x98; 16]),
+            "wrong-merchant",
+            open(420, "EUR"),
+            None,
+            NOW,
+        ),
+        // steps 5 and 6: another currency and another amount
+        (
+            "accept-two-wrong-currency-before-wrong-amount",
+            p1.clone(),
+            "wrong-currency",
+            open(421, "USD"),
+            None,
+            NOW,
+        ),
+        // steps 8 and 10: an expired voucher and a payment over its largest single payment
+        (
+            "accept-two-expired-before-over-policy",
+            payment(f, &f.voucher, 1, 2600, 2600, None, MERCHANT_A, NONCE),
+            "expired",
+            open(2600, "EUR"),
+            None,
+            30 * 86_400 + 301,
+        ),
+        // steps 9 and 10: a revoked voucher and a payment over policy
+        (
+            "accept-two-revoked-before-over-policy",
+            payment(f, &f.voucher, 1, 2600, 2600, None, MERCHANT_A, NONCE),
+            "revoked",
+            open(2600, "EUR"),
+            Some(&rl_voucher),
+            NOW,
+        ),
+        // steps 11 and 14: over the limit and a bad signature
+        (
+            "accept-two-over-limit-before-bad-signature",
+            bad_sig,
+            "over-limit",
+            open(2000, "EUR"),
+            None,
+            NOW,
+        ),
+    ];
+    for (name, p, e, o, rl, now) in two {
+        out.push(acc(name, &p, e, o, vec![], rl, now));
+    }
     out
 }
 
@@ -2150,6 +2238,28 @@ fn pay(f: &Fixture) -> Vec<Value> {
             },
             &f.holder,
         )),
+    ));
+    // §8.1: two rules broken at once.
+    out.push(p(
+        "pay-two-expired-certificate-before-revoked-merchant",
+        &req,
+        "expired",
+        365 * 86_400 + 301,
+        vec![],
+        Some(&rl),
+        None,
+    ));
+    let mut usd_forged = f.request(false, 420, Currency::parse("USD").unwrap(), NONCE, None);
+    let last = usd_forged.len() - 1;
+    usd_forged[last] ^= 1;
+    out.push(p(
+        "pay-two-bad-signature-before-wrong-currency",
+        &usd_forged,
+        "bad-signature",
+        NOW,
+        vec![],
+        None,
+        None,
     ));
     out.push(p(
         "pay-certificate-expired",
