@@ -74,6 +74,7 @@ pub fn load(
         s.load_voucher(&summary);
         if let Some(h) = hash {
             s.load_verified_voucher(h);
+            s.load_voucher_hash(summary.id, h);
         }
         loaded.insert(summary.id);
     }

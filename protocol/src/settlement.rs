@@ -55,6 +55,9 @@ struct VoucherLedger {
     by_seq: BTreeMap<u32, Vec<PaymentId>>,
     fraud: bool,
     released: Option<Amount>,
+    /// SHA-256 of the voucher's bytes, when known: a payment drawn on other bytes under the
+    /// same id is refused (§8.3 step 1).
+    hash: Option<[u8; 32]>,
 }
 
 /// The settled state of one voucher.
@@ -320,6 +323,20 @@ impl<const N: usize> Settlement<N> {
                 outcomes[c.index] = Some(Outcome::Rejected(e.code()));
                 continue;
             }
+            // One id, one voucher: chains, limits and credits are kept per id, and a
+            // FraudProof needs identical voucher bytes, so a genuine voucher whose bytes
+            // differ from those recorded under its id (earlier, or in this batch) is refused.
+            if let Some(h) = self
+                .vouchers
+                .get(&c.payment.voucher.id)
+                .and_then(|l| l.hash)
+                && h != c.voucher_hash
+            {
+                let code = Error::from(Rejection::ChainInconsistent).code();
+                refused.insert(c.id, code);
+                outcomes[c.index] = Some(Outcome::Rejected(code));
+                continue;
+            }
             let found = self.record_payment(&c.payment, c.id)?;
             self.credit(c.id);
             if !found.is_empty() {
@@ -477,8 +494,17 @@ impl<const N: usize> Settlement<N> {
                 by_seq: BTreeMap::new(),
                 fraud: v.fraud,
                 released: v.released,
+                hash: None,
             },
         );
+    }
+
+    /// Loads the SHA-256 of a loaded voucher's bytes, so that a payment drawn on other bytes
+    /// under the same id is refused (`chain-inconsistent`). Load the voucher first.
+    pub fn load_voucher_hash(&mut self, id: VoucherId, voucher_hash: [u8; 32]) {
+        if let Some(l) = self.vouchers.get_mut(&id) {
+            l.hash = Some(voucher_hash);
+        }
     }
 
     /// Loads a voucher whose issuer signature verified before (the SHA-256 of its bytes),
@@ -663,6 +689,7 @@ impl<const N: usize> Settlement<N> {
             by_seq: BTreeMap::new(),
             fraud: false,
             released: None,
+            hash: Some(sha256(v.bytes())),
         });
         let mut pairs: Vec<(FraudKind, PaymentId, PaymentId)> = Vec::new();
         let at = |seq: Option<u32>| {

@@ -2561,6 +2561,21 @@ fn settlement(f: &Fixture) -> Vec<Value> {
     out.push(scenario("payments-refused-by-policy", vec![
         step(batch(&[&unknown, &over_single, &over_limit, &p1, &r1]), NOW, &["rejected:unknown-merchant", "rejected:over-policy", "rejected:over-limit", "credited", "credited"]),
     ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
+    // §8.3 step 1: one id, one voucher. A second voucher under a recorded voucher's id (the
+    // issuer's mistake, or a test of it) is refused, in a later batch or in the same one.
+    let twin = {
+        let mut v = voucher_value(f.holder.public_key(), f.issuer.key_id());
+        v.limit = Amount(4000);
+        v.policy.max_single = Amount(2500);
+        sign(&v, f.issuer.signer())
+    };
+    let q1 = payment(f, &twin, 1, 420, 420, None, MERCHANT_B, [0x91; 16]);
+    let q2 = payment(f, &twin, 2, 100, 520, Some(&q1), MERCHANT_B, [0x92; 16]);
+    out.push(scenario("two-vouchers-under-one-id", vec![
+        step(batch(&[&p1, &r1]), NOW, &["credited", "credited"]),
+        step(batch(&[&q1]), NOW + 1, &["rejected:chain-inconsistent"]),
+        step(batch(&[&p2, &q2]), NOW + 2, &["pending", "rejected:chain-inconsistent"]),
+    ], None, json!({ "credits": { &a: 420 }, "proofs": 0, "vouchers": { &vid: { "credited": 420, "overspend": 0, "fraud": false, "released": null } } })));
     out.push(scenario("rejected-records-change-nothing", vec![
         step(batch(&[&tampered, &forged_receipt, &f.cert_a, &p1[..40]]), NOW, &["rejected:bad-signature", "rejected:bad-signature", "rejected:wrong-type", "rejected:truncated"]),
         step(batch(&[&p1, &wrong_merchant_receipt]), NOW, &["pending", "rejected:wrong-merchant"]),
