@@ -1992,6 +1992,32 @@ fn pay(f: &Fixture) -> Vec<Value> {
         vec![],
         None,
     ));
+    // A voucher installed within the skew before its window, paid before the skew allows.
+    let later = voucher(0xa6, &|v| {
+        v.not_before = t(7200);
+        v.not_after = t(9000);
+    });
+    let fresh_then = {
+        let certificate = decode_signed::<MerchantCertificate<'_>>(&f.cert_a).unwrap();
+        sign(
+            &PaymentRequest {
+                certificate,
+                amount: Amount(420),
+                currency: eur,
+                nonce: Nonce(NONCE),
+                created_at: t(6890),
+                reference: None,
+            },
+            &f.merchant_a,
+        )
+    };
+    out.push(with(
+        v("pay-voucher-not-yet-valid", MessageType::PaymentRequest, &fresh_then, "not-yet-valid"),
+        json!({
+            "context": "pay", "now": t(7200 - types::CLOCK_SKEW_SECS - 1).0, "install_at": t(7200 - types::CLOCK_SKEW_SECS).0,
+            "paid_at": t(7200).0, "vouchers": [hx(&later)], "paid": [], "revocation_list": null, "output": null,
+        }),
+    ));
     let first = f.request(false, 50, eur, [0x41; 16], None);
     out.push(pv(
         "pay-max-payments-used-up",
