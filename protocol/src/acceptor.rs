@@ -6,7 +6,7 @@
 
 use crate::codec::{Message, Signed, decode_signed};
 use crate::crypto::{Signer, sha256};
-use crate::error::{DecodeError, Error, Rejection, StoreError};
+use crate::error::{DecodeError, EncodeError, Error, Rejection, StoreError};
 use crate::issuer::{MessageBuf, sign_into};
 use crate::journal::{self, kind};
 use crate::msg::{MerchantCertificate, Payment, PaymentRequest, Receipt, RevocationList};
@@ -184,6 +184,11 @@ pub fn decide<const N: usize, const M: usize>(
     Ok(())
 }
 
+/// Domain string of a BLE session binding: the merchant's signature over a session's
+/// transcript, sent with the request so that a relay cannot pass one merchant's request off
+/// in its own session (SPEC §14.5).
+pub const SESSION_BINDING_DOMAIN: &[u8] = b"offpay/1/ble-binding\0";
+
 /// A merchant acceptor over a store `S`, signing with `K`, with up to `R` open requests and a
 /// memory of the last `M` accepted payments.
 #[derive(Debug)]
@@ -235,6 +240,12 @@ pub struct AcceptedPayment<'a> {
 }
 
 impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
+    /// Signs a BLE session's transcript with the merchant key (SPEC §14.5): the customer
+    /// checks it under the certificate's merchant key before showing the request.
+    pub fn sign_session_binding(&self, transcript: &[u8; 32]) -> Result<[u8; 64], EncodeError> {
+        self.signer.sign(SESSION_BINDING_DOMAIN, transcript)
+    }
+
     /// Opens an acceptor over `store` with its issuer-signed `certificate` (whose key must be
     /// the signer's), replaying the store to restore open requests and voucher memory.
     pub fn open(store: S, signer: K, certificate: &[u8]) -> Result<Self, Error> {

@@ -110,7 +110,7 @@ pub mod trust;
 pub mod types;
 pub mod wallet;
 
-pub use acceptor::{Acceptor, Context};
+pub use acceptor::{Acceptor, Context, SESSION_BINDING_DOMAIN};
 pub use codec::{MessageType, Signed, decode_signed, decode_unsigned};
 pub use crypto::{FixedKeyTables, Signer, SigningKey};
 pub use error::{DecodeError, EncodeError, Error, Rejection, StoreError, VerifyError};

@@ -1841,7 +1841,8 @@ fn accept(f: &Fixture) -> Vec<Value> {
     let mut bad_sig = payment(f, &f.voucher, 3, 2000, 5100, Some(&p2), MERCHANT_A, NONCE);
     let last = bad_sig.len() - 1;
     bad_sig[last] ^= 1;
-    let two: Vec<(&str, Vec<u8>, &str, Value, Option<&[u8]>, u32)> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, &'a str, Value, Option<&'a [u8]>, u32);
+    let two: Vec<Case<'_>> = vec![
         // steps 3 and 4: another merchant's payment answering no open request
         (
             "accept-two-wrong-merchant-before-wrong-nonce",
@@ -2683,9 +2684,16 @@ fn ble(f: &Fixture) -> Vec<Value> {
         );
         let payment = wallet.payments().next().unwrap().payment.bytes().to_vec();
         let receipt = wallet.payments().next().unwrap().receipt.unwrap().to_vec();
+        // The request goes bound to the session: merchant A's signature over the transcript.
+        let binding = Signer::sign(
+            &SigningKey::from_seed(&[3; 32]),
+            offpay_protocol::SESSION_BINDING_DOMAIN,
+            &transcript,
+        )
+        .unwrap();
         let plaintexts = [
             hello.clone(),
-            [&[1u8][..], &request].concat(),
+            [&[3u8][..], &request, &binding].concat(),
             [&[1u8][..], &payment].concat(),
             [&[1u8][..], &receipt].concat(),
         ];

@@ -312,6 +312,43 @@ mod hostile {
         unchanged(&w, before);
     }
 
+    /// SPEC §14.5: a relay shows its own engagement and passes merchant A's request off in
+    /// its own session. It cannot sign the binding with A's key (here it signs with its own,
+    /// merchant B's): the customer refuses with `ble-unbound` and the wallet signs nothing.
+    #[test]
+    fn a_relayed_request_is_refused_and_nothing_is_paid() {
+        let mut w = World::new(420);
+        let before = w.counts();
+        let relay_engagement = MerchantEngagement::generate(&mut Fixture::rng(5));
+        let mut relay_shop: Shop = Acceptor::open(
+            MemStore::new(),
+            SigningKey::from_seed(&[4; 32]),
+            &w.f.cert_b,
+        )
+        .unwrap();
+        let mut relay = MerchantSession::new(&relay_engagement, &w.request).unwrap();
+        let mut customer =
+            CustomerSession::new(relay_engagement.engagement(), &mut Fixture::rng(6)).unwrap();
+        let ctx = Context {
+            trust: &w.f.trust,
+            revocations: None,
+            now: w.now,
+        };
+        customer.start().unwrap();
+        let mut buf = [0u8; 20];
+        while let Some(n) = customer.poll_transmit(&mut buf) {
+            relay.receive(&buf[..n], &mut relay_shop, &ctx).unwrap();
+        }
+        let mut last = Ok(());
+        while let Some(n) = relay.poll_transmit(&mut buf) {
+            last = customer.receive(&buf[..n], &mut w.wallet);
+        }
+        assert_eq!(last, Err(BleError::Unbound));
+        assert_eq!(customer.error(), Some(BleError::Unbound));
+        assert!(customer.pending_request().is_none(), "nothing to approve");
+        unchanged(&w, before);
+    }
+
     /// SPEC §14.3: a chunk longer than MTU − 3 bytes (its flag included) ends the session as
     /// `ble-bad-chunk`, at the default MTU (23) and at a negotiated one.
     #[test]

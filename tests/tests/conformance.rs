@@ -542,7 +542,23 @@ fn ble_vectors_follow_the_spec_formulas() {
             let cipher = ChaCha20Poly1305::new((&key).into());
             let opened = cipher.decrypt((&nonce).into(), &whole[..]).unwrap();
             assert_eq!(opened, plain, "frame {i}");
-            assert_eq!(plain[0], 0x01, "an offpay message");
+            if i == 1 {
+                // The request, bound to this session: the merchant's signature over the
+                // transcript under the certificate's merchant key (§14.5).
+                assert_eq!(plain[0], 0x03, "a bound request");
+                let (request, binding) = plain[1..].split_at(plain.len() - 1 - 64);
+                let r = decode_signed::<PaymentRequest<'_>>(request).unwrap();
+                let sig: [u8; 64] = binding.try_into().unwrap();
+                offpay_protocol::crypto::verify(
+                    &r.certificate.merchant_key,
+                    b"offpay/1/ble-binding\0",
+                    &unhex(&v["transcript"]),
+                    &sig,
+                )
+                .unwrap();
+            } else {
+                assert_eq!(plain[0], 0x01, "an offpay message");
+            }
         }
         // The payment inside verifies and is the one the receipt names.
         let payment = unhex(&frames[2]["plaintext"])[1..].to_vec();

@@ -76,11 +76,15 @@ pub enum BleError {
     Engagement,
     /// The customer declined the request (sent as a refusal code; never a local error).
     Declined,
+    /// The request is not bound to this session: its binding signature is missing or does not
+    /// verify under the certificate's merchant key, or the merchant could not sign one
+    /// (SPEC §14.5).
+    Unbound,
 }
 
 impl BleError {
     /// Every variant, in code order.
-    pub const ALL: [BleError; 11] = [
+    pub const ALL: [BleError; 12] = [
         Self::BadChunk,
         Self::TooLarge,
         Self::ChunkAfterLast,
@@ -92,6 +96,7 @@ impl BleError {
         Self::Mtu,
         Self::Engagement,
         Self::Declined,
+        Self::Unbound,
     ];
 
     /// The stable SPEC code.
@@ -108,6 +113,7 @@ impl BleError {
             Self::Mtu => 708,
             Self::Engagement => 709,
             Self::Declined => 710,
+            Self::Unbound => 711,
         }
     }
 
@@ -125,6 +131,7 @@ impl BleError {
             Self::Mtu => "ble-mtu",
             Self::Engagement => "ble-engagement",
             Self::Declined => "ble-declined",
+            Self::Unbound => "ble-unbound",
         }
     }
 }

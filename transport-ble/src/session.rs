@@ -4,7 +4,8 @@
 //! The exchange, after the customer writes State = start:
 //!
 //! 1. customer → merchant: hello `0x01 ‖ 0x21 ‖ service UUID ‖ customer X25519 key` (plain);
-//! 2. merchant → customer: sealed `0x01 ‖ PaymentRequest`;
+//! 2. merchant → customer: sealed `0x03 ‖ PaymentRequest ‖ binding`, the binding being the
+//!    merchant's signature over this session's transcript (SPEC §14.5);
 //! 3. customer → merchant: sealed `0x01 ‖ Payment`, or `0x02 ‖ code` when the wallet refuses
 //!    or the customer declines;
 //! 4. merchant → customer: sealed `0x01 ‖ Receipt`, or `0x02 ‖ code` when the acceptor refuses.
@@ -32,6 +33,11 @@ pub const HELLO_LEN: usize = 2 + 16 + 32;
 pub const KIND_MESSAGE: u8 = 0x01;
 /// Sealed-frame kind: a refusal follows (u16 big-endian SPEC code).
 pub const KIND_REFUSAL: u8 = 0x02;
+/// Sealed-frame kind: a PaymentRequest follows, then the merchant's 64-byte signature over
+/// the session transcript (domain [`offpay_protocol::SESSION_BINDING_DOMAIN`]).
+pub const KIND_BOUND_REQUEST: u8 = 0x03;
+/// Length of a session binding (an Ed25519 signature).
+pub const BINDING_LEN: usize = 64;
 /// The refusal code a customer sends when it declines the request.
 pub const DECLINED: u16 = BleError::Declined.code();
 
@@ -92,7 +98,9 @@ impl Outbox {
 /// Splits an opened frame into kind and body.
 fn kind(plain: &[u8]) -> Result<(u8, &[u8]), BleError> {
     match plain.split_first() {
-        Some((&k, body)) if k == KIND_MESSAGE || k == KIND_REFUSAL => Ok((k, body)),
+        Some((&k, body)) if k == KIND_MESSAGE || k == KIND_REFUSAL || k == KIND_BOUND_REQUEST => {
+            Ok((k, body))
+        }
         _ => Err(BleError::Unexpected),
     }
 }
@@ -137,6 +145,7 @@ pub struct CustomerSession {
     late_error: Option<BleError>,
     engagement: Engagement,
     hello: [u8; HELLO_LEN],
+    transcript: [u8; 32],
     c2s: Direction,
     s2c: Direction,
     inbox: Reassembler<MAX_FRAME>,
@@ -184,6 +193,7 @@ impl CustomerSession {
             late_error: None,
             engagement: *engagement,
             hello,
+            transcript: t,
             c2s,
             s2c,
             inbox: Reassembler::new(),
@@ -303,9 +313,32 @@ impl CustomerSession {
             Err(e) => return self.fail(e),
         };
         match (self.state, k) {
-            (CustomerState::AwaitRequest, KIND_MESSAGE) => {
+            (CustomerState::AwaitRequest, KIND_BOUND_REQUEST) => {
+                // The request must be bound to this session by its merchant's key (§14.5): a
+                // relay cannot show another merchant's request in its own session.
+                let Some(split) = body.len().checked_sub(BINDING_LEN) else {
+                    return self.fail(BleError::Unbound);
+                };
+                let (request, binding) = body.split_at(split);
+                let Ok(req) = offpay_protocol::decode_signed::<
+                    offpay_protocol::msg::PaymentRequest<'_>,
+                >(request) else {
+                    return self.fail(BleError::Unexpected);
+                };
+                let mut sig = [0u8; BINDING_LEN];
+                sig.copy_from_slice(binding);
+                if offpay_protocol::crypto::verify(
+                    &req.certificate.merchant_key,
+                    offpay_protocol::SESSION_BINDING_DOMAIN,
+                    &self.transcript,
+                    &sig,
+                )
+                .is_err()
+                {
+                    return self.fail(BleError::Unbound);
+                }
                 self.request.clear();
-                if self.request.extend_from_slice(body).is_err() {
+                if self.request.extend_from_slice(request).is_err() {
                     return self.fail(BleError::TooLarge);
                 }
                 self.state = CustomerState::Approve;
@@ -509,7 +542,7 @@ impl MerchantSession {
             Err(e) => return self.fail(e),
         };
         let r = match self.state {
-            MerchantState::AwaitHello => self.on_hello(&frame[..len]),
+            MerchantState::AwaitHello => self.on_hello(&frame[..len], acceptor),
             _ => self.on_payment(&mut frame[..len], acceptor, ctx),
         };
         match r {
@@ -518,7 +551,11 @@ impl MerchantSession {
         }
     }
 
-    fn on_hello(&mut self, hello: &[u8]) -> Result<(), BleError> {
+    fn on_hello<S: Store, K: Signer, const R: usize, const M: usize>(
+        &mut self,
+        hello: &[u8],
+        acceptor: &Acceptor<S, K, R, M>,
+    ) -> Result<(), BleError> {
         let e = self.engagement;
         if hello.len() != HELLO_LEN || hello[0] != engagement::VERSION || hello[1] != HELLO_TYPE {
             return Err(BleError::Handshake);
@@ -534,7 +571,15 @@ impl MerchantSession {
         }
         let t = seal::transcript(&e.to_bytes(), hello);
         let (c2s, mut s2c) = seal::derive(shared.as_bytes(), &t);
-        self.outbox.seal(&mut s2c, KIND_MESSAGE, &self.request)?;
+        let binding = acceptor
+            .sign_session_binding(&t)
+            .map_err(|_| BleError::Unbound)?;
+        let mut body = [0u8; MAX_FRAME];
+        let n = self.request.len();
+        let bound = body.get_mut(..n + BINDING_LEN).ok_or(BleError::TooLarge)?;
+        bound[..n].copy_from_slice(&self.request);
+        bound[n..].copy_from_slice(&binding);
+        self.outbox.seal(&mut s2c, KIND_BOUND_REQUEST, bound)?;
         self.keys = Some((c2s, s2c));
         self.state = MerchantState::AwaitPayment;
         Ok(())
