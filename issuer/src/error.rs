@@ -14,6 +14,10 @@ pub enum Failure {
     Api(ApiError, String),
     /// The ledger's storage failed.
     Storage(String),
+    /// The operation lost a race with a concurrent one (a deadlock, a busy lock) and was
+    /// rolled back; running it again is safe. Backends retry it themselves a bounded number
+    /// of times before they give up with this.
+    Contention(String),
 }
 
 impl Failure {
@@ -34,6 +38,7 @@ impl Failure {
             Failure::Protocol(_) => 422,
             Failure::Api(e, _) => e.status(),
             Failure::Storage(_) => ApiError::Internal.status(),
+            Failure::Contention(_) => ApiError::Busy.status(),
         }
     }
 
@@ -55,6 +60,13 @@ impl Failure {
                 code: ApiError::Internal.code(),
                 message: "the ledger failed; nothing was changed, try again".to_string(),
             },
+            Failure::Contention(_) => ErrorBody {
+                error: ApiError::Busy.name().to_string(),
+                code: ApiError::Busy.code(),
+                message: "the ledger is busy with concurrent requests; nothing was changed, \
+                          try again"
+                    .to_string(),
+            },
         }
     }
 }
@@ -65,6 +77,7 @@ impl fmt::Display for Failure {
             Failure::Protocol(e) => write!(f, "{e}"),
             Failure::Api(e, m) => write!(f, "{m} ({})", e.name()),
             Failure::Storage(e) => write!(f, "the ledger failed: {e}"),
+            Failure::Contention(e) => write!(f, "the ledger is busy: {e}"),
         }
     }
 }

@@ -32,7 +32,8 @@ enum Command {
         /// The admin API's address.
         #[arg(long, default_value = "127.0.0.1:7879")]
         admin_listen: SocketAddr,
-        /// The ledger: sqlite:PATH (default: DATA/ledger.sqlite).
+        /// The ledger: sqlite:PATH or postgres://USER@HOST:PORT/DB (default:
+        /// DATA/ledger.sqlite). Instances sharing one PostgreSQL share DATA/issuer.key.
         #[arg(long, env = "OFFPAY_ISSUER_DATABASE")]
         database: Option<String>,
         /// TLS certificate chain (PEM); with --tls-key, both APIs speak HTTPS.

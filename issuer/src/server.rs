@@ -4,6 +4,7 @@
 use crate::api::Policy;
 use crate::error::Failure;
 use crate::ledger::{Clock, Ledger, system_clock};
+use crate::postgres::PgStorage;
 use crate::service::{AppState, Limits, admin_router, public_router};
 use crate::sqlite::SqliteStorage;
 use crate::storage::Storage;
@@ -35,7 +36,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The admin API's address.
     pub admin_listen: SocketAddr,
-    /// The ledger: `sqlite:PATH`, or `None` for `DATA/ledger.sqlite`.
+    /// The ledger: `sqlite:PATH` or `postgres://...`, or `None` for `DATA/ledger.sqlite`.
     pub database: Option<String>,
     /// Voucher terms.
     pub policy: Policy,
@@ -138,16 +139,20 @@ pub fn open_data(
     ))
 }
 
-/// Opens the storage a `--database` URL names (`sqlite:PATH`), or `DATA/ledger.sqlite`.
+/// Opens the storage a `--database` URL names (`sqlite:PATH`, or `postgres://...` /
+/// `postgresql://...`), or `DATA/ledger.sqlite`.
 pub fn open_storage(database: Option<&str>, data: &Path) -> Result<Arc<dyn Storage>, Failure> {
     match database {
         None => Ok(Arc::new(SqliteStorage::open(&data.join("ledger.sqlite"))?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(PgStorage::open(url)?))
+        }
         Some(url) => match url.strip_prefix("sqlite:") {
             Some(p) => Ok(Arc::new(SqliteStorage::open(Path::new(
                 p.trim_start_matches("//"),
             ))?)),
             None => Err(Failure::storage(format!(
-                "'{url}' is not a database this build supports (sqlite:PATH)"
+                "'{url}' is not a database this build supports (sqlite:PATH, postgres://...)"
             ))),
         },
     }

@@ -1,6 +1,7 @@
-//! The ledger's storage interface: each method is one transaction, all or nothing. SQLite
-//! implements it ([`crate::sqlite`]); another backend implements the same methods with the
-//! same outcomes.
+//! The ledger's storage interface: each method is one transaction, all or nothing. Every
+//! SQL backend implements it through [`crate::sql`] (SQLite, PostgreSQL), with the same
+//! statements and so the same outcomes. The closures it is given may run more than once (a
+//! backend runs a transaction again after losing a race), so they are `Fn`.
 //!
 //! The storage keeps money as a double-entry ledger: every movement is a set of entries on
 //! accounts that sums to zero, written in the same transaction as the rows that cause it.
@@ -63,12 +64,12 @@ pub struct InstrumentRow {
 pub type Granted = ([u8; 32], Vec<u8>);
 
 /// Runs settlement against a transaction's rows.
-pub type Settle = Box<dyn FnOnce(&mut dyn StateReader) -> Result<Ingested, Failure> + Send>;
+pub type Settle = Box<dyn Fn(&mut dyn StateReader) -> Result<Ingested, Failure> + Send + Sync>;
 /// Decides which of the given open vouchers close now (settlement's rule).
-pub type Close = Box<dyn FnOnce(&[VoucherSummary]) -> Vec<VoucherSummary> + Send>;
+pub type Close = Box<dyn Fn(&[VoucherSummary]) -> Vec<VoucherSummary> + Send + Sync>;
 /// Signs the revocation list with this serial over these ids.
 pub type SignList =
-    Box<dyn FnOnce(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure> + Send>;
+    Box<dyn Fn(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure> + Send + Sync>;
 
 /// What a sync stored.
 #[derive(Clone, Debug)]

@@ -1,6 +1,8 @@
 //! The ledger's schema: numbered migrations applied on open; a newer schema is refused.
 
-use super::*;
+use super::db;
+use crate::error::Failure;
+use rusqlite::Connection;
 
 /// The schema, one migration per step; `PRAGMA user_version` says how many were applied.
 /// Never edit a migration that shipped: add one.

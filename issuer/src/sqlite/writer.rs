@@ -1,6 +1,10 @@
 //! The writer thread and its group commit (see the module documentation of `sqlite`).
 
-use super::*;
+use super::{GROUP_MAX, db, migrate};
+use crate::error::Failure;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Mutex, mpsc};
 
 /// What the writer tells an operation once its group's commit is done.
 type Done = Box<dyn FnOnce(Result<(), Failure>) + Send>;
@@ -115,7 +119,7 @@ impl SqliteStorage {
             .map_err(|_| Failure::storage("the ledger's writer has stopped"))?
     }
 
-    pub(super) fn read<T>(
+    pub(super) fn read_conn<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
