@@ -192,7 +192,12 @@ impl Running {
 
 /// Binds both listeners and serves until [`Running::shutdown`] (or the runtime ends).
 pub async fn start(config: Config) -> Result<Running, Failure> {
-    let (ledger, token) = open_ledger(&config)?;
+    // Opening blocks (files, a database's driver with its own runtime): not on this thread.
+    let (ledger, token) = std::thread::scope(|s| {
+        s.spawn(|| open_ledger(&config))
+            .join()
+            .unwrap_or_else(|_| Err(Failure::storage("opening the ledger failed")))
+    })?;
     let state = AppState::new(ledger, token.clone());
     let public = public_router(state.clone(), config.limits);
     let admin = admin_router(state, config.limits);

@@ -40,8 +40,31 @@ pub struct PgStorage {
 
 /// A pooled connection with the statements it has prepared.
 pub struct Conn {
-    client: Client,
+    client: Option<Client>,
     statements: HashMap<String, Statement>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Closing blocks on the driver's runtime, which must not happen on a thread that
+        // drives an async runtime (the pool may be dropped there): close elsewhere.
+        if let Some(c) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new().spawn(move || drop(c));
+            } else {
+                drop(c);
+            }
+        }
+    }
+}
+
+impl Conn {
+    fn parts(&mut self) -> Result<(&mut Client, &mut HashMap<String, Statement>), Failure> {
+        match &mut self.client {
+            Some(c) => Ok((c, &mut self.statements)),
+            None => Err(Failure::storage("a closed PostgreSQL connection")),
+        }
+    }
 }
 
 /// Makes connections for the pool.
@@ -53,17 +76,20 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<Conn, postgres::Error> {
         Ok(Conn {
-            client: self.0.connect(NoTls)?,
+            client: Some(self.0.connect(NoTls)?),
             statements: HashMap::new(),
         })
     }
 
     fn is_valid(&self, c: &mut Conn) -> Result<(), postgres::Error> {
-        c.client.simple_query("").map(drop)
+        match &mut c.client {
+            Some(c) => c.simple_query("").map(drop),
+            None => Ok(()),
+        }
     }
 
     fn has_broken(&self, c: &mut Conn) -> bool {
-        c.client.is_closed()
+        c.client.as_ref().is_none_or(Client::is_closed)
     }
 }
 
@@ -223,6 +249,16 @@ impl PgStorage {
     /// Connects to the database a `postgres://` URL names and applies the migrations it
     /// lacks (one instance at a time: the first to start migrates, the others wait).
     pub fn open(url: &str) -> Result<Self, Failure> {
+        // The driver blocks on a runtime of its own, which cannot start on a thread that
+        // drives the service's; opening runs on a thread of its own.
+        std::thread::scope(|s| {
+            s.spawn(|| Self::open_here(url))
+                .join()
+                .unwrap_or_else(|_| Err(Failure::storage("opening the ledger failed")))
+        })
+    }
+
+    fn open_here(url: &str) -> Result<Self, Failure> {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| Failure::storage(format!("'{url}' is not a PostgreSQL URL: {e}")))?;
@@ -245,7 +281,7 @@ impl PgStorage {
             .pool
             .get()
             .map_err(|e| Failure::storage(format!("no connection to PostgreSQL: {e}")))?;
-        let Conn { client, statements } = &mut *conn;
+        let (client, statements) = conn.parts()?;
         let tx = client.transaction().map_err(pg)?;
         let mut t = PgTx {
             tx,
@@ -288,7 +324,7 @@ impl SqlBackend for PgStorage {
             .pool
             .get()
             .map_err(|e| Failure::storage(format!("no connection to PostgreSQL: {e}")))?;
-        let Conn { client, statements } = &mut *conn;
+        let (client, statements) = conn.parts()?;
         // One snapshot for every statement of the read.
         let tx = client
             .build_transaction()

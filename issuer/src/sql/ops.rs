@@ -126,11 +126,7 @@ type Known = (Vec<u8>, Option<Vec<u8>>);
 
 /// The (request hash, voucher) stored for (holder key, nonce); the voucher is NULL for a
 /// voucher this ledger only learnt of at settlement, which is never a grant.
-fn known(
-    t: &mut dyn Tx,
-    holder: &PublicKey,
-    nonce: &Nonce,
-) -> Result<Option<Known>, Failure> {
+fn known(t: &mut dyn Tx, holder: &PublicKey, nonce: &Nonce) -> Result<Option<Known>, Failure> {
     t.row(
         "SELECT p.request_hash, v.voucher FROM preauthorizations p
          JOIN vouchers v ON v.voucher_id = p.voucher_id

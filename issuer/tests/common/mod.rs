@@ -2,6 +2,8 @@
 //! that talk to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod pg;
+
 use offpay_issuer::api;
 use offpay_issuer::client::{Client, ClientError};
 use offpay_issuer::server::{Config, InProcess};
@@ -21,8 +23,38 @@ pub type Store = MemStore<131_072, 1024>;
 pub type Till = Acceptor<Store, SigningKey>;
 pub type Phone = Wallet<Store, SigningKey>;
 
+/// The ledger a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one test body on both backends: `name::sqlite` and `name::postgres`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($(#[$m:meta])* fn $name:ident($b:ident: Backend) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[$m])*
+            fn body($b: Backend) $body
+            #[test]
+            fn sqlite() {
+                body(Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                body(Backend::Postgres)
+            }
+        }
+    };
+}
+
 pub struct World {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database's URL, on that backend.
+    pub database: Option<String>,
     pub service: InProcess,
     pub clock: Arc<AtomicU32>,
     pub public: Client,
@@ -39,12 +71,25 @@ impl World {
         Self::with_policy(|_| {})
     }
 
+    pub fn on(backend: Backend) -> Self {
+        Self::on_with_policy(backend, |_| {})
+    }
+
     pub fn with_policy(f: impl FnOnce(&mut Config)) -> Self {
+        Self::on_with_policy(Backend::Sqlite, f)
+    }
+
+    pub fn on_with_policy(backend: Backend, f: impl FnOnce(&mut Config)) -> Self {
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(pg::shared().database()),
+        };
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(AtomicU32::new(T0));
         let mut config = Config::new(&dir.path().join("issuer"));
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database = database.clone();
         let c = clock.clone();
         config.clock = Arc::new(move || Timestamp(c.load(Ordering::SeqCst)));
         f(&mut config);
@@ -66,6 +111,7 @@ impl World {
         }
         World {
             dir,
+            database,
             service,
             clock,
             public,
@@ -195,9 +241,35 @@ impl World {
         vec![buf[..n].to_vec(), report]
     }
 
+    /// One integer a query over the ledger gives (NULL as 0), on either backend.
+    pub fn scalar(&self, sql: &str) -> i64 {
+        match &self.database {
+            Some(url) => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                let r = c
+                    .query_one(&format!("SELECT CAST(({sql}) AS BIGINT)"), &[])
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                r.get::<_, Option<i64>>(0).unwrap_or(0)
+            }
+            None => {
+                let c = rusqlite::Connection::open_with_flags(
+                    self.db_path(),
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap();
+                c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .unwrap_or(0)
+            }
+        }
+    }
+
     /// Every row of every table, in a canonical order: equal snapshots mean an unchanged
     /// ledger.
     pub fn snapshot(&self) -> Vec<String> {
+        if let Some(url) = &self.database {
+            return pg_snapshot(url);
+        }
         let conn = rusqlite::Connection::open_with_flags(
             self.db_path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -232,6 +304,32 @@ impl World {
         }
         out
     }
+}
+
+/// Every row of every table of a PostgreSQL ledger (partitions read through their parent).
+pub fn pg_snapshot(url: &str) -> Vec<String> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let tables: Vec<String> = c
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        for r in c
+            .query(&format!("SELECT x::text FROM {t} x ORDER BY 1"), &[])
+            .unwrap()
+        {
+            out.push(format!("{t} {}", r.get::<_, String>(0)));
+        }
+    }
+    out
 }
 
 /// The stable code of a refused call.
