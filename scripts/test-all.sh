@@ -13,10 +13,12 @@ for c in rustfmt clippy; do
     grep -q "^$c" <<<"$installed_components" || rustup component add "$c"
 done
 rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
-# System packages: D-Bus headers for the btleplug adapter, QEMU for the firmware.
+# System packages: D-Bus headers for the btleplug adapter, QEMU for the firmware, the
+# PostgreSQL server for the issuer's PostgreSQL tests (they start their own throw-away cluster).
 need=()
 pkg-config --exists dbus-1 2>/dev/null || need+=(libdbus-1-dev pkg-config)
 command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
     sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
     $sudo_ apt-get update -qq

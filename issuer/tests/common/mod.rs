@@ -244,13 +244,7 @@ impl World {
     /// One integer a query over the ledger gives (NULL as 0), on either backend.
     pub fn scalar(&self, sql: &str) -> i64 {
         match &self.database {
-            Some(url) => {
-                let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-                let r = c
-                    .query_one(&format!("SELECT CAST(({sql}) AS BIGINT)"), &[])
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                r.get::<_, Option<i64>>(0).unwrap_or(0)
-            }
+            Some(url) => pg_scalar(url, sql),
             None => {
                 let c = rusqlite::Connection::open_with_flags(
                     self.db_path(),
@@ -306,6 +300,15 @@ impl World {
     }
 }
 
+/// One integer a query over a PostgreSQL ledger gives (NULL as 0).
+pub fn pg_scalar(url: &str, sql: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let r = c
+        .query_one(&format!("SELECT CAST(({sql}) AS BIGINT)"), &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    r.get::<_, Option<i64>>(0).unwrap_or(0)
+}
+
 /// Every row of every table of a PostgreSQL ledger (partitions read through their parent).
 pub fn pg_snapshot(url: &str) -> Vec<String> {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
@@ -330,6 +333,54 @@ pub fn pg_snapshot(url: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The funds invariant, from the ledger's own rows: every movement balances, every account's
+/// balance is the sum of its entries, no account that must stay positive is negative, what
+/// instruments hold reserved is what their open vouchers have left, what they owe is their
+/// vouchers' overspend, and merchants hold exactly what vouchers credited.
+pub fn check_funds(q: impl Fn(&str) -> i64) {
+    assert_eq!(
+        q(
+            "SELECT COUNT(*) FROM (SELECT movement FROM entries GROUP BY movement HAVING SUM(amount) != 0) x"
+        ),
+        0
+    );
+    assert_eq!(
+        q(
+            "SELECT COUNT(*) FROM accounts a WHERE balance != (SELECT COALESCE(SUM(amount), 0) FROM entries WHERE account = a.id)"
+        ),
+        0
+    );
+    assert_eq!(
+        q(
+            "SELECT COUNT(*) FROM accounts WHERE kind IN ('available', 'reserved', 'merchant') AND balance < 0"
+        ),
+        0
+    );
+    assert_eq!(
+        q("SELECT COUNT(*) FROM accounts WHERE kind IN ('funding', 'owed') AND balance > 0"),
+        0
+    );
+    assert_eq!(q("SELECT SUM(balance) FROM accounts"), 0);
+    let reserved = q("SELECT SUM(balance) FROM accounts WHERE kind = 'reserved'");
+    let open = q(
+        "SELECT SUM(limit_minor - CASE WHEN credited_minor < limit_minor THEN credited_minor ELSE limit_minor END) FROM vouchers WHERE instrument IS NOT NULL AND released_minor IS NULL",
+    );
+    assert_eq!(reserved, open);
+    let owed = -q("SELECT SUM(balance) FROM accounts WHERE kind = 'owed'");
+    assert_eq!(
+        owed,
+        q(
+            "SELECT SUM(CASE WHEN credited_minor > limit_minor THEN credited_minor - limit_minor ELSE 0 END) FROM vouchers"
+        )
+    );
+    let merchants = q("SELECT SUM(balance) FROM accounts WHERE kind = 'merchant'");
+    assert_eq!(merchants, q("SELECT SUM(credited_minor) FROM vouchers"));
+    assert_eq!(
+        merchants,
+        q("SELECT SUM(amount_minor) FROM payments WHERE credited = TRUE")
+    );
 }
 
 /// The stable code of a refused call.

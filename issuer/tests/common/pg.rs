@@ -145,7 +145,8 @@ impl Cluster {
             .and_then(|mut f| std::io::Write::write_all(&mut f, conf.as_bytes()))
             .unwrap();
         cluster.pg_ctl(&["start", "-w", "-t", "60"]);
-        // Stops the cluster and removes it once this process has ended, however it ends.
+        // Stops the cluster and removes it once this process has ended, however it ends: the
+        // watcher outlives this process on purpose, so it is never waited for.
         let pg_ctl = cluster.bin.join("pg_ctl");
         let stop = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {owner}{pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
@@ -159,6 +160,7 @@ impl Cluster {
             data = data.display(),
             dir = dir.display(),
         );
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .args(["-c", &stop])
             .stdin(Stdio::null())
