@@ -212,3 +212,39 @@ on_both_backends! {
         assert_eq!(anonymous.status().as_u16(), 401);
     }
 }
+
+on_both_backends! {
+    fn a_batch_of_hundreds_of_payments_is_written_whole(backend: Backend) {
+        // 261 payments with their receipts in one batch: the ledger writes rows a chunk at a
+        // time (256, 64, 16, 4, 1), so this crosses every chunk size.
+        let w = World::on(backend);
+        let (ins, cred) = w.instrument("EUR", 1_000_000);
+        let mut till = w.merchant(b"MARKET01", "Market", 12);
+        for p in 0..9u8 {
+            let mut phone = w.phone(40 + p);
+            w.preauthorize(&mut phone, &ins, &cred, 10_000, 1).unwrap();
+            for _ in 0..29 {
+                w.pay(&mut phone, &mut till, 7);
+            }
+        }
+        w.advance(60);
+        // Sent as the till builds it (the till's own store has no room left for the report).
+        let mut buf = vec![0u8; <msg::SyncBatch<'_> as codec::Message<'_>>::MAX_LEN];
+        let n = till.sync_batch(&mut buf).unwrap();
+        let report = w.public.sync(&buf[..n]).unwrap();
+        let outcomes = outcomes(&report);
+        assert_eq!(outcomes.len(), 2 * 261);
+        assert!(outcomes.iter().all(|o| *o == Outcome::Credited));
+        assert_eq!(w.scalar("SELECT COUNT(*) FROM payments WHERE credited"), 261);
+        assert_eq!(w.scalar("SELECT COUNT(*) FROM receipts"), 261);
+        let credits = w.admin.credits().unwrap();
+        assert_eq!((credits[0].amount_minor, credits[0].payments), (261 * 7, 261));
+        let i = w.admin.instrument(&ins).unwrap();
+        assert_eq!((i.reserved_minor, i.spent_minor), (90_000 - 261 * 7, 261 * 7));
+        // Sent again, it changes nothing.
+        let before = w.snapshot();
+        let again = w.public.sync(&buf[..n]).unwrap();
+        assert_eq!(super::outcomes(&again), vec![Outcome::Duplicate; 2 * 261]);
+        assert_eq!(w.snapshot(), before);
+    }
+}

@@ -3,7 +3,7 @@
 use super::accounts::{
     VOUCHER_STATE, balance, instrument_row, minor, movement, unsigned, voucher_state,
 };
-use super::state::{Credits, Reader, apply, post_credits};
+use super::state::{Credits, Reader, Writes, apply, post_credits};
 use super::{Key, P, Tx, key};
 use crate::api;
 use crate::error::Failure;
@@ -303,9 +303,11 @@ pub(super) fn sync(
         )?
         .int(0)?;
     let mut credits: BTreeMap<VoucherId, Credits> = BTreeMap::new();
+    let mut writes = Writes::default();
     for c in &ingested.changes {
-        apply(t, c, id, now, &mut credits)?;
+        apply(t, c, now, &mut writes, &mut credits)?;
     }
+    writes.flush(t, id)?;
     post_credits(t, credits, now)?;
     Ok(Synced {
         ingested,

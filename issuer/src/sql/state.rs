@@ -168,58 +168,140 @@ pub(super) struct Credits {
     overspend: i64,
 }
 
-/// Writes one change of settlement; credits are gathered per voucher in `credits`.
-pub(super) fn apply(
-    t: &mut dyn Tx,
-    c: &Change,
-    batch: i64,
-    now: Timestamp,
-    credits: &mut BTreeMap<VoucherId, Credits>,
-) -> Result<(), Failure> {
-    match c {
-        Change::Payment {
-            id,
-            voucher,
-            seq,
-            amount,
-            merchant,
-            bytes,
-        } => {
-            t.exec(
-                "INSERT INTO payments (payment_id, voucher_id, seq, merchant_id, amount_minor,
-                 batch, position, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                &[
+/// Rows are written this many to a statement at most, and what is left in the smaller of
+/// these sizes: on PostgreSQL every statement is a network round trip, so one per row would
+/// dominate a batch's cost, while a few fixed sizes keep the statement texts (each prepared
+/// once per connection) few.
+const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// `{head} VALUES (...), ...`: `params` holds rows of `width` parameters each.
+fn insert_rows(t: &mut dyn Tx, head: &str, width: usize, params: &[P<'_>]) -> Result<(), Failure> {
+    use std::fmt::Write as _;
+    let mut rest = params;
+    while !rest.is_empty() {
+        let left = rest.len() / width;
+        let n = CHUNKS.into_iter().find(|&c| c <= left).unwrap_or(1);
+        let mut sql = format!("{head} VALUES ");
+        for r in 0..n {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..width {
+                let sep = if c == 0 { "" } else { ", " };
+                let _ = write!(sql, "{sep}?{}", r * width + c + 1);
+            }
+            sql.push(')');
+        }
+        let (now, later) = rest.split_at((n * width).min(rest.len()));
+        t.exec(&sql, now)?;
+        rest = later;
+    }
+    Ok(())
+}
+
+/// The payment and receipt rows of a batch's changes and the payments it credits, gathered
+/// to be written a chunk at a time ([`Writes::flush`]), after one another in this order.
+#[derive(Default)]
+pub(super) struct Writes<'c> {
+    payments: Vec<&'c Change>,
+    receipts: Vec<&'c Change>,
+    credited: Vec<&'c [u8]>,
+}
+
+impl<'c> Writes<'c> {
+    /// Writes what was gathered: payments first, so that a payment credited in the batch
+    /// that stores it is there to be marked.
+    pub(super) fn flush(self, t: &mut dyn Tx, batch: i64) -> Result<(), Failure> {
+        let mut positions = Vec::with_capacity(self.payments.len());
+        let mut amounts = Vec::with_capacity(self.payments.len());
+        for c in &self.payments {
+            if let Change::Payment {
+                voucher,
+                seq,
+                amount,
+                ..
+            } = c
+            {
+                positions.push(position(voucher, *seq));
+                amounts.push(minor(amount.0)?);
+            }
+        }
+        let mut params = Vec::with_capacity(8 * self.payments.len());
+        for ((c, pos), amount) in self.payments.iter().zip(&positions).zip(&amounts) {
+            if let Change::Payment {
+                id,
+                voucher,
+                seq,
+                merchant,
+                bytes,
+                ..
+            } = c
+            {
+                params.extend([
                     P::B(&id.0),
                     P::B(&voucher.0),
                     P::I((*seq).into()),
                     P::B(&merchant.0),
-                    P::I(minor(amount.0)?),
+                    P::I(*amount),
                     P::I(batch),
-                    P::B(&position(voucher, *seq)),
+                    P::B(pos),
                     P::B(bytes),
-                ],
-            )?;
+                ]);
+            }
         }
-        Change::Receipt {
-            record,
-            payment,
-            merchant,
-            accepted_at,
-            bytes,
-        } => {
-            t.exec(
-                "INSERT INTO receipts (record_id, payment_id, merchant_id, accepted_at, batch,
-                 bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                &[
+        insert_rows(
+            t,
+            "INSERT INTO payments (payment_id, voucher_id, seq, merchant_id, amount_minor, batch, \
+             position, bytes)",
+            8,
+            &params,
+        )?;
+        let mut params = Vec::with_capacity(6 * self.receipts.len());
+        for c in &self.receipts {
+            if let Change::Receipt {
+                record,
+                payment,
+                merchant,
+                accepted_at,
+                bytes,
+            } = c
+            {
+                params.extend([
                     P::B(&record.0),
                     P::B(&payment.0),
                     P::B(&merchant.0),
                     P::I(accepted_at.0.into()),
                     P::I(batch),
                     P::B(bytes),
-                ],
+                ]);
+            }
+        }
+        insert_rows(
+            t,
+            "INSERT INTO receipts (record_id, payment_id, merchant_id, accepted_at, batch, bytes)",
+            6,
+            &params,
+        )?;
+        if !self.credited.is_empty() {
+            t.exec(
+                "UPDATE payments SET credited = ?1 WHERE payment_id IN rarray(?2)",
+                &[P::Bool(true), P::List(self.credited)],
             )?;
         }
+        Ok(())
+    }
+}
+
+/// Writes one change of settlement, or gathers it in `w` to be written with others; credits
+/// are gathered per voucher in `credits`.
+pub(super) fn apply<'c>(
+    t: &mut dyn Tx,
+    c: &'c Change,
+    now: Timestamp,
+    w: &mut Writes<'c>,
+    credits: &mut BTreeMap<VoucherId, Credits>,
+) -> Result<(), Failure> {
+    match c {
+        Change::Payment { .. } => w.payments.push(c),
+        Change::Receipt { .. } => w.receipts.push(c),
         Change::Credited {
             payment,
             voucher,
@@ -228,10 +310,7 @@ pub(super) fn apply(
             amount,
             overspend,
         } => {
-            t.exec(
-                "UPDATE payments SET credited = ?2 WHERE payment_id = ?1",
-                &[P::B(&payment.0), P::Bool(true)],
-            )?;
+            w.credited.push(&payment.0);
             let c = credits.entry(*voucher).or_default();
             c.currency = Some(*currency);
             let m = c.merchants.entry(*merchant).or_insert(0);
