@@ -8,7 +8,8 @@
 //! PostgreSQL is a throw-away cluster the benchmark starts (as the tests do), or the server
 //! `OFFPAY_TEST_POSTGRES` names. Every instance runs in this process on its own runtime.
 //!
-//! `cargo bench -p offpay-issuer --bench scale` (add `-- quick` for a short run).
+//! `cargo bench -p offpay-issuer --bench scale` (add `-- quick` for a short run, `-- sync` or
+//! `-- preauth` for one part, `-- postgres` for the PostgreSQL setups alone).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -47,6 +48,33 @@ const SETUPS: [Setup; 3] = [
     },
 ];
 
+/// CPU seconds (user + system) so far of this process and of every `postgres` process.
+fn cpu_seconds() -> (f64, f64) {
+    let ticks = 100.0; // USER_HZ, 100 on Linux
+    let of = |stat: &str| -> Option<(String, f64)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        Some((comm, t / ticks))
+    };
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| of(&s))
+        .map_or(0.0, |(_, t)| t);
+    let mut pg = 0.0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|s| of(&s))
+            && comm == "postgres"
+        {
+            pg += t;
+        }
+    }
+    (own, pg)
+}
+
 fn world_for(s: &Setup) -> World {
     let database = s.postgres.then(|| pg::shared().database());
     world_on(database, s.instances)
@@ -54,11 +82,22 @@ fn world_for(s: &Setup) -> World {
 
 /// Payments per second: `UPLOADERS` clients, client i sending every `UPLOADERS`th batch to
 /// instance i mod instances; and in-process ingest of the same batches one after another.
-fn sync_run(s: &Setup, n: usize) -> (f64, f64) {
+struct Run {
+    /// Payments per second over HTTP.
+    ours: f64,
+    /// Payments per second of in-process ingest.
+    ingest: f64,
+    /// CPU per payment during the upload: this process (service and clients) and PostgreSQL.
+    service_cpu_us: f64,
+    postgres_cpu_us: f64,
+}
+
+fn sync_run(s: &Setup, n: usize) -> Run {
     let w = world_for(s);
     let (batches, certs) = payments(&w, n, MERCHANTS);
     let mem = ingest_seconds(&w.trust, &certs, &batches);
     let urls = w.urls();
+    let cpu = cpu_seconds();
     let t = Instant::now();
     std::thread::scope(|scope| {
         for i in 0..UPLOADERS {
@@ -72,33 +111,59 @@ fn sync_run(s: &Setup, n: usize) -> (f64, f64) {
         }
     });
     let ours = t.elapsed().as_secs_f64();
+    let after = cpu_seconds();
     assert_eq!(
         credited(&w.admin) as usize,
         n,
         "every payment credited once"
     );
-    (n as f64 / ours, n as f64 / mem)
+    Run {
+        ours: n as f64 / ours,
+        ingest: n as f64 / mem,
+        service_cpu_us: (after.0 - cpu.0) * 1e6 / n as f64,
+        postgres_cpu_us: (after.1 - cpu.1) * 1e6 / n as f64,
+    }
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
+    let args: Vec<String> = std::env::args().collect();
+    let has = |a: &str| args.iter().any(|x| x == a);
+    let quick = has("quick");
+    let setups: Vec<&Setup> = SETUPS
+        .iter()
+        .filter(|s| s.postgres || !has("postgres"))
+        .collect();
     let (n, runs, per_client) = if quick { (2048, 1, 5) } else { (8192, 3, 25) };
+    if !has("preauth") {
+        sync_part(&setups, n, runs);
+    }
+    if !has("sync") {
+        preauth_part(&setups, per_client);
+    }
+}
+
+fn sync_part(setups: &[&Setup], n: usize, runs: usize) {
     println!(
         "sync: {n} payments + receipts at {MERCHANTS} tills, {UPLOADERS} concurrent uploaders; ratio = our payments/s / in-process ingest's, each run's own"
     );
-    for s in &SETUPS {
+    for s in setups {
         let (mut ours, mut mem, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut own_cpu, mut pg_cpu) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            let (o, m) = sync_run(s, n);
-            ours.push(o);
-            mem.push(m);
-            ratios.push(o / m);
+            let r = sync_run(s, n);
+            ours.push(r.ours);
+            mem.push(r.ingest);
+            ratios.push(r.ours / r.ingest);
+            own_cpu.push(r.service_cpu_us);
+            pg_cpu.push(r.postgres_cpu_us);
         }
         println!(
-            "  {:<24} {:>6.0} payments/s, ingest {:>6.0}/s, ratio {:.2} (median of {runs}; runs {:?})",
+            "  {:<24} {:>6.0} payments/s, ingest {:>6.0}/s; CPU per payment: service and clients {:.0} us, PostgreSQL {:.0} us; ratio {:.2} (median of {runs}; runs {:?})",
             s.name,
             median(ours),
             median(mem),
+            median(own_cpu),
+            median(pg_cpu),
             median(ratios.clone()),
             ratios
                 .iter()
@@ -106,6 +171,9 @@ fn main() {
                 .collect::<Vec<_>>()
         );
     }
+}
+
+fn preauth_part(setups: &[&Setup], per_client: usize) {
     let clients = 64;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     println!(
@@ -114,7 +182,7 @@ fn main() {
     // Each customer on an instrument of their own, as in a deployment; and every client on
     // one instrument, whose reservations are then written one after another.
     for (instruments, what) in [(clients, "an instrument each"), (1, "one instrument")] {
-        for s in &SETUPS {
+        for s in setups {
             let w = world_for(s);
             let run = preauth_load(&w, clients, per_client, instruments);
             let floor = floor_rate(threads, 400);
