@@ -48,33 +48,6 @@ const SETUPS: [Setup; 3] = [
     },
 ];
 
-/// CPU seconds (user + system) so far of this process and of every `postgres` process.
-fn cpu_seconds() -> (f64, f64) {
-    let ticks = 100.0; // USER_HZ, 100 on Linux
-    let of = |stat: &str| -> Option<(String, f64)> {
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1.to_string();
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let t = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-        Some((comm, t / ticks))
-    };
-    let own = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| of(&s))
-        .map_or(0.0, |(_, t)| t);
-    let mut pg = 0.0;
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat"))
-            .ok()
-            .and_then(|s| of(&s))
-            && comm == "postgres"
-        {
-            pg += t;
-        }
-    }
-    (own, pg)
-}
-
 fn world_for(s: &Setup) -> World {
     let database = s.postgres.then(|| pg::shared().database());
     world_on(database, s.instances)
@@ -185,10 +158,11 @@ fn preauth_part(setups: &[&Setup], per_client: usize) {
         for s in setups {
             let w = world_for(s);
             let run = preauth_load(&w, clients, per_client, instruments);
+            let (own_us, pg_us) = (run.cpu.0 * 1e6, run.cpu.1 * 1e6);
             let floor = floor_rate(threads, 400);
             let http = http_rate(&w.urls(), clients, per_client);
             println!(
-                "  {:<24} {what:<18} {:>5.0}/s, ratio to floor {:.2}, to GET /healthz {:.2}; p50 {:.1} ms, p99 {:.1} ms",
+                "  {:<24} {what:<18} {:>5.0}/s, ratio to floor {:.2}, to GET /healthz {:.2}; p50 {:.1} ms, p99 {:.1} ms; CPU each: service and clients {own_us:.0} us, PostgreSQL {pg_us:.0} us",
                 s.name,
                 run.rate,
                 run.rate / floor,

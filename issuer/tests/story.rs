@@ -248,3 +248,37 @@ on_both_backends! {
         assert_eq!(w.snapshot(), before);
     }
 }
+
+on_both_backends! {
+    fn a_granted_request_gets_its_voucher_back_under_a_stricter_policy(backend: Backend) {
+        let w = World::on(backend);
+        let (ins, cred) = w.instrument("EUR", 5_000);
+        let mut phone = w.phone(4);
+        let req = w.preauth_request(&mut phone, &ins, 2_000, 5);
+        let fresh = w.preauth_request(&mut phone, &ins, 2_000, 6);
+        let v1 = w.public.preauthorize(&req, &cred).unwrap();
+        // The service restarts on the same ledger with a lower maximum per voucher.
+        let data = w.service.data().to_path_buf();
+        drop(w.service);
+        let mut config = offpay_issuer::server::Config::new(&data);
+        config.listen = ([127, 0, 0, 1], 0).into();
+        config.admin_listen = ([127, 0, 0, 1], 0).into();
+        config.database = w.database.clone();
+        let clock = w.clock.clone();
+        config.clock = std::sync::Arc::new(move || {
+            Timestamp(clock.load(std::sync::atomic::Ordering::SeqCst))
+        });
+        config.policy.max_amount_minor = Some(1_000);
+        let strict = offpay_issuer::server::InProcess::start(config).unwrap();
+        let public = offpay_issuer::client::Client::new(&strict.url()).unwrap();
+        // The retry of the granted request gets the same voucher, reserving nothing more.
+        assert_eq!(public.preauthorize(&req, &cred).unwrap(), v1);
+        // A new request for as much is over the policy now.
+        assert_eq!(code(public.preauthorize(&fresh, &cred)), (422, 304));
+        let admin = offpay_issuer::client::Client::new(&strict.admin_url())
+            .unwrap()
+            .with_admin_token(strict.admin_token());
+        let i = admin.instrument(&ins).unwrap();
+        assert_eq!((i.available_minor, i.reserved_minor), (3_000, 2_000));
+    }
+}

@@ -184,6 +184,33 @@ pub fn credited(admin: &Client) -> u64 {
     admin.credits().unwrap().iter().map(|c| c.payments).sum()
 }
 
+/// CPU seconds (user + system) so far of this process and of every `postgres` process.
+pub fn cpu_seconds() -> (f64, f64) {
+    let ticks = 100.0; // USER_HZ, 100 on Linux
+    let of = |stat: &str| -> Option<(String, f64)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        Some((comm, t / ticks))
+    };
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| of(&s))
+        .map_or(0.0, |(_, t)| t);
+    let mut pg = 0.0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|s| of(&s))
+            && comm == "postgres"
+        {
+            pg += t;
+        }
+    }
+    (own, pg)
+}
+
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -243,6 +270,9 @@ pub struct PreauthRun {
     pub rate: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU seconds per request while they ran: this process (service and clients), and
+    /// PostgreSQL's processes.
+    pub cpu: (f64, f64),
 }
 
 /// Pre-authorizations by `clients` concurrent clients spread over the world's instances,
@@ -288,6 +318,7 @@ pub fn preauth_load(
         })
         .collect();
     let urls = w.urls();
+    let cpu = cpu_seconds();
     let t = Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = requests
@@ -313,6 +344,7 @@ pub fn preauth_load(
             .collect()
     });
     let elapsed = t.elapsed().as_secs_f64();
+    let after = cpu_seconds();
     let total = clients * per_client;
     let reserved: u64 = all
         .iter()
@@ -325,5 +357,9 @@ pub fn preauth_load(
         rate: total as f64 / elapsed,
         p50_ms: p(0.50),
         p99_ms: p(0.99),
+        cpu: (
+            (after.0 - cpu.0) / total as f64,
+            (after.1 - cpu.1) / total as f64,
+        ),
     }
 }
