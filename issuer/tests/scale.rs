@@ -385,6 +385,15 @@ fn check(fleet: &Fleet, w: &Workload) {
     assert_eq!(i.reserved_minor, reserved);
     assert_eq!(i.owed_minor, owed);
     check_funds(|q| pg_scalar(&fleet.database, q));
+    // Each batch committed whole or not at all: had a batch's transaction stored some of its
+    // records and not others, its retry would have found those as duplicates, and the
+    // records the batches recorded as new would fall short of the rows stored.
+    let q = |sql: &str| pg_scalar(&fleet.database, sql);
+    assert_eq!(
+        q("SELECT SUM(new_records) FROM sync_batches"),
+        q("SELECT COUNT(*) FROM payments") + q("SELECT COUNT(*) FROM receipts"),
+        "records counted new by their batches and records stored differ"
+    );
 }
 
 #[test]
