@@ -103,7 +103,7 @@ api_errors! {
     MethodNotAllowed = (808, "method-not-allowed", 405),
     /// The service is at its concurrency limit or the request took too long; retry later.
     Busy = (809, "busy", 503),
-    /// The ledger failed; nothing was changed.
+    /// The ledger failed; usually nothing was changed (a failure as it committed may have taken effect).
     Internal = (810, "internal", 500),
     /// An amount larger than the ledger holds (2^63 − 1 minor units).
     AmountTooLarge = (811, "amount-too-large", 422),

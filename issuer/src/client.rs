@@ -26,7 +26,8 @@ pub enum ClientError {
     /// The service could not be reached (no network, refused, timed out): retry later.
     Offline(String),
     /// The service refused the request with a stable code (a SPEC §9 code or an API code
-    /// of §15.4); nothing was changed.
+    /// of §15.4); nothing was changed, except perhaps for `internal` (810), which may come
+    /// from a commit whose outcome the service could not learn.
     Refused {
         /// The HTTP status.
         status: u16,

@@ -58,7 +58,10 @@ impl Failure {
             Failure::Storage(_) => ErrorBody {
                 error: ApiError::Internal.name().to_string(),
                 code: ApiError::Internal.code(),
-                message: "the ledger failed; nothing was changed, try again".to_string(),
+                message: "the ledger failed; usually nothing was changed, but a failure as it \
+                          committed may have taken effect: retry (pre-authorization, sync and \
+                          funding with its reference are idempotent)"
+                    .to_string(),
             },
             Failure::Contention(_) => ErrorBody {
                 error: ApiError::Busy.name().to_string(),

@@ -322,7 +322,7 @@ impl Ledger {
         let closed = self.storage.close_expired(
             now,
             grace,
-            Box::new(move |open| settle::close(&trust, grace, open, now)),
+            std::sync::Arc::new(move |open| settle::close(&trust, grace, open, now)),
         )?;
         Ok(api::Closed { closed })
     }

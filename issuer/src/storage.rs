@@ -66,7 +66,7 @@ pub type Granted = ([u8; 32], Vec<u8>);
 /// Runs settlement against a transaction's rows.
 pub type Settle = Box<dyn Fn(&mut dyn StateReader) -> Result<Ingested, Failure> + Send + Sync>;
 /// Decides which of the given open vouchers close now (settlement's rule).
-pub type Close = Box<dyn Fn(&[VoucherSummary]) -> Vec<VoucherSummary> + Send + Sync>;
+pub type Close = std::sync::Arc<dyn Fn(&[VoucherSummary]) -> Vec<VoucherSummary> + Send + Sync>;
 /// Signs the revocation list with this serial over these ids.
 pub type SignList =
     Box<dyn Fn(u64, &[VoucherId], &[MerchantId]) -> Result<Vec<u8>, Failure> + Send + Sync>;

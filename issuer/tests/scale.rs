@@ -153,11 +153,17 @@ struct Workload {
     reference: Settlement<4>,
     trust: Trust,
     batches: Vec<Vec<u8>>,
-    instrument: String,
+    /// The instruments, each funded with `funded`.
+    instruments: Vec<String>,
     funded: u64,
+    /// Which instrument each voucher is drawn on.
+    drawn_on: BTreeMap<VoucherId, usize>,
 }
 
-/// Merchants, one funded instrument, wallets pre-authorized through two instances at once
+/// Instruments the wallets draw on: wallet p on instrument p mod `INSTRUMENTS`.
+const INSTRUMENTS: usize = 3;
+
+/// Merchants, funded instruments, wallets pre-authorized through two instances at once
 /// (one voucher each), cloned wallets that spend their voucher again, payments; then every
 /// device's batch. `reference` has ingested each batch once.
 fn workload(fleet: &Fleet, seed: u64, wallets: u8, rounds: usize) -> Workload {
@@ -192,13 +198,23 @@ fn workload(fleet: &Fleet, seed: u64, wallets: u8, rounds: usize) -> Workload {
         tills.push(Acceptor::open(Store::new(), key, &cert).unwrap());
     }
     let funded = 10_000_000;
-    let created = admin.create_instrument("EUR", Some("scale")).unwrap();
-    admin
-        .fund(&created.instrument.id, funded, "initial")
-        .unwrap();
-    let (instrument, credential) = (created.instrument.id, created.credential);
+    let mut instruments = Vec::new();
+    let mut credentials = Vec::new();
+    for i in 0..INSTRUMENTS {
+        let created = admin
+            .create_instrument("EUR", Some(&format!("scale {i}")))
+            .unwrap();
+        admin
+            .fund(&created.instrument.id, funded, "initial")
+            .unwrap();
+        instruments.push(created.instrument.id);
+        credentials.push(created.credential);
+    }
+    let mut drawn_on = BTreeMap::new();
     let mut phones: Vec<Phone> = Vec::new();
     for p in 0..wallets {
+        let which = usize::from(p) % INSTRUMENTS;
+        let (instrument, credential) = (&instruments[which], &credentials[which]);
         let mut phone = Wallet::open(Store::new(), SigningKey::from_seed(&[60 + p; 32])).unwrap();
         let req = phone
             .preauth_request(
@@ -214,7 +230,7 @@ fn workload(fleet: &Fleet, seed: u64, wallets: u8, rounds: usize) -> Workload {
         let answers: Vec<Vec<u8>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..2)
                 .map(|k| {
-                    let (req, cred) = (&req, &credential);
+                    let (req, cred) = (&req, credential);
                     let client = fleet.public(usize::from(p) + k);
                     s.spawn(move || retry("preauthorize", |_| client.preauthorize(req, cred)))
                 })
@@ -222,6 +238,8 @@ fn workload(fleet: &Fleet, seed: u64, wallets: u8, rounds: usize) -> Workload {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert_eq!(answers[0], answers[1], "two instances granted two vouchers");
+        let v = decode_signed::<offpay_protocol::msg::Voucher>(&answers[0]).unwrap();
+        drawn_on.insert(v.id, which);
         phone.install_voucher(&answers[0], &trust, now).unwrap();
         phones.push(phone);
     }
@@ -265,8 +283,9 @@ fn workload(fleet: &Fleet, seed: u64, wallets: u8, rounds: usize) -> Workload {
         reference,
         trust,
         batches,
-        instrument,
+        instruments,
         funded,
+        drawn_on,
     }
 }
 
@@ -366,29 +385,43 @@ fn check(fleet: &Fleet, w: &Workload) {
     assert!(!expected_proven.is_empty(), "the clones were not proven");
     assert_eq!(proven, expected_proven, "proven vouchers differ");
     let states = admin.vouchers().unwrap();
-    let mut reserved = 0;
-    let mut owed = 0;
+    let mut reserved = [0; INSTRUMENTS];
+    let mut owed = [0; INSTRUMENTS];
+    let mut limits = [0; INSTRUMENTS];
     for v in w.reference.vouchers() {
+        let i = w.drawn_on[&v.id];
         let s = states
             .iter()
             .find(|s| s.voucher_id == hex::encode(v.id.0))
             .unwrap();
         assert_eq!((s.credited_minor, s.fraud), (v.credited.0, v.fraud));
-        reserved += v.limit.0 - v.credited.0.min(v.limit.0);
-        owed += v.credited.0.saturating_sub(v.limit.0);
+        reserved[i] += v.limit.0 - v.credited.0.min(v.limit.0);
+        owed[i] += v.credited.0.saturating_sub(v.limit.0);
+        limits[i] += v.limit.0;
     }
     assert_eq!(states.len(), w.reference.vouchers().count());
-    let i = admin.instrument(&w.instrument).unwrap();
-    let limits: u64 = w.reference.vouchers().map(|v| v.limit.0).sum();
-    assert_eq!(i.funded_minor, w.funded);
-    assert_eq!(i.available_minor, w.funded - limits);
-    assert_eq!(i.reserved_minor, reserved);
-    assert_eq!(i.owed_minor, owed);
+    for (k, id) in w.instruments.iter().enumerate() {
+        let i = admin.instrument(id).unwrap();
+        assert_eq!(i.funded_minor, w.funded);
+        assert_eq!(i.available_minor, w.funded - limits[k], "instrument {k}");
+        assert_eq!(i.reserved_minor, reserved[k], "instrument {k}");
+        assert_eq!(i.owed_minor, owed[k], "instrument {k}");
+    }
     check_funds(|q| pg_scalar(&fleet.database, q));
+    let q = |sql: &str| pg_scalar(&fleet.database, sql);
+    // The per-voucher tables are hash-partitioned as documented.
+    for table in ["vouchers", "payments", "fraud_proofs"] {
+        assert_eq!(
+            q(&format!(
+                "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = '{table}'::regclass"
+            )),
+            i64::from(offpay_issuer::postgres::PARTITIONS),
+            "{table} partitions"
+        );
+    }
     // Each batch committed whole or not at all: had a batch's transaction stored some of its
     // records and not others, its retry would have found those as duplicates, and the
     // records the batches recorded as new would fall short of the rows stored.
-    let q = |sql: &str| pg_scalar(&fleet.database, sql);
     assert_eq!(
         q("SELECT SUM(new_records) FROM sync_batches"),
         q("SELECT COUNT(*) FROM payments") + q("SELECT COUNT(*) FROM receipts"),
@@ -456,5 +489,12 @@ fn killed_instances_and_a_crashed_database_lose_and_double_nothing() {
         restarts.load(Ordering::SeqCst)
     );
     assert!(kills.load(Ordering::SeqCst) > 0);
+    if own {
+        assert_eq!(
+            restarts.load(Ordering::SeqCst),
+            1,
+            "PostgreSQL was not crashed"
+        );
+    }
     check(&fleet, &w);
 }

@@ -282,3 +282,29 @@ on_both_backends! {
         assert_eq!((i.available_minor, i.reserved_minor), (3_000, 2_000));
     }
 }
+
+on_both_backends! {
+    fn closing_hundreds_of_expired_vouchers_releases_every_one(backend: Backend) {
+        // More than one transaction's worth (256): closing goes on chunk after chunk.
+        let w = World::on(backend);
+        let (ins, cred) = w.instrument("EUR", 1_000_000);
+        for p in 0..2u8 {
+            let mut phone = w.phone(90 + p);
+            for nonce in 0..150u8 {
+                let req = w.preauth_request(&mut phone, &ins, 100, nonce);
+                w.public.preauthorize(&req, &cred).unwrap();
+            }
+        }
+        let i = w.admin.instrument(&ins).unwrap();
+        assert_eq!((i.available_minor, i.reserved_minor), (970_000, 30_000));
+        w.advance(7 * 86_400 + 7 * 86_400 + 1);
+        let closed = w.admin.close_expired().unwrap().closed;
+        assert_eq!(closed.len(), 300);
+        assert!(closed.iter().all(|v| v.released_minor == Some(100)));
+        let ids: std::collections::BTreeSet<_> = closed.iter().map(|v| &v.voucher_id).collect();
+        assert_eq!(ids.len(), 300, "each voucher closed once");
+        assert!(w.admin.close_expired().unwrap().closed.is_empty());
+        let i = w.admin.instrument(&ins).unwrap();
+        assert_eq!((i.available_minor, i.reserved_minor), (1_000_000, 0));
+    }
+}

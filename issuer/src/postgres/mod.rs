@@ -98,8 +98,20 @@ pub(crate) fn pg(e: postgres::Error) -> Failure {
     match e.code() {
         Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => Failure::Contention(e.to_string()),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => Failure::Contention(e.to_string()),
+        // The shared lock table is full (too many advisory locks held at once across the
+        // database): transient, it empties as transactions end.
+        Some(c) if *c == SqlState::OUT_OF_MEMORY => Failure::Contention(e.to_string()),
         _ => Failure::storage(format!("PostgreSQL: {e}")),
     }
+}
+
+/// No pooled connection came free in time: every one is busy, or PostgreSQL cannot be
+/// reached. The caller gets `busy` (503) and retries.
+fn no_connection(e: r2d2::Error) -> Failure {
+    Failure::api(
+        crate::api::ApiError::Busy,
+        format!("no connection to PostgreSQL came free: {e}"),
+    )
 }
 
 /// Rewrites the shared dialect for PostgreSQL: `IN rarray(?N)` → `= ANY($N)`, `?N` → `$N`.
@@ -259,15 +271,18 @@ impl PgStorage {
     }
 
     fn open_here(url: &str) -> Result<Self, Failure> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e| Failure::storage(format!("'{url}' is not a PostgreSQL URL: {e}")))?;
+        let config: postgres::Config = url.parse().map_err(|e| {
+            Failure::storage(format!("the database URL is not a PostgreSQL URL: {e}"))
+        })?;
         let mut config = config;
         // Every statement is prepared once per connection and run many times: plan it once
         // (custom plans re-plan each run over the partitions, a large share of the CPU).
+        // An answer is sent only once its transaction is on disk, whatever the server's
+        // default.
+        let ours = "-c plan_cache_mode=force_generic_plan -c synchronous_commit=on";
         let options = match config.get_options() {
-            Some(o) => format!("{o} -c plan_cache_mode=force_generic_plan"),
-            None => "-c plan_cache_mode=force_generic_plan".to_string(),
+            Some(o) => format!("{o} {ours}"),
+            None => ours.to_string(),
         };
         config.options(&options);
         let mut client = config
@@ -285,10 +300,7 @@ impl PgStorage {
     }
 
     fn attempt<T>(&self, f: &impl Fn(&mut dyn Tx) -> Result<T, Failure>) -> Result<T, Failure> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| Failure::storage(format!("no connection to PostgreSQL: {e}")))?;
+        let mut conn = self.pool.get().map_err(no_connection)?;
         let (client, statements) = conn.parts()?;
         let tx = client.transaction().map_err(pg)?;
         let mut t = PgTx {
@@ -328,10 +340,7 @@ impl SqlBackend for PgStorage {
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Failure>) -> Result<T, Failure> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| Failure::storage(format!("no connection to PostgreSQL: {e}")))?;
+        let mut conn = self.pool.get().map_err(no_connection)?;
         let (client, statements) = conn.parts()?;
         // One snapshot for every statement of the read.
         let tx = client

@@ -6,6 +6,7 @@ use crate::error::Failure;
 use crate::storage::InstrumentRow;
 use offpay_protocol::Timestamp;
 use offpay_protocol::msg::FraudKind;
+use std::collections::BTreeMap;
 
 /// An amount as the ledger stores it (a signed 64-bit integer).
 pub(super) fn minor(a: u64) -> Result<i64, Failure> {
@@ -38,34 +39,86 @@ pub(super) fn post(
     .int(0)
 }
 
-/// Writes one movement: entries that sum to zero.
+/// One movement: entries (account kind, owner, amount) in one currency that sum to zero.
+pub(super) struct Move {
+    pub kind: &'static str,
+    pub reference: Vec<u8>,
+    pub at: Timestamp,
+    pub currency: String,
+    pub entries: Vec<(&'static str, String, i64)>,
+}
+
+/// Writes one movement.
 pub(super) fn movement(
     t: &mut dyn Tx,
-    kind: &str,
+    kind: &'static str,
     reference: &[u8],
     at: Timestamp,
     cur: &str,
-    entries: &[(&str, &str, i64)],
+    entries: &[(&'static str, &str, i64)],
 ) -> Result<(), Failure> {
-    let sum: i128 = entries.iter().map(|e| i128::from(e.2)).sum();
-    if sum != 0 {
-        return Err(Failure::storage("a movement that does not balance"));
-    }
-    let m = t
-        .one(
-            "INSERT INTO movements (kind, reference, at) VALUES (?1, ?2, ?3) RETURNING id",
-            &[P::T(kind), P::B(reference), P::I(at.0.into())],
-        )?
-        .int(0)?;
-    for (akind, owner, amount) in entries {
-        if *amount == 0 {
-            continue;
+    movements(
+        t,
+        vec![Move {
+            kind,
+            reference: reference.to_vec(),
+            at,
+            currency: cur.to_string(),
+            entries: entries
+                .iter()
+                .map(|(k, o, a)| (*k, (*o).to_string(), *a))
+                .collect(),
+        }],
+    )
+}
+
+/// Writes the movements of one operation. Account rows are updated once each, in one order
+/// whatever the operation, (kind, owner, currency) ascending: concurrent transactions that
+/// update the same accounts (each row stays locked until its transaction ends) then never
+/// wait for each other in a cycle.
+pub(super) fn movements(t: &mut dyn Tx, moves: Vec<Move>) -> Result<(), Failure> {
+    let mut deltas: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
+    for m in &moves {
+        let sum: i128 = m.entries.iter().map(|e| i128::from(e.2)).sum();
+        if sum != 0 {
+            return Err(Failure::storage("a movement that does not balance"));
         }
-        let a = post(t, akind, owner, cur, *amount)?;
-        t.exec(
-            "INSERT INTO entries (movement, account, amount) VALUES (?1, ?2, ?3)",
-            &[P::I(m), P::I(a), P::I(*amount)],
-        )?;
+        for (kind, owner, amount) in &m.entries {
+            if *amount == 0 {
+                continue;
+            }
+            let d = deltas
+                .entry((kind, owner.as_str(), m.currency.as_str()))
+                .or_insert(0);
+            *d = d
+                .checked_add(*amount)
+                .ok_or_else(|| Failure::storage("a balance past 2^63"))?;
+        }
+    }
+    let mut ids: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
+    for (k, d) in deltas {
+        ids.insert(k, post(t, k.0, k.1, k.2, d)?);
+    }
+    for m in &moves {
+        let id = t
+            .one(
+                "INSERT INTO movements (kind, reference, at) VALUES (?1, ?2, ?3) RETURNING id",
+                &[P::T(m.kind), P::B(&m.reference), P::I(m.at.0.into())],
+            )?
+            .int(0)?;
+        for (kind, owner, amount) in &m.entries {
+            if *amount == 0 {
+                continue;
+            }
+            let account = ids
+                .get(&(*kind, owner.as_str(), m.currency.as_str()))
+                .copied()
+                .ok_or_else(|| Failure::storage("an entry without its account"))?;
+            t.exec(
+                "INSERT INTO entries (movement, account, amount) VALUES (?1, ?2, ?3)",
+                &[P::I(id), P::I(account), P::I(*amount)],
+            )?;
+        }
     }
     Ok(())
 }

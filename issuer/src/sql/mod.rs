@@ -300,7 +300,20 @@ impl<B: SqlBackend> Storage for B {
         grace: u32,
         close: Close,
     ) -> Result<Vec<api::VoucherState>, Failure> {
-        self.write(move |t| ops::close_expired(t, now, grace, &close))
+        // A chunk of vouchers per transaction, in voucher id order: each transaction holds
+        // the locks of its own vouchers only, however many have expired.
+        let mut out = Vec::new();
+        let mut after: Option<VoucherId> = None;
+        loop {
+            let close = close.clone();
+            let (part, last) =
+                self.write(move |t| ops::close_expired(t, now, grace, &close, after))?;
+            out.extend(part);
+            match last {
+                Some(last) => after = Some(last),
+                None => return Ok(out),
+            }
+        }
     }
 
     fn revoke(

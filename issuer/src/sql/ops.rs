@@ -1,7 +1,8 @@
 //! The ledger's operations, each the body of one transaction.
 
 use super::accounts::{
-    VOUCHER_STATE, balance, instrument_row, minor, movement, unsigned, voucher_state,
+    Move, VOUCHER_STATE, balance, instrument_row, minor, movement, movements, unsigned,
+    voucher_state,
 };
 use super::state::{Credits, Reader, Writes, apply, post_credits};
 use super::{Key, P, Tx, key};
@@ -315,16 +316,30 @@ pub(super) fn sync(
     })
 }
 
+/// Expired vouchers closed in one transaction at most.
+pub(super) const CLOSE_CHUNK: usize = 256;
+
+/// Closes the next [`CLOSE_CHUNK`] expired vouchers after `after` (in voucher id order); the
+/// closed vouchers' states, and the last id looked at when there may be more.
 pub(super) fn close_expired(
     t: &mut dyn Tx,
     now: Timestamp,
     grace: u32,
     close: &Close,
-) -> Result<Vec<api::VoucherState>, Failure> {
+    after: Option<VoucherId>,
+) -> Result<(Vec<api::VoucherState>, Option<VoucherId>), Failure> {
+    // The empty string sorts before every id.
+    let after: Vec<u8> = after.map_or_else(Vec::new, |v| v.0.to_vec());
     let list = t
         .query(
-            "SELECT voucher_id FROM vouchers WHERE released_minor IS NULL AND not_after + ?1 < ?2",
-            &[P::I(grace.into()), ts(now)],
+            "SELECT voucher_id FROM vouchers WHERE released_minor IS NULL AND not_after + ?1 < ?2
+             AND voucher_id > ?3 ORDER BY voucher_id LIMIT ?4",
+            &[
+                P::I(grace.into()),
+                ts(now),
+                P::B(&after),
+                P::I(CLOSE_CHUNK as i64),
+            ],
         )?
         .iter()
         .map(|r| Ok(VoucherId(r.id(0)?)))
@@ -338,6 +353,7 @@ pub(super) fn close_expired(
         .filter(|v| v.released.is_none())
         .collect();
     let mut out = Vec::new();
+    let mut releases = Vec::new();
     for v in close(&open) {
         let Some(released) = v.released else {
             continue;
@@ -354,14 +370,13 @@ pub(super) fn close_expired(
             .opt_text(0)?;
         if let Some(i) = instrument {
             let x = minor(released.0)?;
-            movement(
-                t,
-                "release",
-                &v.id.0,
-                now,
-                v.currency.as_str(),
-                &[("reserved", i.as_str(), -x), ("available", i.as_str(), x)],
-            )?;
+            releases.push(Move {
+                kind: "release",
+                reference: v.id.0.to_vec(),
+                at: now,
+                currency: v.currency.as_str().to_string(),
+                entries: vec![("reserved", i.clone(), -x), ("available", i, x)],
+            });
         }
         let row = t.one(
             &format!("{VOUCHER_STATE} WHERE voucher_id = ?1"),
@@ -369,7 +384,13 @@ pub(super) fn close_expired(
         )?;
         out.push(voucher_state(&row)?);
     }
-    Ok(out)
+    movements(t, releases)?;
+    let last = if list.len() == CLOSE_CHUNK {
+        list.last().copied()
+    } else {
+        None
+    };
+    Ok((out, last))
 }
 
 fn exists(t: &mut dyn Tx, sql: &str, id: &[u8]) -> Result<bool, Failure> {

@@ -1,7 +1,7 @@
 //! Settlement's state in the ledger: the set-wise reads a batch needs, and writing back its
 //! changes with their money movements.
 
-use super::accounts::{kind_name, minor, movement, unsigned};
+use super::accounts::{Move, kind_name, minor, movements, unsigned};
 use super::{Key, P, Tx, key};
 use crate::error::Failure;
 use crate::settle::{StateReader, StoredPayment, StoredVoucher};
@@ -374,32 +374,40 @@ pub(super) fn post_credits(
     credits: BTreeMap<VoucherId, Credits>,
     now: Timestamp,
 ) -> Result<(), Failure> {
+    let ids: Vec<[u8; 16]> = credits.keys().map(|v| v.0).collect();
+    let mut instruments: BTreeMap<VoucherId, String> = BTreeMap::new();
+    if !ids.is_empty() {
+        for r in t.query(
+            "SELECT voucher_id, instrument FROM vouchers WHERE voucher_id IN rarray(?1)",
+            &[list(&ids)],
+        )? {
+            if let Some(i) = r.opt_text(1)? {
+                instruments.insert(VoucherId(r.id(0)?), i);
+            }
+        }
+    }
+    let mut moves = Vec::new();
     for (voucher, c) in credits {
         let Some(cur) = c.currency else { continue };
-        let instrument = match t.row(
-            "SELECT instrument FROM vouchers WHERE voucher_id = ?1",
-            &[P::B(&voucher.0)],
-        )? {
-            Some(r) => r.opt_text(0)?,
-            None => None,
-        };
         let total: i64 = c.merchants.values().sum();
-        let names: Vec<(String, i64)> = c
-            .merchants
-            .iter()
-            .map(|(m, a)| (hex::encode(m.0), *a))
-            .collect();
-        let mut entries: Vec<(&str, &str, i64)> = match &instrument {
+        let mut entries: Vec<(&'static str, String, i64)> = match instruments.get(&voucher) {
             Some(i) => vec![
-                ("reserved", i.as_str(), -(total - c.overspend)),
-                ("owed", i.as_str(), -c.overspend),
+                ("reserved", i.clone(), -(total - c.overspend)),
+                ("owed", i.clone(), -c.overspend),
             ],
-            None => vec![("suspense", "", -total)],
+            None => vec![("suspense", String::new(), -total)],
         };
-        for (m, a) in &names {
-            entries.push(("merchant", m.as_str(), *a));
+        for (m, a) in &c.merchants {
+            entries.push(("merchant", hex::encode(m.0), *a));
         }
-        movement(t, "credit", &voucher.0, now, cur.as_str(), &entries)?;
+        moves.push(Move {
+            kind: "credit",
+            reference: voucher.0.to_vec(),
+            at: now,
+            currency: cur.as_str().to_string(),
+            entries,
+        });
     }
+    movements(t, moves)?;
     Ok(())
 }
