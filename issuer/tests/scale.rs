@@ -170,17 +170,7 @@ fn workload(fleet: &Fleet, seed: u64, wallets: u8, rounds: usize) -> Workload {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let now = Timestamp(T0);
     let admin = fleet.admin(0);
-    let info = fleet.public(0).issuer_info().unwrap();
-    let mut trust = Trust::new();
-    for k in &info.keys {
-        trust
-            .add(
-                api::parse_key(&k.public_key).unwrap(),
-                Timestamp(k.not_before),
-                Timestamp(k.not_after),
-            )
-            .unwrap();
-    }
+    let trust = trust_of(&fleet.public(0));
     let mut reference = Settlement::<4>::new(trust.clone(), DEFAULT_GRACE_SECS);
     let mut tills: Vec<Till> = Vec::new();
     for m in 0..4u8 {

@@ -303,15 +303,24 @@ impl PgStorage {
         let mut conn = self.pool.get().map_err(no_connection)?;
         let (client, statements) = conn.parts()?;
         let tx = client.transaction().map_err(pg)?;
-        let mut t = PgTx {
-            tx,
-            statements,
-            held: BTreeSet::new(),
-        };
-        let out = f(&mut t)?;
-        t.tx.commit().map_err(pg)?;
-        Ok(out)
+        run(tx, statements, f)
     }
+}
+
+/// Runs `f` in `tx`, then commits.
+fn run<T>(
+    tx: postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
+    f: impl FnOnce(&mut dyn Tx) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let mut t = PgTx {
+        tx,
+        statements,
+        held: BTreeSet::new(),
+    };
+    let out = f(&mut t)?;
+    t.tx.commit().map_err(pg)?;
+    Ok(out)
 }
 
 impl SqlBackend for PgStorage {
@@ -349,14 +358,7 @@ impl SqlBackend for PgStorage {
             .read_only(true)
             .start()
             .map_err(pg)?;
-        let mut t = PgTx {
-            tx,
-            statements,
-            held: BTreeSet::new(),
-        };
-        let out = f(&mut t)?;
-        t.tx.commit().map_err(pg)?;
-        Ok(out)
+        run(tx, statements, f)
     }
 }
 

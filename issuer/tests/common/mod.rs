@@ -62,6 +62,22 @@ pub struct World {
     pub trust: Trust,
 }
 
+/// The trust anchors a service publishes.
+pub fn trust_of(public: &Client) -> Trust {
+    let info = public.issuer_info().unwrap();
+    let mut trust = Trust::new();
+    for k in &info.keys {
+        trust
+            .add(
+                api::parse_key(&k.public_key).unwrap(),
+                Timestamp(k.not_before),
+                Timestamp(k.not_after),
+            )
+            .unwrap();
+    }
+    trust
+}
+
 pub fn eur() -> Currency {
     Currency::parse("EUR").unwrap()
 }
@@ -98,17 +114,7 @@ impl World {
         let admin = Client::new(&service.admin_url())
             .unwrap()
             .with_admin_token(service.admin_token());
-        let info = public.issuer_info().unwrap();
-        let mut trust = Trust::new();
-        for k in &info.keys {
-            trust
-                .add(
-                    api::parse_key(&k.public_key).unwrap(),
-                    Timestamp(k.not_before),
-                    Timestamp(k.not_after),
-                )
-                .unwrap();
-        }
+        let trust = trust_of(&public);
         World {
             dir,
             database,
