@@ -155,16 +155,12 @@ mod file {
     /// header cut short and the rest of the file zeros). Anything else is refused as corrupt
     /// rather than dropped, since it may hold committed records.
     pub(crate) fn scan(bytes: &[u8]) -> Result<Scan, StoreError> {
-        if bytes.len() < MAGIC.len() {
-            // A creation torn before the magic was complete holds no records.
-            return if MAGIC.starts_with(bytes) {
-                Ok(Scan {
-                    spans: Vec::new(),
-                    valid_len: 0,
-                })
-            } else {
-                Err(StoreError::Corrupt)
-            };
+        if torn_creation(bytes) {
+            // A creation torn before the magic was on disk holds no records.
+            return Ok(Scan {
+                spans: Vec::new(),
+                valid_len: 0,
+            });
         }
         if bytes.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
             return Err(StoreError::Corrupt);
@@ -187,6 +183,24 @@ mod file {
             valid_len: at,
             spans,
         })
+    }
+
+    /// Whether `bytes` are what an interrupted creation can leave: creating a journal writes
+    /// the 8-byte magic and syncs it before any record is appended, so a file of at most 8
+    /// bytes that starts with a prefix of the magic (perhaps empty) and reads as never
+    /// written after it (all zeros, as a file that grew before its data reached the disk
+    /// reads, or all 0xFF, as erased flash reads) holds no committed record.
+    fn torn_creation(bytes: &[u8]) -> bool {
+        if bytes.len() > MAGIC.len() || bytes == MAGIC.as_slice() {
+            return false;
+        }
+        let k = bytes
+            .iter()
+            .zip(MAGIC.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let rest = bytes.get(k..).unwrap_or(&[]);
+        rest.iter().all(|b| *b == 0) || rest.iter().all(|b| *b == 0xff)
     }
 
     /// The header of the frame at `at`, if `bytes` hold all 8 of its bytes: the length field

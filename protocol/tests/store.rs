@@ -190,14 +190,55 @@ fn a_tail_longer_than_one_frame_is_refused() {
 }
 
 #[test]
-fn a_torn_creation_starts_an_empty_journal() {
+fn a_torn_creation_at_any_byte_opens_as_an_empty_journal() {
+    // What an interrupted creation can leave: the first k bytes of the magic, then nothing,
+    // zeros (a file that grew before its data reached the disk) or 0xFF (erased flash), up
+    // to the magic's length.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j");
-    std::fs::write(&path, &JOURNAL_MAGIC[..3]).unwrap();
-    let mut s = FileStore::open(&path).unwrap();
-    assert_eq!(s.len(), 0);
-    s.append(b"x").unwrap();
-    assert_eq!(FileStore::open(&path).unwrap().len(), 1);
+    let mut tried = 0;
+    for k in 0..JOURNAL_MAGIC.len() {
+        for fill in [None, Some(0u8), Some(0xff)] {
+            let mut bytes = JOURNAL_MAGIC[..k].to_vec();
+            if let Some(f) = fill {
+                bytes.resize(JOURNAL_MAGIC.len(), f);
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            let mut s = FileStore::open(&path).unwrap_or_else(|e| panic!("{bytes:02x?}: {e:?}"));
+            assert_eq!(s.len(), 0, "{bytes:02x?}");
+            // The magic is whole again, and the journal works.
+            assert_eq!(std::fs::read(&path).unwrap(), JOURNAL_MAGIC.as_slice());
+            s.append(b"x").unwrap();
+            drop(s);
+            let s = FileStore::open(&path).unwrap();
+            assert_eq!(s.len(), 1);
+            assert_eq!(s.get(0).unwrap(), b"x");
+            tried += 1;
+        }
+    }
+    eprintln!("{tried} torn creations opened as empty journals");
+    assert_eq!(tried, 3 * JOURNAL_MAGIC.len());
+}
+
+#[test]
+fn a_file_that_is_not_a_torn_creation_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let cases: [&[u8]; 5] = [
+        b"OFFPAYJ2",           // another magic
+        b"OFFPX\0\0\0",        // a wrong byte, not an unwritten one
+        b"OFF\0\xff\0\0\0",    // zeros and 0xFF mixed
+        b"\0\0\0\0\0\0\0\0\0", // longer than a creation writes
+        b"hello",              // not a journal
+    ];
+    for bytes in cases {
+        std::fs::write(&path, bytes).unwrap();
+        assert!(
+            matches!(FileStore::open(&path), Err(StoreError::Corrupt)),
+            "{bytes:02x?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "left alone");
+    }
 }
 
 #[test]
