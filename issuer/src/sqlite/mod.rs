@@ -113,6 +113,15 @@ impl SqlBackend for SqliteStorage {
     }
 
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, Failure>) -> Result<T, Failure> {
-        self.read_conn(|c| f(&mut Lite(c)))
+        self.read_conn(|c| {
+            // One snapshot for every statement of the read (a read transaction, in WAL mode
+            // never blocked by the writer), as on PostgreSQL.
+            c.execute_batch("BEGIN DEFERRED").map_err(db)?;
+            let out = f(&mut Lite(c));
+            let ended = c.execute_batch("COMMIT").map_err(db);
+            let out = out?;
+            ended?;
+            Ok(out)
+        })
     }
 }
