@@ -105,6 +105,19 @@ pub(crate) fn pg(e: postgres::Error) -> Failure {
     }
 }
 
+/// An error with its causes, `a: b: c` (the driver's connection errors say what failed only in
+/// their source: the refused connection, the failed authentication).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// No pooled connection came free in time: every one is busy, or PostgreSQL cannot be
 /// reached. The caller gets `busy` (503) and retries.
 fn no_connection(e: r2d2::Error) -> Failure {
@@ -285,9 +298,9 @@ impl PgStorage {
             None => ours.to_string(),
         };
         config.options(&options);
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| Failure::storage(format!("cannot connect to PostgreSQL: {e}")))?;
+        let mut client = config.connect(NoTls).map_err(|e| {
+            Failure::storage(format!("cannot connect to PostgreSQL: {}", chain(&e)))
+        })?;
         schema::migrate(&mut client)?;
         drop(client);
         let pool = r2d2::Pool::builder()
