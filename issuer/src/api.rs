@@ -103,7 +103,10 @@ api_errors! {
     MethodNotAllowed = (808, "method-not-allowed", 405),
     /// The service is at its concurrency limit or the request took too long; retry later.
     Busy = (809, "busy", 503),
-    /// The ledger failed; usually nothing was changed (a failure as it committed may have taken effect).
+    /// The ledger failed. Usually nothing was changed; when the failure came as the ledger
+    /// committed (its database connection lost), the request may have taken effect. Retry it:
+    /// pre-authorization, sync and funding with its reference are idempotent; look for an
+    /// instrument before creating it again.
     Internal = (810, "internal", 500),
     /// An amount larger than the ledger holds (2^63 − 1 minor units).
     AmountTooLarge = (811, "amount-too-large", 422),
