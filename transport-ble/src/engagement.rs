@@ -95,17 +95,3 @@ impl MerchantEngagement {
         &self.public
     }
 }
-
-/// Formats a UUID as text (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower case).
-pub fn uuid_text(uuid: &[u8; 16]) -> heapless::String<36> {
-    let mut s = heapless::String::new();
-    for (i, b) in uuid.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            let _ = s.push('-');
-        }
-        for nibble in [b >> 4, b & 0x0f] {
-            let _ = s.push(char::from(b"0123456789abcdef"[usize::from(nibble)]));
-        }
-    }
-    s
-}
