@@ -5,9 +5,9 @@
 //! journal as one record before the receipt is returned. A rejected payment changes nothing.
 
 use crate::codec::{Message, Signed, decode_signed};
+use crate::codec::{MessageBuf, sign_into};
 use crate::crypto::{Signer, sha256};
 use crate::error::{DecodeError, EncodeError, Error, Rejection, StoreError};
-use crate::issuer::{MessageBuf, sign_into};
 use crate::journal::{self, kind};
 use crate::msg::{MerchantCertificate, Payment, PaymentRequest, Receipt, RevocationList};
 use crate::store::{Store, records};

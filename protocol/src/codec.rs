@@ -239,6 +239,20 @@ pub fn encode_signed<'a, T: SignedMessage<'a>>(
     Ok(w.pos)
 }
 
+/// An encoded message in a fixed-capacity buffer.
+pub type MessageBuf<const N: usize> = heapless::Vec<u8, N>;
+
+/// Encodes a signed message into a fixed-capacity buffer sized by its maximum length.
+pub(crate) fn sign_into<'a, T: SignedMessage<'a>, const N: usize>(
+    value: &T,
+    signer: &dyn Signer,
+) -> Result<MessageBuf<N>, EncodeError> {
+    let mut buf = [0u8; N];
+    let n = encode_signed(value, signer, &mut buf)?;
+    MessageBuf::from_slice(buf.get(..n).ok_or(EncodeError::BufferTooSmall)?)
+        .map_err(|_| EncodeError::BufferTooSmall)
+}
+
 /// Encodes an unsigned message into `buf`; returns the length written.
 pub fn encode_unsigned<'a, T: Message<'a>>(
     value: &T,

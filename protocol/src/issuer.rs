@@ -3,26 +3,12 @@
 //! The issuer is online and usually has an allocator, but voucher and certificate signing work
 //! without one.
 
-use crate::codec::{Signed, SignedMessage, decode_signed, encode_signed};
+use crate::codec::{MessageBuf, Signed, decode_signed, encode_signed, sign_into};
 use crate::crypto::{self, Signer, SigningKey};
 use crate::error::{EncodeError, Error, VerifyError};
 use crate::msg::{AcceptancePolicy, MerchantCertificate, PreAuthRequest, Voucher};
 use crate::types::{Amount, KeyId, MerchantId, PublicKey, Timestamp, VoucherId};
 use rand_core::CryptoRngCore;
-
-/// An encoded message in a fixed-capacity buffer.
-pub type MessageBuf<const N: usize> = heapless::Vec<u8, N>;
-
-/// Encodes a signed message into a fixed-capacity buffer sized by its maximum length.
-pub(crate) fn sign_into<'a, T: SignedMessage<'a>, const N: usize>(
-    value: &T,
-    signer: &dyn Signer,
-) -> Result<MessageBuf<N>, EncodeError> {
-    let mut buf = [0u8; N];
-    let n = encode_signed(value, signer, &mut buf)?;
-    MessageBuf::from_slice(buf.get(..n).ok_or(EncodeError::BufferTooSmall)?)
-        .map_err(|_| EncodeError::BufferTooSmall)
-}
 
 /// The terms the issuer grants with a voucher, besides the amount asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

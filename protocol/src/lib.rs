@@ -111,10 +111,10 @@ pub mod types;
 pub mod wallet;
 
 pub use acceptor::{Acceptor, Context, SESSION_BINDING_DOMAIN};
-pub use codec::{MessageType, Signed, decode_signed, decode_unsigned};
+pub use codec::{MessageBuf, MessageType, Signed, decode_signed, decode_unsigned};
 pub use crypto::{FixedKeyTables, Signer, SigningKey};
 pub use error::{DecodeError, EncodeError, Error, Rejection, StoreError, VerifyError};
-pub use issuer::{Issuer, MessageBuf, VerifiedPreAuth, VoucherTerms};
+pub use issuer::{Issuer, VerifiedPreAuth, VoucherTerms};
 pub use msg::PreAuthRequest;
 #[cfg(feature = "alloc")]
 pub use settlement::{Change, DEFAULT_GRACE_SECS, Needs, Settlement, VoucherSummary};

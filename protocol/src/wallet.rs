@@ -5,9 +5,9 @@
 //! retry for the same request returns the very same bytes.
 
 use crate::codec::{Message, Signed, decode_signed};
+use crate::codec::{MessageBuf, sign_into};
 use crate::crypto::Signer;
 use crate::error::{Error, Rejection, StoreError, VerifyError};
-use crate::issuer::{MessageBuf, sign_into};
 use crate::journal::{self, kind};
 use crate::msg::{Payment, PaymentRequest, PreAuthRequest, Receipt, RevocationList, Voucher};
 use crate::store::{Store, records};
