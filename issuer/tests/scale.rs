@@ -334,7 +334,9 @@ fn upload(fleet: &Fleet, batches: &[Vec<u8>], chaos: impl Fn(usize) + Sync) -> u
 
 /// The ledger holds exactly what the reference settled: credits, proofs, voucher states,
 /// balances.
-fn check(fleet: &Fleet, w: &Workload) {
+/// Checks the ledger against the reference; `top_ups[k]` is what instrument k was funded with
+/// beyond the workload's initial funding.
+fn check(fleet: &Fleet, w: &Workload, top_ups: &[u64; INSTRUMENTS]) {
     let admin = fleet.admin(1);
     let expected: BTreeMap<String, u64> = w
         .reference
@@ -392,8 +394,9 @@ fn check(fleet: &Fleet, w: &Workload) {
     assert_eq!(states.len(), w.reference.vouchers().count());
     for (k, id) in w.instruments.iter().enumerate() {
         let i = admin.instrument(id).unwrap();
-        assert_eq!(i.funded_minor, w.funded);
-        assert_eq!(i.available_minor, w.funded - limits[k], "instrument {k}");
+        let funded = w.funded + top_ups[k];
+        assert_eq!(i.funded_minor, funded, "instrument {k}");
+        assert_eq!(i.available_minor, funded - limits[k], "instrument {k}");
         assert_eq!(i.reserved_minor, reserved[k], "instrument {k}");
         assert_eq!(i.owed_minor, owed[k], "instrument {k}");
     }
@@ -424,14 +427,38 @@ fn three_instances_settle_overlapping_uploads_as_one_reference() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = Fleet::start(dir.path(), pg::shared().database());
     let w = workload(&fleet, 1, 12, 5);
-    let retries = upload(&fleet, &w.batches, |_| {
-        std::thread::sleep(Duration::from_millis(50))
+    // Meanwhile, the back office funds the instruments the payments are credited from: each
+    // top-up sent to two instances at once under one reference, so it counts once.
+    let top_ups = Mutex::new([0u64; INSTRUMENTS]);
+    let fundings = AtomicUsize::new(0);
+    let retries = upload(&fleet, &w.batches, |n| {
+        let k = n % INSTRUMENTS;
+        let amount = 1_000 + n as u64;
+        let reference = format!("top-up-{n}");
+        std::thread::scope(|s| {
+            for i in [n, n + 1] {
+                let (id, reference, fleet) = (&w.instruments[k], &reference, &fleet);
+                s.spawn(move || {
+                    let admin = fleet.admin(i);
+                    retry("fund", |_| admin.fund(id, amount, reference));
+                });
+            }
+        });
+        top_ups.lock().unwrap()[k] += amount;
+        fundings.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(5));
     });
+    let top_ups = top_ups.into_inner().unwrap();
     eprintln!(
-        "{} batches, each to two of {INSTANCES} instances from {CLIENTS} clients; {retries} retries",
-        w.batches.len()
+        "{} batches, each to two of {INSTANCES} instances from {CLIENTS} clients; {retries} retries; {} top-ups meanwhile",
+        w.batches.len(),
+        top_ups.iter().filter(|t| **t > 0).count()
     );
-    check(&fleet, &w);
+    assert!(
+        top_ups.iter().any(|t| *t > 0),
+        "no funding ran during the uploads"
+    );
+    check(&fleet, &w, &top_ups);
     // Everything again: nothing changes.
     let before = pg_snapshot(&fleet.database);
     upload(&fleet, &w.batches, |_| {
@@ -486,5 +513,5 @@ fn killed_instances_and_a_crashed_database_lose_and_double_nothing() {
             "PostgreSQL was not crashed"
         );
     }
-    check(&fleet, &w);
+    check(&fleet, &w, &[0; INSTRUMENTS]);
 }
