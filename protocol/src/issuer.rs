@@ -3,7 +3,7 @@
 //! The issuer is online and usually has an allocator, but voucher and certificate signing work
 //! without one.
 
-use crate::codec::{MessageBuf, Signed, decode_signed, encode_signed, sign_into};
+use crate::codec::{MessageBuf, Signed, decode_signed, sign_into};
 use crate::crypto::{self, Signer, SigningKey};
 use crate::error::{EncodeError, Error, VerifyError};
 use crate::msg::{AcceptancePolicy, MerchantCertificate, PreAuthRequest, Voucher};
@@ -175,7 +175,7 @@ impl Issuer {
             merchants: &mb,
         };
         let mut out = alloc::vec![0u8; RevocationList::MAX_LEN];
-        let n = encode_signed(&list, &self.key, &mut out)?;
+        let n = crate::codec::encode_signed(&list, &self.key, &mut out)?;
         out.truncate(n);
         Ok(out)
     }
