@@ -308,3 +308,34 @@ on_both_backends! {
         assert_eq!((i.available_minor, i.reserved_minor), (1_000_000, 0));
     }
 }
+
+#[test]
+fn instances_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    use offpay_issuer::postgres::{PgStorage, SCHEMA_VERSION};
+    use offpay_issuer::storage::Storage;
+    let url = common::pg::shared().database();
+    // Four instances open a fresh database at once: one migrates, the others wait for it.
+    let versions: Vec<u32> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| PgStorage::open(&url).unwrap().schema_version().unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(versions, vec![SCHEMA_VERSION; 4]);
+    assert_eq!(
+        pg_scalar(&url, "SELECT COUNT(*) FROM offpay_schema"),
+        1,
+        "one schema row"
+    );
+    // A ledger written by a newer offpay-issuer is refused, and left as it is.
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .execute("UPDATE offpay_schema SET version = version + 1", &[])
+        .unwrap();
+    let before = pg_snapshot(&url);
+    let e = PgStorage::open(&url)
+        .err()
+        .expect("a newer schema was accepted");
+    assert!(e.to_string().contains("newer"), "{e}");
+    assert_eq!(pg_snapshot(&url), before);
+}
