@@ -197,55 +197,42 @@ fn insert_rows(t: &mut dyn Tx, head: &str, width: usize, params: &[P<'_>]) -> Re
     Ok(())
 }
 
+/// A payment row to write.
+struct PaymentRow<'c> {
+    id: &'c [u8],
+    voucher: &'c [u8],
+    seq: u32,
+    merchant: &'c [u8],
+    amount: i64,
+    position: [u8; 20],
+    bytes: &'c [u8],
+}
+
 /// The payment and receipt rows of a batch's changes and the payments it credits, gathered
 /// to be written a chunk at a time ([`Writes::flush`]), after one another in this order.
 #[derive(Default)]
 pub(super) struct Writes<'c> {
-    payments: Vec<&'c Change>,
-    receipts: Vec<&'c Change>,
+    payments: Vec<PaymentRow<'c>>,
+    receipts: Vec<[P<'c>; 5]>,
     credited: Vec<&'c [u8]>,
 }
 
-impl<'c> Writes<'c> {
+impl Writes<'_> {
     /// Writes what was gathered: payments first, so that a payment credited in the batch
     /// that stores it is there to be marked.
     pub(super) fn flush(self, t: &mut dyn Tx, batch: i64) -> Result<(), Failure> {
-        let mut positions = Vec::with_capacity(self.payments.len());
-        let mut amounts = Vec::with_capacity(self.payments.len());
-        for c in &self.payments {
-            if let Change::Payment {
-                voucher,
-                seq,
-                amount,
-                ..
-            } = c
-            {
-                positions.push(position(voucher, *seq));
-                amounts.push(minor(amount.0)?);
-            }
-        }
         let mut params = Vec::with_capacity(8 * self.payments.len());
-        for ((c, pos), amount) in self.payments.iter().zip(&positions).zip(&amounts) {
-            if let Change::Payment {
-                id,
-                voucher,
-                seq,
-                merchant,
-                bytes,
-                ..
-            } = c
-            {
-                params.extend([
-                    P::B(&id.0),
-                    P::B(&voucher.0),
-                    P::I((*seq).into()),
-                    P::B(&merchant.0),
-                    P::I(*amount),
-                    P::I(batch),
-                    P::B(pos),
-                    P::B(bytes),
-                ]);
-            }
+        for p in &self.payments {
+            params.extend([
+                P::B(p.id),
+                P::B(p.voucher),
+                P::I(p.seq.into()),
+                P::B(p.merchant),
+                P::I(p.amount),
+                P::I(batch),
+                P::B(&p.position),
+                P::B(p.bytes),
+            ]);
         }
         insert_rows(
             t,
@@ -255,24 +242,8 @@ impl<'c> Writes<'c> {
             &params,
         )?;
         let mut params = Vec::with_capacity(6 * self.receipts.len());
-        for c in &self.receipts {
-            if let Change::Receipt {
-                record,
-                payment,
-                merchant,
-                accepted_at,
-                bytes,
-            } = c
-            {
-                params.extend([
-                    P::B(&record.0),
-                    P::B(&payment.0),
-                    P::B(&merchant.0),
-                    P::I(accepted_at.0.into()),
-                    P::I(batch),
-                    P::B(bytes),
-                ]);
-            }
+        for [record, payment, merchant, accepted_at, bytes] in self.receipts {
+            params.extend([record, payment, merchant, accepted_at, P::I(batch), bytes]);
         }
         insert_rows(
             t,
@@ -300,8 +271,35 @@ pub(super) fn apply<'c>(
     credits: &mut BTreeMap<VoucherId, Credits>,
 ) -> Result<(), Failure> {
     match c {
-        Change::Payment { .. } => w.payments.push(c),
-        Change::Receipt { .. } => w.receipts.push(c),
+        Change::Payment {
+            id,
+            voucher,
+            seq,
+            amount,
+            merchant,
+            bytes,
+        } => w.payments.push(PaymentRow {
+            id: &id.0,
+            voucher: &voucher.0,
+            seq: *seq,
+            merchant: &merchant.0,
+            amount: minor(amount.0)?,
+            position: position(voucher, *seq),
+            bytes,
+        }),
+        Change::Receipt {
+            record,
+            payment,
+            merchant,
+            accepted_at,
+            bytes,
+        } => w.receipts.push([
+            P::B(&record.0),
+            P::B(&payment.0),
+            P::B(&merchant.0),
+            P::I(accepted_at.0.into()),
+            P::B(bytes),
+        ]),
         Change::Credited {
             payment,
             voucher,
