@@ -99,6 +99,19 @@ impl Client {
     /// A client that trusts only the CA certificates in `pem` for `https://` (a deployment
     /// with its own CA, or a test's self-signed certificate) instead of the public roots.
     pub fn with_tls_roots(base: &str, pem: &[u8]) -> Result<Self, ClientError> {
+        Self::with_options(base, Duration::from_secs(30), Some(pem))
+    }
+
+    /// A client with a limit per call and, when `pem` is given, only its CA certificates as
+    /// roots for `https://`.
+    pub fn with_options(
+        base: &str,
+        timeout: Duration,
+        pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        let Some(pem) = pem else {
+            return Self::build(base, timeout, None);
+        };
         let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem)
             .filter_map(|item| match item {
                 Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
@@ -112,7 +125,7 @@ impl Client {
         }
         Self::build(
             base,
-            Duration::from_secs(30),
+            timeout,
             Some(ureq::tls::RootCerts::new_with_certs(&certs)),
         )
     }

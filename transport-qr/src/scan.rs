@@ -49,9 +49,27 @@ pub fn decode_file(path: impl AsRef<Path>) -> Result<String, QrError> {
     if len > MAX_FILE_BYTES {
         return Err(QrError::Image);
     }
-    let mut reader = image::ImageReader::open(path)
+    let reader = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|_| QrError::Image)?;
+    decode_reader(reader)
+}
+
+/// Decodes the QR code in an image held in memory (PNG, JPEG or GIF's first frame), within the
+/// same bounds as [`decode_file`].
+pub fn decode_image(bytes: &[u8]) -> Result<String, QrError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(QrError::Image);
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| QrError::Image)?;
+    decode_reader(reader)
+}
+
+fn decode_reader<R: std::io::BufRead + std::io::Seek>(
+    mut reader: image::ImageReader<R>,
+) -> Result<String, QrError> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);

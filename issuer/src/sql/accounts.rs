@@ -5,7 +5,6 @@ use crate::api;
 use crate::error::Failure;
 use crate::storage::InstrumentRow;
 use offpay_protocol::Timestamp;
-use offpay_protocol::msg::FraudKind;
 use std::collections::BTreeMap;
 
 /// An amount as the ledger stores it (a signed 64-bit integer).
@@ -161,13 +160,6 @@ pub(super) fn instrument_row(t: &mut dyn Tx, id: &str) -> Result<Option<Instrume
     }))
 }
 
-pub(super) fn kind_name(k: FraudKind) -> &'static str {
-    match k {
-        FraudKind::SameSequence => "same-sequence",
-        FraudKind::BrokenLink => "broken-link",
-        FraudKind::CumulativeMismatch => "cumulative-mismatch",
-    }
-}
 
 pub(super) fn voucher_state(r: &Row) -> Result<api::VoucherState, Failure> {
     let limit = r.int(3)?;

@@ -1,7 +1,7 @@
 //! Settlement's state in the ledger: the set-wise reads a batch needs, and writing back its
 //! changes with their money movements.
 
-use super::accounts::{Move, kind_name, minor, movements, unsigned};
+use super::accounts::{Move, minor, movements, unsigned};
 use super::{Key, P, Tx, key};
 use crate::error::Failure;
 use crate::settle::{StateReader, StoredPayment, StoredVoucher};
@@ -334,7 +334,7 @@ pub(super) fn apply<'c>(
                     P::B(&first.0),
                     P::B(&second.0),
                     P::B(&voucher.0),
-                    P::T(kind_name(*kind)),
+                    P::T(kind.name()),
                     P::I(now.0.into()),
                     P::B(bytes),
                 ],

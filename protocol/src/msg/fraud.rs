@@ -19,6 +19,17 @@ pub enum FraudKind {
     CumulativeMismatch,
 }
 
+impl FraudKind {
+    /// The stable name (SPEC §8.3) used by the ledger, the vectors and every report.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FraudKind::SameSequence => "same-sequence",
+            FraudKind::BrokenLink => "broken-link",
+            FraudKind::CumulativeMismatch => "cumulative-mismatch",
+        }
+    }
+}
+
 /// A fraud proof.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FraudProof<'a> {

@@ -166,6 +166,18 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The stable name of the outcome (`rejected` for every [`Outcome::Rejected`]; its code
+    /// says why).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Outcome::Credited => "credited",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Pending => "pending",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Conflict => "conflict",
+        }
+    }
+
     /// Whether the issuer is done with the record, so that a device may prune it (SPEC §8.4).
     pub fn is_final(&self) -> bool {
         !matches!(self, Outcome::Pending)

@@ -113,10 +113,6 @@ fn payment_json(m: &Signed<'_, Payment<'_>>) -> Value {
 /// The name a vector uses for a settlement outcome.
 pub fn outcome_name(o: Outcome) -> String {
     match o {
-        Outcome::Credited => "credited".into(),
-        Outcome::Duplicate => "duplicate".into(),
-        Outcome::Pending => "pending".into(),
-        Outcome::Conflict => "conflict".into(),
         Outcome::Rejected(code) => {
             format!(
                 "rejected:{}",
@@ -125,6 +121,7 @@ pub fn outcome_name(o: Outcome) -> String {
                     .unwrap_or("unknown")
             )
         }
+        other => other.name().into(),
     }
 }
 
