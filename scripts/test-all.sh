@@ -26,10 +26,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # The test virtualenv: Google Bumble's virtual BLE controllers, for the real-stack BLE test
-# (tests/ble_bumble.rs), and schemathesis, for the issuer API's property tests.
-if ! .venv/bin/python3 -c "import bumble, schemathesis" 2>/dev/null; then
+# (tests/ble_bumble.rs), schemathesis, for the issuer API's property tests, and pytest with
+# cryptography (a holder key in Python), for the SDK's Python bindings.
+if ! .venv/bin/python3 -c "import bumble, schemathesis, pytest, cryptography" 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet "bumble==0.0.236" "schemathesis==4.32.5"
+    .venv/bin/pip install --quiet "bumble==0.0.236" "schemathesis==4.32.5" "pytest==8.3.4" \
+        "cryptography==44.0.0"
 fi
 
 step "format"
@@ -54,6 +56,9 @@ bash scripts/firmware.sh
 
 step "tests (unit, property, conformance vectors, end-to-end, doc)"
 cargo test --workspace
+
+step "SDK bindings: Python, Kotlin and Swift generated; pytest against a live offpay-issuer"
+bash scripts/bindings.sh
 
 step "issuer API: schemathesis from the OpenAPI document against a live offpay-issuer"
 bash scripts/api-fuzz.sh

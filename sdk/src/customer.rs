@@ -257,7 +257,8 @@ impl CustomerWallet {
         let now = self.config.now()?;
         let list = self.revocations()?;
         let s = self.state();
-        let r = decode_signed::<PaymentRequest<'_>>(request).doing("reading the payment request")?;
+        let r =
+            decode_signed::<PaymentRequest<'_>>(request).doing("reading the payment request")?;
         let cert = &r.certificate;
         s.trust
             .verify(cert, &cert.issuer_key_id, cert.not_before)
@@ -271,7 +272,8 @@ impl CustomerWallet {
             cert.check_time(now)
                 .doing("checking the merchant's certificate")?;
             if let Some(l) = &list {
-                let l = decode_signed::<RevocationList<'_>>(l).doing("reading the revocation list")?;
+                let l =
+                    decode_signed::<RevocationList<'_>>(l).doing("reading the revocation list")?;
                 if l.is_merchant_revoked(&cert.merchant_id) {
                     return Err(crate::error::protocol(
                         "checking the merchant",
@@ -303,7 +305,8 @@ impl CustomerWallet {
             .doing("reading the revocation list")?;
         let mut s = self.state();
         let State { wallet, trust } = &mut *s;
-        let r = decode_signed::<PaymentRequest<'_>>(request).doing("reading the payment request")?;
+        let r =
+            decode_signed::<PaymentRequest<'_>>(request).doing("reading the payment request")?;
         let already_paid = wallet.payments().any(|p| {
             p.payment.request_nonce == r.nonce && p.payment.merchant_id == r.certificate.merchant_id
         });
@@ -388,7 +391,12 @@ impl CustomerWallet {
 
     /// Trusts one more issuer key (hex), valid from `not_before` to `not_after` (Unix
     /// seconds), got by the app over a channel it authenticates itself.
-    pub fn trust_issuer_key(&self, key: &str, not_before: u32, not_after: u32) -> Result<(), Error> {
+    pub fn trust_issuer_key(
+        &self,
+        key: &str,
+        not_before: u32,
+        not_after: u32,
+    ) -> Result<(), Error> {
         let mut s = self.state();
         s.trust = device::trust_key(&self.dir, key, not_before, not_after)?;
         Ok(())

@@ -118,11 +118,9 @@ pub(crate) fn write_anchor(
     let public = api::parse_key(&key.public_key).ok_or_else(|| Error::IssuerFailed {
         message: "the issuer sent a malformed key; check the issuer's URL".into(),
     })?;
-    staged.dir().write_trust(&[(
-        public,
-        Timestamp(key.not_before),
-        Timestamp(key.not_after),
-    )])?;
+    staged
+        .dir()
+        .write_trust(&[(public, Timestamp(key.not_before), Timestamp(key.not_after))])?;
     crate::files::write_atomic(
         &staged.dir().file("issuer.url"),
         format!("{}\n", issuer.base()).as_bytes(),
@@ -182,11 +180,9 @@ pub(crate) fn refresh(
         .map_err(|e| client("fetching the revocation list", e))?;
     let updated = dir.install_revocations(&list, trust, now)?;
     let serial = match dir.revocations()? {
-        Some(b) => {
-            offpay_protocol::decode_signed::<offpay_protocol::msg::RevocationList<'_>>(&b)
-                .map(|l| l.serial)
-                .unwrap_or(0)
-        }
+        Some(b) => offpay_protocol::decode_signed::<offpay_protocol::msg::RevocationList<'_>>(&b)
+            .map(|l| l.serial)
+            .unwrap_or(0),
         None => 0,
     };
     let untrusted_keys = info
@@ -216,8 +212,9 @@ pub(crate) fn trust_key(
     not_before: u32,
     not_after: u32,
 ) -> Result<Trust, Error> {
-    let key = api::parse_key(key_hex)
-        .ok_or_else(|| Error::invalid(format!("'{key_hex}' is not an Ed25519 public key in hex")))?;
+    let key = api::parse_key(key_hex).ok_or_else(|| {
+        Error::invalid(format!("'{key_hex}' is not an Ed25519 public key in hex"))
+    })?;
     if not_after < not_before {
         return Err(Error::invalid("the key's validity ends before it begins"));
     }

@@ -218,7 +218,11 @@ impl DeviceDir {
 
     /// Reads the issuer's URL saved at creation.
     pub fn issuer_url(&self) -> Result<String, Error> {
-        let bytes = read_capped(&self.file("issuer.url"), SMALL_FILE, "reading the issuer URL")?;
+        let bytes = read_capped(
+            &self.file("issuer.url"),
+            SMALL_FILE,
+            "reading the issuer URL",
+        )?;
         Ok(String::from_utf8_lossy(&bytes).trim().to_string())
     }
 

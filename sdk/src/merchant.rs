@@ -7,9 +7,7 @@ use crate::sync::{self, SyncSummary, Syncable};
 use crate::{Error, Money, OfflinePayment};
 use offpay_issuer::client::Client;
 use offpay_protocol::msg::{MerchantCertificate, Payment, RevocationList};
-use offpay_protocol::{
-    Acceptor, Context, FileStore, Signer, SigningKey, Timestamp, decode_signed,
-};
+use offpay_protocol::{Acceptor, Context, FileStore, Signer, SigningKey, Timestamp, decode_signed};
 use rand_core::OsRng;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -186,7 +184,13 @@ impl MerchantTill {
         let bytes = self
             .state()
             .acceptor
-            .create_request(amount.amount(), amount.currency(), reference, now, &mut OsRng)
+            .create_request(
+                amount.amount(),
+                amount.currency(),
+                reference,
+                now,
+                &mut OsRng,
+            )
             .doing("making the payment request")?;
         Ok(bytes.to_vec())
     }
@@ -259,7 +263,12 @@ impl MerchantTill {
 
     /// Trusts one more issuer key (hex), valid from `not_before` to `not_after`, got by the
     /// app over a channel it authenticates itself.
-    pub fn trust_issuer_key(&self, key: &str, not_before: u32, not_after: u32) -> Result<(), Error> {
+    pub fn trust_issuer_key(
+        &self,
+        key: &str,
+        not_before: u32,
+        not_after: u32,
+    ) -> Result<(), Error> {
         let mut s = self.state();
         s.trust = device::trust_key(&self.dir, key, not_before, not_after)?;
         Ok(())

@@ -160,7 +160,6 @@ pub(super) fn instrument_row(t: &mut dyn Tx, id: &str) -> Result<Option<Instrume
     }))
 }
 
-
 pub(super) fn voucher_state(r: &Row) -> Result<api::VoucherState, Failure> {
     let limit = r.int(3)?;
     let credited = r.int(4)?;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The SDK's bindings: builds the offpay-ffi library and UniFFI's generator, generates the
+# Python, Kotlin and Swift sources from the built library (so an interface that does not
+# generate fails here), builds the Python package into the test virtualenv, and runs its pytest
+# suite against a live offpay-issuer on loopback. Kotlin and Swift sources are generated and
+# kept in target/bindings/ (there is no Kotlin ≥ 1.6 compiler with JNA, nor a Swift compiler, in
+# the registries this project reaches).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${OFFPAY_VENV:-.venv}
+out=target/bindings
+cargo build -q -p offpay-ffi --features bindgen
+cargo build -q -p offpay-issuer --bin offpay-issuer
+lib=target/debug/liboffpay_ffi.so
+[ -f "$lib" ] || lib=target/debug/liboffpay_ffi.dylib
+
+rm -rf "$out"
+for language in python kotlin swift; do
+    target/debug/uniffi-bindgen generate "$lib" --language "$language" --out-dir "$out/$language" --no-format
+done
+test -s "$out/kotlin/uniffi/offpay/offpay.kt"
+test -s "$out/swift/offpay.swift" && test -s "$out/swift/offpayFFI.h"
+echo "generated: $(find "$out" -type f | sort | tr '\n' ' ')"
+
+# The Python package: the generated module and the library beside the package's __init__.
+pkg=$out/python-package
+mkdir -p "$pkg/offpay"
+cp sdk/python/pyproject.toml "$pkg/"
+cp sdk/python/offpay/__init__.py "$out/python/offpay.py" "$lib" "$pkg/offpay/"
+"$venv/bin/pip" install --quiet --force-reinstall --no-deps "./$pkg"
+
+OFFPAY_ISSUER_BIN=target/debug/offpay-issuer "$venv/bin/python" -m pytest -q -p no:cacheprovider sdk/python/tests

@@ -1,0 +1,762 @@
+//! offpay-sdk through UniFFI: the same objects, records and errors in Python, Kotlin and
+//! Swift. Each type here mirrors the SDK's; byte strings are `bytes` / `ByteArray` / `Data`,
+//! money is a [`Money`] record (minor units and an ISO 4217 code), and every failure is an
+//! [`OffpayError`] whose variants carry the stable SPEC code and name where there is one.
+//!
+//! Objects are safe to share between threads. No call panics across the boundary: the SDK
+//! does not panic, and UniFFI turns a panic that would happen anyway into an error.
+
+use offpay_sdk as sdk;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+uniffi::setup_scaffolding!("offpay");
+
+/// Why a call failed (see `offpay_sdk::Error`).
+#[derive(Debug, uniffi::Error)]
+pub enum OffpayError {
+    /// The issuer could not be reached; nothing changed; retry when online.
+    Offline {
+        /// What went wrong.
+        message: String,
+    },
+    /// The issuer refused with a stable code; nothing changed here.
+    IssuerRefused {
+        /// The stable code (SPEC §9 or §15.4).
+        code: u16,
+        /// Its name.
+        name: String,
+        /// What the issuer said.
+        message: String,
+    },
+    /// The issuer failed; retry later.
+    IssuerFailed {
+        /// What went wrong.
+        message: String,
+    },
+    /// The protocol refused (SPEC §9); nothing was stored.
+    Refused {
+        /// The stable SPEC code.
+        code: u16,
+        /// Its name.
+        name: String,
+        /// What was being done and why it was refused.
+        message: String,
+    },
+    /// The device's storage failed.
+    Storage {
+        /// The stable SPEC code.
+        code: u16,
+        /// Its name.
+        name: String,
+        /// What was being done and what to do.
+        message: String,
+    },
+    /// An argument is not usable.
+    Invalid {
+        /// What is wrong.
+        message: String,
+    },
+    /// The device directory cannot be used as asked.
+    Device {
+        /// What is wrong.
+        message: String,
+    },
+    /// The app's holder signer failed or does not match.
+    Signer {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for OffpayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::IssuerRefused {
+                code,
+                name,
+                message,
+            }
+            | Self::Refused {
+                code,
+                name,
+                message,
+            }
+            | Self::Storage {
+                code,
+                name,
+                message,
+            } => write!(f, "{message} ({name}, offpay error {code})"),
+            Self::Offline { message }
+            | Self::IssuerFailed { message }
+            | Self::Invalid { message }
+            | Self::Device { message }
+            | Self::Signer { message } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for OffpayError {}
+
+impl From<sdk::Error> for OffpayError {
+    fn from(e: sdk::Error) -> Self {
+        use sdk::Error as E;
+        match e {
+            E::Offline { message } => Self::Offline { message },
+            E::IssuerRefused {
+                code,
+                name,
+                message,
+            } => Self::IssuerRefused {
+                code,
+                name,
+                message,
+            },
+            E::IssuerFailed { message } => Self::IssuerFailed { message },
+            E::Refused {
+                code,
+                name,
+                message,
+            } => Self::Refused {
+                code,
+                name,
+                message,
+            },
+            E::Storage {
+                code,
+                name,
+                message,
+            } => Self::Storage {
+                code,
+                name,
+                message,
+            },
+            E::Invalid { message } => Self::Invalid { message },
+            E::Device { message } => Self::Device { message },
+            E::Signer { message } => Self::Signer { message },
+            other => Self::Device {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, OffpayError>;
+
+/// An amount of one currency in its minor units.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Money {
+    /// Minor units (cents for EUR).
+    pub minor: u64,
+    /// The ISO 4217 code.
+    pub currency: String,
+}
+
+impl From<sdk::Money> for Money {
+    fn from(m: sdk::Money) -> Self {
+        Money {
+            minor: m.minor(),
+            currency: m.currency_code().to_string(),
+        }
+    }
+}
+
+impl TryFrom<Money> for sdk::Money {
+    type Error = OffpayError;
+    fn try_from(m: Money) -> Result<Self> {
+        Ok(sdk::Money::from_minor(m.minor, &m.currency)?)
+    }
+}
+
+/// Parses `text` (`4.20`, `12`) as an amount of `currency`, by the currency's decimal places.
+#[uniffi::export]
+pub fn parse_money(text: String, currency: String) -> Result<Money> {
+    Ok(sdk::Money::parse(&text, &currency)?.into())
+}
+
+/// `money` for people: `4.20 EUR`, `500 JPY`.
+#[uniffi::export]
+pub fn format_money(money: Money) -> Result<String> {
+    Ok(sdk::Money::try_from(money)?.to_string())
+}
+
+/// `message` drawn as one QR code (PNG).
+#[uniffi::export]
+pub fn qr_png(message: Vec<u8>) -> Result<Vec<u8>> {
+    Ok(sdk::qr::png(&message)?)
+}
+
+/// The message in the QR code of a camera image (PNG, JPEG or GIF).
+#[uniffi::export]
+pub fn qr_scan(image: Vec<u8>) -> Result<Vec<u8>> {
+    Ok(sdk::qr::scan(&image)?)
+}
+
+/// The text of the one QR code that carries `message`, for apps that draw codes themselves.
+#[uniffi::export]
+pub fn qr_text(message: Vec<u8>) -> Result<String> {
+    Ok(sdk::qr::text(&message)?)
+}
+
+/// The message in the text a platform QR scanner read.
+#[uniffi::export]
+pub fn qr_from_text(text: String) -> Result<Vec<u8>> {
+    Ok(sdk::qr::from_text(&text)?)
+}
+
+/// Why the app's signer could not sign.
+#[derive(Debug, uniffi::Error)]
+pub enum SignerError {
+    /// The key is unavailable or the user declined.
+    Failed {
+        /// Why.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for SignerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Failed { message } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for SignerError {}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for SignerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        SignerError::Failed { message: e.reason }
+    }
+}
+
+/// A holder key the app keeps (secure element, platform keystore): see
+/// `offpay_sdk::HolderSigner`. `sign` gets the exact bytes to sign and returns the 64-byte
+/// pure Ed25519 signature; `public_key` returns the 32-byte public key.
+#[uniffi::export(with_foreign)]
+pub trait HolderSigner: Send + Sync {
+    /// The 32-byte Ed25519 public key.
+    fn public_key(&self) -> std::result::Result<Vec<u8>, SignerError>;
+    /// Signs `message` with pure Ed25519; 64 bytes.
+    fn sign(&self, message: Vec<u8>) -> std::result::Result<Vec<u8>, SignerError>;
+}
+
+struct Foreign(Arc<dyn HolderSigner>);
+
+impl sdk::HolderSigner for Foreign {
+    fn public_key(&self) -> std::result::Result<[u8; 32], String> {
+        let k = self.0.public_key().map_err(|e| e.to_string())?;
+        <[u8; 32]>::try_from(k.as_slice())
+            .map_err(|_| format!("a public key is 32 bytes, not {}", k.len()))
+    }
+    fn sign(&self, message: &[u8]) -> std::result::Result<[u8; 64], String> {
+        let s = self.0.sign(message.to_vec()).map_err(|e| e.to_string())?;
+        <[u8; 64]>::try_from(s.as_slice())
+            .map_err(|_| format!("a signature is 64 bytes, not {}", s.len()))
+    }
+}
+
+/// How a device is created or opened (see `offpay_sdk::Config`).
+#[derive(Clone, Debug, Default, uniffi::Record)]
+pub struct Config {
+    /// The issuer's public API; needed to create a device.
+    #[uniffi(default = None)]
+    pub issuer_url: Option<String>,
+    /// At creation: the issuer key (hex) to trust; default: the newest the issuer shows.
+    #[uniffi(default = None)]
+    pub issuer_key: Option<String>,
+    /// CA certificates (PEM) for an `https://` issuer.
+    #[uniffi(default = None)]
+    pub tls_roots_pem: Option<Vec<u8>>,
+    /// The limit on each call to the issuer, in milliseconds (default 30,000).
+    #[uniffi(default = None)]
+    pub timeout_ms: Option<u32>,
+    /// A fixed time (Unix seconds) instead of the clock, for tests and replays.
+    #[uniffi(default = None)]
+    pub fixed_time: Option<u32>,
+}
+
+fn config(c: Config, signer: Option<Arc<dyn HolderSigner>>) -> sdk::Config {
+    sdk::Config {
+        issuer_url: c.issuer_url,
+        issuer_key: c.issuer_key,
+        tls_roots: c.tls_roots_pem,
+        timeout: c.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
+        signer: signer.map(|s| Arc::new(Foreign(s)) as Arc<dyn sdk::HolderSigner>),
+        fixed_time: c.fixed_time,
+    }
+}
+
+/// What a pre-authorization granted.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Authorization {
+    /// The voucher's id (hex).
+    pub voucher_id: String,
+    /// The amount reserved and spendable offline.
+    pub amount: Money,
+    /// First second of validity (Unix).
+    pub not_before: u32,
+    /// Last second of validity.
+    pub not_after: u32,
+    /// The largest single payment.
+    pub max_single: Money,
+    /// The most payments.
+    pub max_payments: u32,
+}
+
+/// What to show before the person approves a payment.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct PaymentReview {
+    /// The merchant's certified name.
+    pub merchant_name: String,
+    /// The merchant's id.
+    pub merchant_id: String,
+    /// The amount asked for.
+    pub amount: Money,
+    /// The merchant's reference.
+    pub reference: Option<String>,
+    /// The merchant's time (0: no clock).
+    pub created_at: u32,
+    /// Whether this request was paid already (paying again sends the same payment).
+    pub already_paid: bool,
+    /// What the wallet can spend in this currency now.
+    pub available: Money,
+}
+
+/// A payment made.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct PaymentMade {
+    /// Its id (hex).
+    pub payment_id: String,
+    /// The bytes for the merchant.
+    pub bytes: Vec<u8>,
+    /// The amount.
+    pub amount: Money,
+    /// The merchant's name.
+    pub merchant_name: String,
+    /// Whether it was made earlier for the same request.
+    pub already_paid: bool,
+    /// What is left in this currency.
+    pub remaining: Money,
+}
+
+/// One voucher.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Balance {
+    /// Its id (hex).
+    pub voucher_id: String,
+    /// Its limit.
+    pub limit: Money,
+    /// What is left.
+    pub remaining: Money,
+    /// Payments made.
+    pub payments: u32,
+    /// Last second of validity.
+    pub not_after: u32,
+    /// Whether its window has closed.
+    pub expired: bool,
+}
+
+/// One stored offline payment.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct OfflinePayment {
+    /// Its id (hex).
+    pub payment_id: String,
+    /// The voucher (hex).
+    pub voucher_id: String,
+    /// Sequence number on the voucher.
+    pub seq: u32,
+    /// The amount.
+    pub amount: Money,
+    /// The merchant.
+    pub merchant_id: String,
+    /// When the customer made it.
+    pub created_at: u32,
+    /// The payment's bytes.
+    pub bytes: Vec<u8>,
+    /// The receipt, once held.
+    pub receipt: Option<Vec<u8>>,
+    /// When the merchant accepted it.
+    pub accepted_at: Option<u32>,
+    /// Whether the issuer has settled it.
+    pub settled: bool,
+}
+
+/// A record the issuer refused.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct RefusedRecord {
+    /// The SPEC code.
+    pub code: u16,
+    /// Its name.
+    pub name: String,
+}
+
+/// A double spend the issuer proved.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct FraudProofInfo {
+    /// The rule broken.
+    pub kind: String,
+    /// The voucher (hex).
+    pub voucher_id: String,
+    /// The two payments (hex).
+    pub payments: Vec<String>,
+    /// The proof's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What one sync did.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct SyncSummary {
+    /// Records sent.
+    pub records_sent: u32,
+    /// Records that credited their payment now.
+    pub credited: u32,
+    /// Records waiting for their other half.
+    pub pending: u32,
+    /// Records already known.
+    pub duplicates: u32,
+    /// Records that revealed a double spend.
+    pub conflicts: u32,
+    /// Records refused.
+    pub refused: Vec<RefusedRecord>,
+    /// Double spends proved.
+    pub fraud_proofs: Vec<FraudProofInfo>,
+    /// Records newly acknowledged.
+    pub acknowledged: u32,
+    /// Whether a newer revocation list was installed.
+    pub revocation_list_updated: bool,
+}
+
+/// What a refresh found.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct RefreshSummary {
+    /// Whether a newer revocation list was installed.
+    pub revocation_list_updated: bool,
+    /// The installed list's serial (0: none).
+    pub revocation_serial: u64,
+    /// Issuer keys shown but not trusted (hex); see `trust_issuer_key`.
+    pub untrusted_keys: Vec<String>,
+}
+
+/// A payment accepted by a till.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct Accepted {
+    /// Its id (hex).
+    pub payment_id: String,
+    /// The amount.
+    pub amount: Money,
+    /// The voucher (hex).
+    pub voucher_id: String,
+    /// Sequence number.
+    pub seq: u32,
+    /// The receipt for the customer.
+    pub receipt: Vec<u8>,
+}
+
+impl From<sdk::SyncSummary> for SyncSummary {
+    fn from(s: sdk::SyncSummary) -> Self {
+        SyncSummary {
+            records_sent: s.records_sent,
+            credited: s.credited,
+            pending: s.pending,
+            duplicates: s.duplicates,
+            conflicts: s.conflicts,
+            refused: s
+                .refused
+                .into_iter()
+                .map(|r| RefusedRecord {
+                    code: r.code,
+                    name: r.name,
+                })
+                .collect(),
+            fraud_proofs: s
+                .fraud_proofs
+                .into_iter()
+                .map(|p| FraudProofInfo {
+                    kind: p.kind,
+                    voucher_id: p.voucher_id,
+                    payments: p.payments.to_vec(),
+                    bytes: p.bytes,
+                })
+                .collect(),
+            acknowledged: s.acknowledged,
+            revocation_list_updated: s.revocation_list_updated,
+        }
+    }
+}
+
+impl From<sdk::RefreshSummary> for RefreshSummary {
+    fn from(r: sdk::RefreshSummary) -> Self {
+        RefreshSummary {
+            revocation_list_updated: r.revocation_list_updated,
+            revocation_serial: r.revocation_serial,
+            untrusted_keys: r.untrusted_keys,
+        }
+    }
+}
+
+impl From<sdk::OfflinePayment> for OfflinePayment {
+    fn from(p: sdk::OfflinePayment) -> Self {
+        OfflinePayment {
+            payment_id: p.payment_id,
+            voucher_id: p.voucher_id,
+            seq: p.seq,
+            amount: p.amount.into(),
+            merchant_id: p.merchant_id,
+            created_at: p.created_at,
+            bytes: p.bytes,
+            receipt: p.receipt,
+            accepted_at: p.accepted_at,
+            settled: p.settled,
+        }
+    }
+}
+
+/// A customer's wallet (see `offpay_sdk::CustomerWallet`).
+#[derive(Debug, uniffi::Object)]
+pub struct CustomerWallet(sdk::CustomerWallet);
+
+#[uniffi::export]
+impl CustomerWallet {
+    /// **Online.** Creates a wallet in the new directory `dir`; with `signer`, the app keeps
+    /// the holder key.
+    #[uniffi::constructor]
+    pub fn create(
+        dir: String,
+        config: Config,
+        signer: Option<Arc<dyn HolderSigner>>,
+    ) -> Result<Arc<Self>> {
+        let c = self::config(config, signer);
+        Ok(Arc::new(Self(sdk::CustomerWallet::create(
+            Path::new(&dir),
+            c,
+        )?)))
+    }
+
+    /// Opens the wallet in `dir` (with the signer it was created with, if any).
+    #[uniffi::constructor]
+    pub fn open(
+        dir: String,
+        config: Config,
+        signer: Option<Arc<dyn HolderSigner>>,
+    ) -> Result<Arc<Self>> {
+        let c = self::config(config, signer);
+        Ok(Arc::new(Self(sdk::CustomerWallet::open(
+            Path::new(&dir),
+            c,
+        )?)))
+    }
+
+    /// The holder key's public half.
+    pub fn holder_key(&self) -> Vec<u8> {
+        self.0.holder_key().to_vec()
+    }
+
+    /// **Online.** Reserves `amount` on `instrument` and installs the voucher.
+    pub fn pre_authorize_instrument(
+        &self,
+        instrument: String,
+        credential: String,
+        amount: Money,
+    ) -> Result<Authorization> {
+        let a = self
+            .0
+            .pre_authorize_instrument(&instrument, &credential, amount.try_into()?)?;
+        Ok(Authorization {
+            voucher_id: a.voucher_id,
+            amount: a.amount.into(),
+            not_before: a.not_before,
+            not_after: a.not_after,
+            max_single: a.max_single.into(),
+            max_payments: a.max_payments,
+        })
+    }
+
+    /// Checks a payment request and says what to show before approval. Changes nothing.
+    pub fn review(&self, request: Vec<u8>) -> Result<PaymentReview> {
+        let r = self.0.review(&request)?;
+        Ok(PaymentReview {
+            merchant_name: r.merchant_name,
+            merchant_id: r.merchant_id,
+            amount: r.amount.into(),
+            reference: r.reference,
+            created_at: r.created_at,
+            already_paid: r.already_paid,
+            available: r.available.into(),
+        })
+    }
+
+    /// Pays a request; the payment is stored before it is returned.
+    pub fn pay(&self, request: Vec<u8>) -> Result<PaymentMade> {
+        let p = self.0.pay(&request)?;
+        Ok(PaymentMade {
+            payment_id: p.payment_id,
+            bytes: p.bytes,
+            amount: p.amount.into(),
+            merchant_name: p.merchant_name,
+            already_paid: p.already_paid,
+            remaining: p.remaining.into(),
+        })
+    }
+
+    /// Stores a merchant's receipt; returns the payment id.
+    pub fn receive_receipt(&self, receipt: Vec<u8>) -> Result<String> {
+        Ok(self.0.receive_receipt(&receipt)?)
+    }
+
+    /// Every payment made, with receipt and settlement state.
+    pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
+        self.0
+            .fetch_offline_payments()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// The vouchers and what is left.
+    pub fn balances(&self) -> Result<Vec<Balance>> {
+        Ok(self
+            .0
+            .balances()?
+            .into_iter()
+            .map(|b| Balance {
+                voucher_id: b.voucher_id,
+                limit: b.limit.into(),
+                remaining: b.remaining.into(),
+                payments: b.payments,
+                not_after: b.not_after,
+                expired: b.expired,
+            })
+            .collect())
+    }
+
+    /// What can be spent in `currency` now.
+    pub fn available(&self, currency: String) -> Result<Money> {
+        Ok(self.0.available(&currency)?.into())
+    }
+
+    /// **Online.** Syncs payments and receipts with the issuer.
+    pub fn sync_payments(&self) -> Result<SyncSummary> {
+        Ok(self.0.sync_payments()?.into())
+    }
+
+    /// **Online.** Installs the newest revocation list.
+    pub fn refresh(&self) -> Result<RefreshSummary> {
+        Ok(self.0.refresh()?.into())
+    }
+
+    /// Trusts one more issuer key (hex).
+    pub fn trust_issuer_key(&self, key: String, not_before: u32, not_after: u32) -> Result<()> {
+        Ok(self.0.trust_issuer_key(&key, not_before, not_after)?)
+    }
+}
+
+/// A merchant's till (see `offpay_sdk::MerchantTill`).
+#[derive(Debug, uniffi::Object)]
+pub struct MerchantTill(sdk::MerchantTill);
+
+/// A till being set up: send `merchant_key()` for certification, then `finish`.
+#[derive(uniffi::Object)]
+pub struct TillEnrollment(Mutex<Option<sdk::TillEnrollment>>, [u8; 32]);
+
+#[uniffi::export]
+impl TillEnrollment {
+    /// **Online.** Starts a till in the new directory `dir`.
+    #[uniffi::constructor]
+    pub fn start(dir: String, config: Config) -> Result<Arc<Self>> {
+        let e = sdk::TillEnrollment::start(Path::new(&dir), self::config(config, None))?;
+        let key = e.merchant_key();
+        Ok(Arc::new(Self(Mutex::new(Some(e)), key)))
+    }
+
+    /// The merchant key to certify.
+    pub fn merchant_key(&self) -> Vec<u8> {
+        self.1.to_vec()
+    }
+
+    /// Installs the certificate and opens the till (once).
+    pub fn finish(&self, certificate: Vec<u8>) -> Result<Arc<MerchantTill>> {
+        let e = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| OffpayError::Device {
+                message: "this enrollment was finished already".into(),
+            })?;
+        Ok(Arc::new(MerchantTill(e.finish(&certificate)?)))
+    }
+}
+
+#[uniffi::export]
+impl MerchantTill {
+    /// Opens the till in `dir`.
+    #[uniffi::constructor]
+    pub fn open(dir: String, config: Config) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self(sdk::MerchantTill::open(
+            Path::new(&dir),
+            self::config(config, None),
+        )?)))
+    }
+
+    /// The merchant id.
+    pub fn merchant_id(&self) -> String {
+        self.0.merchant_id()
+    }
+
+    /// The certified name.
+    pub fn merchant_name(&self) -> String {
+        self.0.merchant_name()
+    }
+
+    /// Makes a signed payment request.
+    pub fn create_request(&self, amount: Money, reference: Option<String>) -> Result<Vec<u8>> {
+        Ok(self
+            .0
+            .create_request(amount.try_into()?, reference.as_deref())?)
+    }
+
+    /// Makes a request and draws it as one QR code (PNG).
+    pub fn request_qr(&self, amount: Money, reference: Option<String>) -> Result<Vec<u8>> {
+        Ok(self
+            .0
+            .request_qr(amount.try_into()?, reference.as_deref())?)
+    }
+
+    /// Checks a payment offline; returns the receipt or raises a refusal with its SPEC code.
+    pub fn accept(&self, payment: Vec<u8>) -> Result<Accepted> {
+        let a = self.0.accept(&payment)?;
+        Ok(Accepted {
+            payment_id: a.payment_id,
+            amount: a.amount.into(),
+            voucher_id: a.voucher_id,
+            seq: a.seq,
+            receipt: a.receipt,
+        })
+    }
+
+    /// Every payment accepted, with settlement state.
+    pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
+        self.0
+            .fetch_offline_payments()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// **Online.** Syncs with the issuer.
+    pub fn sync_payments(&self) -> Result<SyncSummary> {
+        Ok(self.0.sync_payments()?.into())
+    }
+
+    /// **Online.** Installs the newest revocation list.
+    pub fn refresh(&self) -> Result<RefreshSummary> {
+        Ok(self.0.refresh()?.into())
+    }
+
+    /// Trusts one more issuer key (hex).
+    pub fn trust_issuer_key(&self, key: String, not_before: u32, not_after: u32) -> Result<()> {
+        Ok(self.0.trust_issuer_key(&key, not_before, not_after)?)
+    }
+}

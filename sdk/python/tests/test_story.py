@@ -1,0 +1,185 @@
+"""A whole offpay story through the Python bindings against a live offpay-issuer.
+
+Fund an instrument, pre-authorize, a Python merchant makes a request, a Python customer whose
+holder key lives in Python (a HolderSigner) reviews and pays, the receipt comes back, both sync
+twice and the payment is credited once; a cloned wallet's double spend comes back as a fraud
+proof; refusals arrive as exceptions carrying the SPEC code and name and change nothing.
+"""
+
+import shutil
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+import offpay
+from offpay import Config, CustomerWallet, OffpayError, TillEnrollment, parse_money
+
+
+class PythonSigner(offpay.HolderSigner):
+    """A holder key kept by the app, as a secure element would keep it."""
+
+    def __init__(self):
+        self.key = Ed25519PrivateKey.generate()
+        self.signed = []
+
+    def public_key(self):
+        return self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign(self, message):
+        self.signed.append(bytes(message))
+        return self.key.sign(bytes(message))
+
+
+class BrokenSigner(PythonSigner):
+    """Signs with another key than the one it shows: the SDK must refuse its signatures."""
+
+    def __init__(self):
+        super().__init__()
+        self.other = Ed25519PrivateKey.generate()
+
+    def sign(self, message):
+        return self.other.sign(bytes(message))
+
+
+def till(tmp_path, url, admin, merchant_id, name):
+    e = TillEnrollment.start(str(tmp_path / f"till-{merchant_id}"), Config(issuer_url=url))
+    return e.finish(admin.certify(merchant_id, e.merchant_key(), name))
+
+
+def eur(text):
+    return parse_money(text, "EUR")
+
+
+def test_story_credited_once_and_a_clone_is_proven(issuer, tmp_path):
+    url, admin = issuer
+    instrument, credential = admin.instrument("EUR", 10_000)
+    cafe = till(tmp_path, url, admin, "CAFE", "Cafe Luna")
+    kiosk = till(tmp_path, url, admin, "KIOSK", "Kiosk Sol")
+
+    signer = PythonSigner()
+    wallet_dir = tmp_path / "wallet"
+    wallet = CustomerWallet.create(str(wallet_dir), Config(issuer_url=url), signer)
+    assert bytes(wallet.holder_key()) == signer.public_key()
+
+    auth = wallet.pre_authorize_instrument(instrument, credential, eur("20.00"))
+    assert auth.amount == offpay.Money(minor=2000, currency="EUR")
+    assert admin.instrument_state(instrument)["reserved_minor"] == 2000
+
+    request = cafe.create_request(eur("4.20"), "table 7")
+    review = wallet.review(request)
+    assert (review.merchant_name, review.merchant_id, review.reference) == ("Cafe Luna", "CAFE", "table 7")
+    assert offpay.format_money(review.amount) == "4.20 EUR"
+    assert not review.already_paid and review.available.minor == 2000
+
+    before = len(signer.signed)
+    paid = wallet.pay(request)
+    assert len(signer.signed) == before + 1, "the payment was signed by the Python signer"
+    # The signature the Python key made is inside the payment's bytes.
+    assert paid.bytes[-64:] == signer.key.sign(signer.signed[-1])
+    Ed25519PublicKey.from_public_bytes(signer.public_key()).verify(paid.bytes[-64:], signer.signed[-1])
+    assert paid.remaining.minor == 2000 - 420
+    # Paying the same request again returns the same bytes and spends nothing.
+    again = wallet.pay(request)
+    assert again.already_paid and again.bytes == paid.bytes and again.remaining.minor == 1580
+
+    accepted = cafe.accept(paid.bytes)
+    assert accepted.payment_id == paid.payment_id and accepted.amount.minor == 420
+    assert wallet.receive_receipt(accepted.receipt) == paid.payment_id
+
+    [p] = wallet.fetch_offline_payments()
+    assert p.payment_id == paid.payment_id and p.receipt == accepted.receipt and not p.settled
+
+    s1 = cafe.sync_payments()
+    assert (s1.records_sent, s1.credited, s1.refused, s1.fraud_proofs) == (2, 2, [], [])
+    s2 = wallet.sync_payments()
+    assert (s2.records_sent, s2.duplicates, s2.credited) == (2, 2, 0)
+    # The second round has nothing left to send on either side.
+    assert cafe.sync_payments().records_sent == 0
+    assert wallet.sync_payments().records_sent == 0
+    assert wallet.fetch_offline_payments()[0].settled
+    assert cafe.fetch_offline_payments()[0].settled
+    credits = admin.credits()
+    assert [(c["amount_minor"], c["payments"]) for c in credits] == [(420, 1)]
+
+    # A clone of the wallet (its journal copied) spends the same sequence number elsewhere.
+    clone_dir = tmp_path / "clone"
+    shutil.copytree(wallet_dir, clone_dir)
+    clone = CustomerWallet.open(str(clone_dir), Config(), signer)
+    second = wallet.pay(cafe.create_request(eur("3.00"), None))
+    cafe.accept(second.bytes)
+    forged = clone.pay(kiosk.create_request(eur("5.00"), None))
+    kiosk.accept(forged.bytes)
+    cafe.sync_payments()
+    s = kiosk.sync_payments()
+    assert len(s.fraud_proofs) == 1 and s.conflicts >= 1
+    proof = s.fraud_proofs[0]
+    assert proof.kind == "same-sequence" and proof.voucher_id == auth.voucher_id
+    assert sorted(proof.payments) == sorted([second.payment_id, forged.payment_id])
+
+
+def test_refusals_are_exceptions_with_codes_and_change_nothing(issuer, tmp_path):
+    url, admin = issuer
+    instrument, credential = admin.instrument("EUR", 5_000)
+    cafe = till(tmp_path, url, admin, "CAFE", "Cafe Luna")
+    wallet = CustomerWallet.create(str(tmp_path / "wallet"), Config(issuer_url=url), None)
+
+    with pytest.raises(OffpayError.IssuerRefused) as e:
+        wallet.pre_authorize_instrument(instrument, "00" * 32, eur("10"))
+    assert (e.value.code, e.value.name) == (801, "bad-credential")
+    with pytest.raises(OffpayError.IssuerRefused) as e:
+        wallet.pre_authorize_instrument(instrument, credential, eur("60"))
+    assert e.value.name == "insufficient-funds"
+    assert wallet.balances() == []
+
+    wallet.pre_authorize_instrument(instrument, credential, eur("10"))
+    with pytest.raises(OffpayError.Refused) as e:
+        wallet.pay(cafe.create_request(eur("10.01"), None))
+    assert (e.value.code, e.value.name) == (304, "over-policy")
+    assert wallet.fetch_offline_payments() == []
+
+    paid = wallet.pay(cafe.create_request(eur("6.00"), None))
+    with pytest.raises(OffpayError.Refused) as e:
+        wallet.pay(cafe.create_request(eur("5.00"), None))
+    assert (e.value.code, e.value.name) == (311, "insufficient-funds")
+    assert [p.payment_id for p in wallet.fetch_offline_payments()] == [paid.payment_id]
+    tampered = bytearray(paid.bytes)
+    tampered[-1] ^= 1
+    with pytest.raises(OffpayError.Refused) as e:
+        cafe.accept(bytes(tampered))
+    assert (e.value.code, e.value.name) == (200, "bad-signature")
+    with pytest.raises(OffpayError.Refused) as e:
+        cafe.accept(b"\x01\x02")
+    assert e.value.code < 200
+    assert cafe.fetch_offline_payments() == []
+    assert cafe.accept(paid.bytes).payment_id == paid.payment_id
+
+    with pytest.raises(OffpayError.Invalid):
+        parse_money("4.205", "EUR")
+    with pytest.raises(OffpayError.Device):
+        CustomerWallet.open(str(tmp_path / "nowhere"), Config(), None)
+
+
+def test_a_signer_that_signs_wrongly_is_refused(issuer, tmp_path):
+    url, admin = issuer
+    instrument, credential = admin.instrument("EUR", 5_000)
+    wallet = CustomerWallet.create(str(tmp_path / "wallet"), Config(issuer_url=url), BrokenSigner())
+    with pytest.raises(OffpayError.Signer):
+        wallet.pre_authorize_instrument(instrument, credential, eur("10"))
+    assert admin.instrument_state(instrument)["reserved_minor"] == 0
+
+
+def test_the_till_works_from_threads(issuer, tmp_path):
+    import concurrent.futures
+
+    url, admin = issuer
+    cafe = till(tmp_path, url, admin, "CAFE", "Cafe Luna")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        requests = list(pool.map(lambda i: cafe.create_request(eur(f"{i + 1}"), None), range(8)))
+    assert len({bytes(r) for r in requests}) == 8
+    png = cafe.request_qr(eur("2.50"), "qr")
+    review_bytes = offpay.qr_scan(png)
+    assert offpay.qr_from_text(offpay.qr_text(review_bytes)) == review_bytes
