@@ -78,7 +78,7 @@ fn step<T>(what: &str, f: impl FnOnce() -> T) -> T {
 }
 
 fn eur(a: Amount) -> String {
-    format!("{}.{:02} EUR", a.0 / 100, a.0 % 100)
+    offpay_sdk::show_money(a.0, "EUR")
 }
 
 /// Hands `message` from one device to another as a QR code: rendered to a PNG file, then

@@ -132,6 +132,49 @@ impl<T> Doing<T> for std::result::Result<T, offpay_issuer::client::ClientError> 
     }
 }
 
+impl<T> Doing<T> for std::result::Result<T, offpay_sdk::Error> {
+    fn doing(self, what: &str) -> Result<T> {
+        self.map_err(|e| sdk(what, e))
+    }
+}
+
+/// An SDK error met while doing `what`: a protocol refusal gets the remedy of [`protocol`], an
+/// issuer's the one of its API code; the others say what to do themselves.
+pub fn sdk(what: &str, e: offpay_sdk::Error) -> Failure {
+    use offpay_sdk::Error as E;
+    match &e {
+        E::Refused { code, .. } | E::Storage { code, .. } => match Error::from_code(*code) {
+            Some(p) => protocol(what, p),
+            None => Failure {
+                what: format!("{what}: {e}"),
+                todo: String::new(),
+                code: Some(*code),
+            },
+        },
+        E::IssuerRefused { code, .. } => Failure {
+            what: e.to_string(),
+            todo: match offpay_issuer::api::ApiError::from_code(*code) {
+                Some(offpay_issuer::api::ApiError::BadCredential) => {
+                    "give the instrument id and credential the issuer handed out (--instrument, --credential)"
+                }
+                Some(offpay_issuer::api::ApiError::Busy) => "the issuer is busy; try again shortly",
+                _ => "nothing was changed",
+            }
+            .into(),
+            code: Some(*code),
+        },
+        E::Offline { .. } => Failure::new(
+            e.to_string(),
+            "check the issuer's URL (--issuer) and that the service runs; nothing was changed",
+        ),
+        E::IssuerFailed { .. } => Failure::new(
+            e.to_string(),
+            "the issuer failed; nothing was changed, try again later",
+        ),
+        _ => Failure::new(format!("{what}: {e}"), ""),
+    }
+}
+
 /// A protocol error met while doing `what`, with the remedy a user can act on.
 pub fn protocol(what: &str, e: Error) -> Failure {
     let todo = match e {

@@ -1,8 +1,7 @@
 //! `offpay inspect FILE|HEX|IMAGE`: decode any offpay message, print its fields, its size and
 //! the QR version it needs, and verify every signature this data directory can check.
 
-use crate::amount;
-use crate::data::{RoleDir, Trust, read_trust, show_merchant, show_time};
+use crate::data::{role_dir, show_merchant, show_time};
 use crate::fail::{Failure, Result};
 use crate::qrio;
 use crate::roles::Output;
@@ -15,6 +14,7 @@ use offpay_protocol::{
     Error, MessageType, PublicKey, Signed, Timestamp, VerifyError, decode_signed,
 };
 use offpay_qr::EcLevel;
+use offpay_sdk::Trust;
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -78,9 +78,9 @@ impl Known {
     fn new(data: &Path) -> Self {
         let trust = ["issuer", "wallet", "merchant"]
             .into_iter()
-            .map(|r| RoleDir::new(data, r).file("issuer.pub"))
-            .find(|p| p.exists())
-            .and_then(|p| read_trust(&p).ok());
+            .map(|r| role_dir(data, r))
+            .find(|d| d.join("issuer.pub").exists())
+            .and_then(|d| offpay_sdk::read_trust(&d).ok());
         Known {
             trust,
             data: data.to_path_buf(),
@@ -89,7 +89,7 @@ impl Known {
 
     /// A merchant's key, from this directory's merchant certificate.
     fn merchant_key(&self, id: &offpay_protocol::MerchantId) -> Option<PublicKey> {
-        let cert = std::fs::read(RoleDir::new(&self.data, "merchant").file("certificate.bin")).ok();
+        let cert = offpay_sdk::read_certificate(&role_dir(&self.data, "merchant")).ok();
         if let Some(c) = cert
             .as_deref()
             .and_then(|c| decode_signed::<MerchantCertificate<'_>>(c).ok())
@@ -154,7 +154,7 @@ fn voucher_fields(r: &mut Report, prefix: &str, v: &Signed<'_, Voucher>) {
     );
     r.field(
         &p("limit"),
-        amount::format(v.limit, v.currency),
+        offpay_sdk::show_money(v.limit.0, v.currency.as_str()),
         json!({"minor": v.limit.0, "currency": v.currency.as_str()}),
     );
     r.field(
@@ -166,7 +166,7 @@ fn voucher_fields(r: &mut Report, prefix: &str, v: &Signed<'_, Voucher>) {
         &p("policy"),
         format!(
             "at most {} per payment, at most {} payments",
-            amount::format(v.policy.max_single, v.currency),
+            offpay_sdk::show_money(v.policy.max_single.0, v.currency.as_str()),
             v.policy.max_payments
         ),
         json!({"max_single_minor": v.policy.max_single.0, "max_payments": v.policy.max_payments}),
@@ -183,7 +183,7 @@ fn payment_fields(r: &mut Report, k: &Known, prefix: &str, p: &Signed<'_, Paymen
     );
     r.field(
         &n("amount"),
-        amount::format(p.amount, cur),
+        offpay_sdk::show_money(p.amount.0, cur.as_str()),
         json!({"minor": p.amount.0, "currency": cur.as_str()}),
     );
     r.field(
@@ -194,7 +194,7 @@ fn payment_fields(r: &mut Report, k: &Known, prefix: &str, p: &Signed<'_, Paymen
     r.field(&n("sequence"), p.seq.to_string(), json!(p.seq));
     r.field(
         &n("cumulative"),
-        amount::format(p.cumulative, cur),
+        offpay_sdk::show_money(p.cumulative.0, cur.as_str()),
         json!(p.cumulative.0),
     );
     r.field(
@@ -247,7 +247,7 @@ fn describe(bytes: &[u8], k: &Known, now: Timestamp) -> std::result::Result<Repo
             );
             r.field(
                 "amount",
-                amount::format(m.amount, m.currency),
+                offpay_sdk::show_money(m.amount.0, m.currency.as_str()),
                 json!({"minor": m.amount.0, "currency": m.currency.as_str()}),
             );
             r.field(
@@ -307,7 +307,7 @@ fn describe(bytes: &[u8], k: &Known, now: Timestamp) -> std::result::Result<Repo
             r.kind = "PaymentRequest";
             r.field(
                 "amount",
-                amount::format(m.amount, m.currency),
+                offpay_sdk::show_money(m.amount.0, m.currency.as_str()),
                 json!({"minor": m.amount.0, "currency": m.currency.as_str()}),
             );
             r.field(

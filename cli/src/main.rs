@@ -7,7 +7,6 @@
 //! device), and every message handed between roles is a QR code in a PNG file, decoded from
 //! its pixels by the next command.
 
-mod amount;
 mod data;
 mod demo;
 mod fail;
@@ -292,12 +291,12 @@ fn run(cli: Cli) -> fail::Result<(roles::Output, Option<fail::Failure>)> {
                 &currency,
                 &instrument,
                 &credential,
-                now()?,
+                cli.now,
             )?),
-            WalletCmd::Pay { scan, qr, show } => ok(roles::pay(data, &scan, &qr, show, now()?)?),
+            WalletCmd::Pay { scan, qr, show } => ok(roles::pay(data, &scan, &qr, show, cli.now)?),
             WalletCmd::Receipt { scan } => ok(roles::receipt(data, &scan)?),
-            WalletCmd::Payments => ok(roles::wallet_payments(data, now()?)?),
-            WalletCmd::Sync => ok(online::wallet_sync(&a, data, now()?)?),
+            WalletCmd::Payments => ok(roles::wallet_payments(data, cli.now)?),
+            WalletCmd::Sync => ok(online::wallet_sync(&a, data, cli.now)?),
         },
         Command::Merchant(c) => match c {
             MerchantCmd::Request {
@@ -313,13 +312,13 @@ fn run(cli: Cli) -> fail::Result<(roles::Output, Option<fail::Failure>)> {
                 reference.as_deref(),
                 &qr,
                 show,
-                now()?,
+                cli.now,
             )?),
             MerchantCmd::Accept { scan, qr, show } => {
-                ok(roles::accept(data, &scan, &qr, show, now()?)?)
+                ok(roles::accept(data, &scan, &qr, show, cli.now)?)
             }
             MerchantCmd::Payments => ok(roles::merchant_payments(data)?),
-            MerchantCmd::Sync => ok(online::merchant_sync(&a, data, now()?)?),
+            MerchantCmd::Sync => ok(online::merchant_sync(&a, data, cli.now)?),
         },
     }
 }

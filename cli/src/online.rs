@@ -2,27 +2,18 @@
 //! device's first contact (`wallet init`, `issuer certify-merchant`), pre-authorization and
 //! sync.
 
-use crate::amount;
-use crate::data::{
-    RoleDir, Trust, merchant_id, read_capped, show_merchant, show_time, trust_line, write_atomic,
-};
+use crate::data::{config, merchant_id, read_token, role_dir, show_merchant, show_time};
 use crate::fail::{Doing, Failure, Result};
-use crate::roles::{Output, currency, open_merchant, open_wallet, text_field};
+use crate::roles::{Output, money, open_merchant, open_wallet};
 use offpay_issuer::api;
 use offpay_issuer::client::Client;
-use offpay_protocol::msg::sync::MAX_SYNC_RECORDS;
-use offpay_protocol::msg::{MerchantCertificate, Outcome, RevocationList, SyncBatch, SyncReport};
-use offpay_protocol::{
-    FileStore, KeyId, Nonce, PublicKey, Signer, SigningKey, Timestamp, decode_signed,
-    decode_unsigned,
-};
+use offpay_protocol::Timestamp;
+use offpay_protocol::decode_signed;
+use offpay_protocol::msg::{MerchantCertificate, RevocationList};
+use offpay_sdk::{CustomerWallet, SyncSummary, TillEnrollment, show_money};
 use rand_core::{OsRng, RngCore};
 use serde_json::{Value, json};
 use std::path::Path;
-
-/// The size bound of a sync batch, for buffers.
-const SYNC_BATCH_MAX: usize =
-    <SyncBatch<'static> as offpay_protocol::codec::Message<'static>>::MAX_LEN;
 
 /// Where the issuer is and how to reach its admin API.
 pub struct IssuerArgs<'a> {
@@ -40,97 +31,23 @@ impl IssuerArgs<'_> {
     fn admin(&self) -> Result<Client> {
         let token = match self.admin_token {
             Some(t) => t.to_string(),
-            None => {
-                let bytes = read_capped(self.admin_token_file, 1024, "reading the admin token")
-                    .map_err(|e| {
-                        e.todo("give the issuer's admin token with --admin-token or --admin-token-file")
-                    })?;
-                String::from_utf8_lossy(&bytes).trim().to_string()
-            }
+            None => read_token(self.admin_token_file, "reading the admin token").map_err(|e| {
+                e.todo("give the issuer's admin token with --admin-token or --admin-token-file")
+            })?,
         };
         Ok(Client::new(self.admin_url)
             .doing("reaching the issuer's admin API")?
             .with_admin_token(&token))
     }
 
-    /// The public API's client for a device: `--issuer`, else the URL saved at `init`.
-    fn public_for(&self, d: &RoleDir) -> Result<Client> {
-        let saved;
-        let url = match self.url {
-            Some(u) => u,
-            None => {
-                saved = read_capped(&d.file("issuer.url"), 1024, "reading the issuer's URL")
-                    .map_err(|e| e.todo("give the issuer's URL with --issuer"))?;
-                std::str::from_utf8(&saved)
-                    .map_err(|_| Failure::new("issuer.url is not text", "give --issuer"))?
-                    .trim()
-            }
-        };
-        Client::new(url).doing("reaching the issuer")
-    }
-
-    fn public(&self) -> Result<Client> {
-        Client::new(self.url.unwrap_or(DEFAULT_ISSUER)).doing("reaching the issuer")
+    /// The public API's URL for creating a device: `--issuer`, else this machine's.
+    fn public_url(&self) -> &str {
+        self.url.unwrap_or(DEFAULT_ISSUER)
     }
 }
 
 /// The issuer service's public API on this machine.
 pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:7878";
-
-/// The issuer's key a device pins: the one given with `--issuer-key`, or the newest the
-/// service shows (trust on first use).
-fn pinned_key(info: &api::IssuerInfo, wanted: Option<&str>) -> Result<api::IssuerKey> {
-    let key = match wanted {
-        Some(w) => info
-            .keys
-            .iter()
-            .find(|k| k.public_key.eq_ignore_ascii_case(w.trim())),
-        None => info.keys.first(),
-    };
-    key.cloned().ok_or_else(|| {
-        Failure::new(
-            "the issuer does not show the key this device is to trust",
-            "check --issuer-key against the issuer's public key (offpay-issuer prints it)",
-        )
-    })
-}
-
-/// Refuses an issuer whose keys the device does not trust now, before anything is sent.
-fn check_trusted(client: &Client, trust: &Trust, device: &str, now: Timestamp) -> Result<()> {
-    let info = client
-        .issuer_info()
-        .doing("asking the issuer for its keys")?;
-    let trusted = info.keys.iter().any(|k| {
-        api::parse_key(&k.public_key).is_some_and(|key| {
-            trust
-                .issuer_key(&KeyId::of(&key), now)
-                .is_ok_and(|t| t == key)
-        })
-    });
-    if trusted {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            format!(
-                "this {device} does not trust the issuer at {}",
-                client.base()
-            ),
-            "give the URL of the issuer the device was created with (--issuer)",
-        ))
-    }
-}
-
-/// Writes the trust anchor and the issuer's URL into a role directory being created.
-fn write_anchor(staged: &RoleDir, key: &api::IssuerKey, url: &str) -> Result<PublicKey> {
-    let public = api::parse_key(&key.public_key)
-        .ok_or_else(|| Failure::new("the issuer sent a malformed key", "check the issuer's URL"))?;
-    write_atomic(
-        &staged.file("issuer.pub"),
-        trust_line(&public, Timestamp(key.not_before), Timestamp(key.not_after)).as_bytes(),
-    )?;
-    write_atomic(&staged.file("issuer.url"), format!("{url}\n").as_bytes())?;
-    Ok(public)
-}
 
 // ---------------------------------------------------------------- issuer (admin)
 
@@ -140,7 +57,7 @@ pub fn create_instrument(
     currency_code: &str,
     label: Option<&str>,
 ) -> Result<Output> {
-    let cur = currency(currency_code)?;
+    let cur = offpay_sdk::currency(currency_code).doing("creating the instrument")?;
     let c = a
         .admin()?
         .create_instrument(cur.as_str(), label)
@@ -163,7 +80,7 @@ fn instrument_json(i: &api::Instrument) -> Value {
 }
 
 fn instrument_text(i: &api::Instrument) -> String {
-    let m = |v: u64| amount::money(v, &i.currency);
+    let m = |v: u64| show_money(v, &i.currency);
     format!(
         "instrument {}: funded {}, available {}, reserved {}, spent {}, owed {}",
         i.id,
@@ -186,8 +103,7 @@ pub fn fund(
     let i = admin
         .instrument(instrument)
         .doing("reading the instrument")?;
-    let cur = currency(&i.currency)?;
-    let amount = amount::parse(amount_text, cur).map_err(|e| Failure::new(e, ""))?;
+    let amount = money(amount_text, &i.currency)?;
     // Without a reference of the user's, each call is a new funding.
     let fresh;
     let reference = match reference {
@@ -200,7 +116,7 @@ pub fn fund(
         }
     };
     let i = admin
-        .fund(instrument, amount.0, reference)
+        .fund(instrument, amount.minor(), reference)
         .doing("funding the instrument")?;
     Ok(Output {
         text: instrument_text(&i),
@@ -208,8 +124,8 @@ pub fn fund(
     })
 }
 
-/// `offpay issuer certify-merchant`: the merchant's key is made here, in its own data
-/// directory; the issuer certifies it.
+/// `offpay issuer certify-merchant`: the merchant's till is made here, in its own data
+/// directory (its key never leaves it); the issuer certifies its key.
 pub fn certify_merchant(
     a: &IssuerArgs<'_>,
     data: &Path,
@@ -219,62 +135,46 @@ pub fn certify_merchant(
     days: u32,
 ) -> Result<Output> {
     let mid = merchant_id(id)?;
-    text_field("merchant name", name)?;
-    let md = RoleDir::new(merchant_data.unwrap_or(data), "merchant");
-    if md.exists("merchant.key") {
+    let max = offpay_protocol::msg::MAX_TEXT_LEN;
+    if name.is_empty() || name.len() > max || name.chars().any(char::is_control) {
         return Err(Failure::new(
-            format!("{} already holds a merchant", md.path().display()),
+            format!(
+                "the merchant name must be 1 to {max} bytes of text without control characters"
+            ),
+            "shorten it",
+        ));
+    }
+    let md = role_dir(merchant_data.unwrap_or(data), "merchant");
+    if md.exists() {
+        return Err(Failure::new(
+            format!("{} already holds a merchant", md.display()),
             "give another directory with --merchant-data",
         ));
     }
     let admin = a.admin()?;
-    let public = a.public()?;
     // Everything local is staged first and the certification asked last: a failure leaves no
     // trace, and the id is not used up.
-    let staged = md.stage("merchant.key")?;
-    let key = SigningKey::generate(&mut OsRng);
-    let result = (|| {
-        let info = public
-            .issuer_info()
-            .doing("asking the issuer for its keys")?;
-        let anchor = pinned_key(&info, None)?;
-        write_anchor(&staged, &anchor, public.base())?;
-        FileStore::open(staged.file("merchant.journal"))
-            .map_err(offpay_protocol::Error::from)
-            .doing("creating the merchant journal")?;
-        staged.write_key("merchant.key", &key)?;
-        let cert = admin
-            .certify_merchant(&api::NewMerchant {
-                merchant_id: api::merchant_hex(&mid),
-                merchant_key: hex::encode(key.public_key().0),
-                display_name: name.to_string(),
-                days,
-            })
-            .doing("certifying the merchant")?;
-        write_atomic(&staged.file("certificate.bin"), &cert)?;
-        Ok(cert)
-    })();
-    let cert = match result {
-        Ok(c) => c,
-        Err(e) => {
-            staged.abandon();
-            return Err(e);
-        }
-    };
-    staged.commit(&md).map_err(|e| {
-        e.todo(
-            "the merchant is certified but its files could not be moved into place; \
-             they are in the .merchant.new-* directory beside it",
-        )
-    })?;
+    let enrollment = TillEnrollment::start(&md, config(Some(a.public_url()), None))
+        .doing("creating the data directory")?;
+    let cert = admin
+        .certify_merchant(&api::NewMerchant {
+            merchant_id: api::merchant_hex(&mid),
+            merchant_key: hex::encode(enrollment.merchant_key()),
+            display_name: name.to_string(),
+            days,
+        })
+        .doing("certifying the merchant")?;
+    enrollment
+        .finish(&cert)
+        .doing("installing the certificate")?;
     let c = decode_signed::<MerchantCertificate<'_>>(&cert).doing("reading the certificate")?;
     Ok(Output {
         text: format!(
             "certified merchant {id} \"{name}\" until {}\n  key and certificate in {}",
             show_time(c.not_after),
-            md.path().display()
+            md.display()
         ),
-        json: json!({"merchant_id": id, "name": name, "not_after": c.not_after.0, "dir": md.path()}),
+        json: json!({"merchant_id": id, "name": name, "not_after": c.not_after.0, "dir": md}),
     })
 }
 
@@ -335,7 +235,7 @@ pub fn report(a: &IssuerArgs<'_>) -> Result<Output> {
         text.push_str(&format!(
             "  {id:<10} {:>8}  {}\n",
             c.payments,
-            amount::money(c.amount_minor, &c.currency)
+            show_money(c.amount_minor, &c.currency)
         ));
         cj.push(json!({"merchant_id": id, "currency": c.currency, "amount_minor": c.amount_minor, "payments": c.payments}));
     }
@@ -345,7 +245,7 @@ pub fn report(a: &IssuerArgs<'_>) -> Result<Output> {
     text.push_str("\n  vouchers\n");
     let mut vj = Vec::new();
     for v in &vouchers {
-        let m = |x: u64| amount::money(x, &v.currency);
+        let m = |x: u64| show_money(x, &v.currency);
         text.push_str(&format!(
             "  {}  limit {}, credited {}{}{}{}\n",
             v.voucher_id,
@@ -398,37 +298,33 @@ pub fn report(a: &IssuerArgs<'_>) -> Result<Output> {
 /// `offpay wallet init`: a holder key, and the issuer's key pinned (`--issuer-key`, or the
 /// one the service shows now).
 pub fn wallet_init(a: &IssuerArgs<'_>, data: &Path, issuer_key: Option<&str>) -> Result<Output> {
-    let d = RoleDir::new(data, "wallet");
-    let client = a.public()?;
-    let info = client
-        .issuer_info()
-        .doing("asking the issuer for its keys")?;
-    let anchor = pinned_key(&info, issuer_key)?;
-    let staged = d.stage("holder.key")?;
-    let key = SigningKey::generate(&mut OsRng);
-    let result = (|| {
-        write_anchor(&staged, &anchor, client.base())?;
-        FileStore::open(staged.file("wallet.journal"))
-            .map_err(offpay_protocol::Error::from)
-            .doing("creating the wallet journal")?;
-        staged.write_key("holder.key", &key)
-    })();
-    match result {
-        Ok(()) => staged.commit(&d)?,
-        Err(e) => {
-            staged.abandon();
-            return Err(e);
-        }
-    }
-    let public = hex::encode(key.public_key().0);
+    let dir = role_dir(data, "wallet");
+    let mut c = config(Some(a.public_url()), None);
+    c.issuer_key = issuer_key.map(str::to_string);
+    let wallet = CustomerWallet::create(&dir, c)
+        .doing("creating the wallet")
+        .map_err(|e| {
+            if dir.join("holder.key").exists() || dir.join("holder.pub").exists() {
+                e.todo("use it as it is, or choose another directory with --data")
+            } else {
+                e
+            }
+        })?;
+    let public = hex::encode(wallet.holder_key());
+    let anchor = wallet
+        .issuer_keys()
+        .doing("reading the trust anchors")?
+        .into_iter()
+        .next()
+        .map(|(k, _, _)| k)
+        .unwrap_or_default();
     Ok(Output {
         text: format!(
-            "wallet created in {}\n  holder key {public}\n  trusts issuer key {} at {}",
-            d.path().display(),
-            anchor.public_key,
-            client.base()
+            "wallet created in {}\n  holder key {public}\n  trusts issuer key {anchor} at {}",
+            dir.display(),
+            wallet.issuer_url()
         ),
-        json: json!({"holder_key": public, "dir": d.path(), "issuer_key": anchor.public_key, "issuer": client.base()}),
+        json: json!({"holder_key": public, "dir": dir, "issuer_key": anchor, "issuer": wallet.issuer_url()}),
     })
 }
 
@@ -441,190 +337,95 @@ pub fn preauth(
     currency_code: &str,
     instrument: &str,
     credential: &str,
-    now: Timestamp,
+    now: Option<u32>,
 ) -> Result<Output> {
-    let (d, mut wallet, trust) = open_wallet(data)?;
-    let cur = currency(currency_code)?;
-    let amount = amount::parse(amount_text, cur).map_err(|e| Failure::new(e, ""))?;
-    if instrument.is_empty() || instrument.len() > offpay_protocol::msg::MAX_TEXT_LEN {
-        return Err(Failure::new(
-            "the instrument id must be 1 to 32 bytes",
-            "give the id the issuer handed out with --instrument",
-        ));
-    }
-    if wallet.balances().count() >= 8 {
-        return Err(Failure::new(
-            "the wallet already holds its maximum of 8 vouchers, and this version never retires one",
-            "start a new wallet with `offpay --data NEW-DIR wallet init` for further pre-authorizations",
-        ));
-    }
-    let client = a.public_for(&d)?;
-    check_trusted(&client, &trust, "wallet", now)?;
-    let mut nonce = [0u8; 16];
-    OsRng.fill_bytes(&mut nonce);
-    let request = wallet
-        .preauth_request(instrument.as_bytes(), amount, cur, Nonce(nonce), now)
-        .doing("asking for the pre-authorization")?;
-    let voucher = client
-        .preauthorize(&request, credential)
-        .doing("pre-authorizing")?;
-    let id = wallet
-        .install_voucher(&voucher, &trust, now)
-        .doing("installing the voucher")?;
-    let v =
-        decode_signed::<offpay_protocol::msg::Voucher>(&voucher).doing("reading the voucher")?;
+    let wallet = open_wallet(data, a.url, now)?;
+    let amount = money(amount_text, currency_code)?;
+    let v = wallet
+        .pre_authorize_instrument(instrument, credential, amount)
+        .doing("pre-authorizing")
+        .map_err(|e| match e.code() {
+            Some(c) if c == offpay_protocol::Rejection::CapacityExceeded.code() => e.todo(
+                "the wallet holds its maximum of 8 vouchers; start a new wallet with \
+                 `offpay --data NEW-DIR wallet init` for further pre-authorizations",
+            ),
+            _ => e,
+        })?;
     Ok(Output {
         text: format!(
-            "voucher {id}: {} pre-authorized on {instrument}, valid until {}, at most {} payment(s) of at most {}",
-            amount::format(amount, cur),
-            show_time(v.not_after),
-            v.policy.max_payments,
-            amount::format(v.policy.max_single, cur)
+            "voucher {}: {} pre-authorized on {instrument}, valid until {}, at most {} payment(s) of at most {}",
+            v.voucher_id,
+            v.amount,
+            show_time(Timestamp(v.not_after)),
+            v.max_payments,
+            v.max_single
         ),
         json: json!({
-            "voucher_id": id.to_string(), "amount_minor": amount.0, "currency": cur.as_str(),
-            "not_before": v.not_before.0, "not_after": v.not_after.0,
-            "max_single_minor": v.policy.max_single.0, "max_payments": v.policy.max_payments,
+            "voucher_id": v.voucher_id, "amount_minor": v.amount.minor(), "currency": v.amount.currency_code(),
+            "not_before": v.not_before, "not_after": v.not_after,
+            "max_single_minor": v.max_single.minor(), "max_payments": v.max_payments,
         }),
     })
 }
 
-/// Syncs one device's journal until nothing more is acknowledged, then installs the newest
-/// revocation list.
-fn sync_device(
-    client: &Client,
-    d: &RoleDir,
-    trust: &Trust,
-    now: Timestamp,
-    make_batch: &mut dyn FnMut(&mut [u8]) -> Result<usize>,
-    apply: &mut dyn FnMut(&[u8]) -> Result<usize>,
-) -> Result<Value> {
-    let mut buf = vec![0u8; SYNC_BATCH_MAX];
-    let (mut sent, mut new, mut dup, mut credited, mut proofs, mut marked) = (0, 0, 0, 0, 0, 0);
-    let mut rejected = Vec::new();
-    // A journal may hold more unsynced records than one batch carries; stop when a round
-    // marks nothing new (what is left waits for its other half).
-    for _ in 0..1024 {
-        let n = make_batch(&mut buf)?;
-        let batch = buf.get(..n).unwrap_or(&[]);
-        let count = decode_unsigned::<SyncBatch<'_>>(batch)
-            .map_err(offpay_protocol::Error::from)
-            .doing("reading the sync batch")?
-            .len();
-        if count == 0 {
-            break;
-        }
-        let report = client.sync(batch).doing("syncing")?;
-        let r = decode_signed::<SyncReport<'_>>(&report).doing("reading the issuer's report")?;
-        for e in r.entries() {
-            match e.outcome {
-                Outcome::Credited => {
-                    new += 1;
-                    credited += 1;
-                }
-                Outcome::Pending | Outcome::Conflict => new += 1,
-                Outcome::Duplicate => dup += 1,
-                Outcome::Rejected(code) => rejected.push(code),
+fn sync_output(who: &str, s: &SyncSummary) -> Output {
+    let rejected: Vec<u16> = s.refused.iter().map(|r| r.code).collect();
+    let new = s.credited + s.pending + s.conflicts;
+    let text = if s.records_sent == 0 {
+        format!(
+            "{who}: nothing to sync{}",
+            if s.revocation_list_updated {
+                "; revocation list updated"
+            } else {
+                ""
             }
-        }
-        proofs += r.proofs().count();
-        let m = apply(&report)?;
-        sent += count;
-        marked += m;
-        if count < MAX_SYNC_RECORDS || m == 0 {
-            break;
-        }
+        )
+    } else {
+        format!(
+            "{who}: {} record(s) sent, {new} new, {} already known, {} record(s) credited, {} acknowledged{}{}{}",
+            s.records_sent,
+            s.duplicates,
+            s.credited,
+            s.acknowledged,
+            if rejected.is_empty() {
+                String::new()
+            } else {
+                format!(", {} refused (codes {rejected:?})", rejected.len())
+            },
+            if s.fraud_proofs.is_empty() {
+                String::new()
+            } else {
+                format!(", {} FraudProof(s) found", s.fraud_proofs.len())
+            },
+            if s.revocation_list_updated {
+                "; revocation list updated"
+            } else {
+                ""
+            },
+        )
+    };
+    Output {
+        text,
+        json: json!({
+            "records_sent": s.records_sent, "new": new, "duplicates": s.duplicates,
+            "credited_records": s.credited, "fraud_proofs": s.fraud_proofs.len(), "rejected": rejected,
+            "acknowledged": s.acknowledged, "revocation_list_updated": s.revocation_list_updated,
+        }),
     }
-    let list = client.revocations().doing("fetching the revocation list")?;
-    let installed = d.install_revocations(&list, trust, now)?;
-    Ok(json!({
-        "records_sent": sent, "new": new, "duplicates": dup, "credited_records": credited,
-        "fraud_proofs": proofs, "rejected": rejected, "acknowledged": marked,
-        "revocation_list_updated": installed,
-    }))
-}
-
-fn sync_text(who: &str, v: &Value) -> String {
-    let n = |k: &str| v[k].as_u64().unwrap_or(0);
-    if n("records_sent") == 0 {
-        return format!("{who}: nothing to sync");
-    }
-    let rejected = v["rejected"].as_array().map(Vec::len).unwrap_or(0);
-    format!(
-        "{who}: {} record(s) sent, {} new, {} already known, {} record(s) credited, {} acknowledged{}{}{}",
-        n("records_sent"),
-        n("new"),
-        n("duplicates"),
-        n("credited_records"),
-        n("acknowledged"),
-        if rejected > 0 {
-            format!(", {rejected} refused (codes {})", v["rejected"])
-        } else {
-            String::new()
-        },
-        if n("fraud_proofs") > 0 {
-            format!(", {} FraudProof(s) found", n("fraud_proofs"))
-        } else {
-            String::new()
-        },
-        if v["revocation_list_updated"].as_bool() == Some(true) {
-            "; revocation list updated"
-        } else {
-            ""
-        },
-    )
 }
 
 /// `offpay wallet sync`.
-pub fn wallet_sync(a: &IssuerArgs<'_>, data: &Path, now: Timestamp) -> Result<Output> {
-    let (d, mut wallet, trust) = open_wallet(data)?;
-    let client = a.public_for(&d)?;
-    check_trusted(&client, &trust, "wallet", now)?;
-    let wallet = std::cell::RefCell::new(&mut wallet);
-    let v = sync_device(
-        &client,
-        &d,
-        &trust,
-        now,
-        &mut |buf| {
-            wallet
-                .borrow()
-                .sync_batch(buf)
-                .doing("making the sync batch")
-        },
-        &mut |report| {
-            wallet
-                .borrow_mut()
-                .apply_report(report, &trust, now)
-                .doing("applying the issuer's report")
-        },
-    )?;
-    Ok(Output {
-        text: sync_text("wallet", &v),
-        json: v,
-    })
+pub fn wallet_sync(a: &IssuerArgs<'_>, data: &Path, now: Option<u32>) -> Result<Output> {
+    let s = open_wallet(data, a.url, now)?
+        .sync_payments()
+        .doing("syncing")?;
+    Ok(sync_output("wallet", &s))
 }
 
 /// `offpay merchant sync`.
-pub fn merchant_sync(a: &IssuerArgs<'_>, data: &Path, now: Timestamp) -> Result<Output> {
-    let (d, mut shop, trust) = open_merchant(data)?;
-    let client = a.public_for(&d)?;
-    check_trusted(&client, &trust, "merchant", now)?;
-    let shop = std::cell::RefCell::new(&mut shop);
-    let v = sync_device(
-        &client,
-        &d,
-        &trust,
-        now,
-        &mut |buf| shop.borrow().sync_batch(buf).doing("making the sync batch"),
-        &mut |report| {
-            shop.borrow_mut()
-                .apply_report(report, &trust, now)
-                .doing("applying the issuer's report")
-        },
-    )?;
-    Ok(Output {
-        text: sync_text("merchant", &v),
-        json: v,
-    })
+pub fn merchant_sync(a: &IssuerArgs<'_>, data: &Path, now: Option<u32>) -> Result<Output> {
+    let s = open_merchant(data, a.url, now)?
+        .sync_payments()
+        .doing("syncing")?;
+    Ok(sync_output("merchant", &s))
 }

@@ -1,19 +1,17 @@
-//! The role commands: `offpay issuer …`, `offpay wallet …`, `offpay merchant …`.
+//! The role commands: `offpay wallet …`, `offpay merchant …` (the offline ones; the online
+//! ones are in `online.rs`).
 //!
-//! Each command opens what it needs from the data directory, does one thing, and prints what
-//! happened (text, or JSON with `--json`). Every store write happens through the protocol's
-//! journal, after all checks passed, so a refused command leaves every store as it was. The
-//! commands that talk to the issuer service are in `online.rs`.
+//! Each command opens its device through the SDK (`offpay_sdk::CustomerWallet`,
+//! `offpay_sdk::MerchantTill`), does one thing, and prints what happened (text, or JSON with
+//! `--json`). The SDK stores only after every check passed, so a refused command leaves every
+//! store as it was.
 
-use crate::amount;
-use crate::data::{RoleDir, Trust, show_merchant, show_time};
-use crate::fail::{Doing, Failure, Result};
+use crate::data::{config, require, show_merchant, show_time};
+use crate::fail::{Doing, Result};
 use crate::qrio;
-use offpay_protocol::msg::{PaymentRequest, Receipt, RevocationList};
-use offpay_protocol::{
-    Acceptor, Context, Currency, FileStore, SigningKey, Timestamp, Wallet, decode_signed,
-};
-use rand_core::OsRng;
+use offpay_protocol::msg::{PaymentRequest, Receipt};
+use offpay_protocol::{Timestamp, decode_signed};
+use offpay_sdk::{CustomerWallet, MerchantTill, Money};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -25,89 +23,60 @@ pub struct Output {
     pub json: Value,
 }
 
-pub(crate) type WalletOf = Wallet<FileStore, SigningKey>;
-pub(crate) type AcceptorOf = Acceptor<FileStore, SigningKey>;
-
-pub(crate) fn currency(code: &str) -> Result<Currency> {
-    Currency::parse(&code.to_ascii_uppercase()).ok_or_else(|| {
-        Failure::new(
-            format!("'{code}' is not a currency code"),
-            "use an ISO 4217 code such as EUR, USD or JPY",
-        )
-    })
+/// Opens the wallet of data directory `data`.
+pub(crate) fn open_wallet(
+    data: &Path,
+    issuer: Option<&str>,
+    now: Option<u32>,
+) -> Result<CustomerWallet> {
+    let dir = require(data, "wallet", "wallet init")?;
+    CustomerWallet::open(&dir, config(issuer, now)).doing("opening the wallet")
 }
 
-/// Checks text a message carries (a merchant name, a reference) before anything is stored.
-pub(crate) fn text_field(what: &str, text: &str) -> Result<()> {
-    let max = offpay_protocol::msg::MAX_TEXT_LEN;
-    if text.is_empty() || text.len() > max || text.chars().any(char::is_control) {
-        return Err(Failure::new(
-            format!("the {what} must be 1 to {max} bytes of text without control characters"),
-            "shorten it",
-        ));
-    }
-    Ok(())
+/// Opens the till of data directory `data`.
+pub(crate) fn open_merchant(
+    data: &Path,
+    issuer: Option<&str>,
+    now: Option<u32>,
+) -> Result<MerchantTill> {
+    let dir = require(data, "merchant", "issuer certify-merchant")?;
+    MerchantTill::open(&dir, config(issuer, now)).doing("opening the merchant")
+}
+
+/// An amount typed on the command line.
+pub(crate) fn money(text: &str, currency: &str) -> Result<Money> {
+    Money::parse(text, currency).doing("reading the amount")
 }
 
 // ---------------------------------------------------------------- wallet
 
-pub(crate) fn open_wallet(data: &Path) -> Result<(RoleDir, WalletOf, Trust)> {
-    let d = RoleDir::new(data, "wallet");
-    d.require("holder.key", "wallet init")?;
-    let d = d.locked()?;
-    let trust = d.trust()?;
-    let store = FileStore::open(d.file("wallet.journal"))
-        .map_err(offpay_protocol::Error::from)
-        .doing("opening the wallet")?;
-    let w = Wallet::open(store, d.key("holder.key")?).doing("opening the wallet")?;
-    Ok((d, w, trust))
-}
-
-fn revocations(d: &RoleDir) -> Result<Option<Vec<u8>>> {
-    d.revocations()
-}
-
 /// `offpay wallet pay`.
-pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> Result<Output> {
-    let (d, mut wallet, trust) = open_wallet(data)?;
+pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Option<u32>) -> Result<Output> {
+    let wallet = open_wallet(data, None, now)?;
     let request = qrio::read_image(scan)?;
     let out = qrio::OutPng::prepare(qr)?;
     let r = decode_signed::<PaymentRequest<'_>>(&request)
         .doing("reading the payment request")
         .map_err(|e| e.todo("scan the payment request the merchant shows"))?;
-    let list = revocations(&d)?;
-    let list = list
-        .as_deref()
-        .map(decode_signed::<RevocationList<'_>>)
-        .transpose()
-        .doing("reading the revocation list")?;
-    let again = wallet.payments().any(|p| {
-        p.payment.request_nonce == r.nonce && p.payment.merchant_id == r.certificate.merchant_id
-    });
-    let payment = wallet
-        .pay(&request, &trust, list.as_deref(), now)
-        .doing(&format!(
-            "paying {} to {}",
-            amount::format(r.amount, r.currency),
-            r.certificate.display_name
-        ))?;
-    let frame = out.finish(&payment).map_err(|e| {
+    let asked = offpay_sdk::show_money(r.amount.0, r.currency.as_str());
+    let paid = wallet
+        .pay(&request)
+        .doing(&format!("paying {asked} to {}", r.certificate.display_name))?;
+    let frame = out.finish(&paid.bytes).map_err(|e| {
         e.todo("the payment is stored in the wallet; run the same command again to write its QR code (nothing more is spent)")
     })?;
-    let p = decode_signed::<offpay_protocol::msg::Payment<'_>>(&payment).doing("paying")?;
-    let left = wallet.remaining(r.currency, now);
     let mut text = format!(
         "{} {} to {} ({}), payment {}\n  voucher left {}\n  show {} (QR version {}) to the merchant",
-        if again {
+        if paid.already_paid {
             "already paid this request earlier (nothing new spent; the same payment again):"
         } else {
             "paid"
         },
-        amount::format(r.amount, r.currency),
-        r.certificate.display_name,
+        paid.amount,
+        paid.merchant_name,
         show_merchant(&r.certificate.merchant_id),
-        p.id(),
-        amount::format(left, r.currency),
+        paid.payment_id,
+        paid.remaining,
         qr.display(),
         frame.version()
     );
@@ -118,17 +87,17 @@ pub fn pay(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> R
     Ok(Output {
         text,
         json: json!({
-            "payment_id": p.id().to_string(), "amount_minor": r.amount.0, "currency": r.currency.as_str(),
-            "merchant_id": show_merchant(&r.certificate.merchant_id), "merchant": r.certificate.display_name,
-            "remaining_minor": left.0, "qr": qr, "qr_version": frame.version(), "bytes": payment.len(),
-            "already_paid": again,
+            "payment_id": paid.payment_id, "amount_minor": paid.amount.minor(), "currency": paid.amount.currency_code(),
+            "merchant_id": show_merchant(&r.certificate.merchant_id), "merchant": paid.merchant_name,
+            "remaining_minor": paid.remaining.minor(), "qr": qr, "qr_version": frame.version(), "bytes": paid.bytes.len(),
+            "already_paid": paid.already_paid,
         }),
     })
 }
 
 /// `offpay wallet receipt`.
 pub fn receipt(data: &Path, scan: &Path) -> Result<Output> {
-    let (_held, mut wallet, _) = open_wallet(data)?;
+    let wallet = open_wallet(data, None, None)?;
     let bytes = qrio::read_image(scan)?;
     let r = decode_signed::<Receipt>(&bytes)
         .doing("reading the receipt")
@@ -148,53 +117,55 @@ pub fn receipt(data: &Path, scan: &Path) -> Result<Output> {
             show_merchant(&r.merchant_id),
             show_time(r.accepted_at)
         ),
-        json: json!({"payment_id": id.to_string(), "merchant_id": show_merchant(&r.merchant_id), "accepted_at": r.accepted_at.0}),
+        json: json!({"payment_id": id, "merchant_id": show_merchant(&r.merchant_id), "accepted_at": r.accepted_at.0}),
     })
 }
 
+fn short(id: &str) -> &str {
+    id.get(..16).unwrap_or(id)
+}
+
 /// `offpay wallet payments`.
-pub fn wallet_payments(data: &Path, now: Timestamp) -> Result<Output> {
-    let (_held, wallet, _) = open_wallet(data)?;
+pub fn wallet_payments(data: &Path, now: Option<u32>) -> Result<Output> {
+    let wallet = open_wallet(data, None, now)?;
     let mut text = String::from("vouchers\n");
     let mut vouchers = Vec::new();
-    for b in wallet.balances() {
-        let expired = now > b.not_after;
+    for b in wallet.balances().doing("reading the vouchers")? {
         text.push_str(&format!(
             "  {}  {} of {} left, {} payment(s), {} {}\n",
-            b.id,
-            amount::format(b.remaining, b.currency),
-            amount::format(b.limit, b.currency),
+            b.voucher_id,
+            b.remaining,
+            b.limit,
             b.payments,
-            if expired { "expired" } else { "valid until" },
-            show_time(b.not_after)
+            if b.expired { "expired" } else { "valid until" },
+            show_time(Timestamp(b.not_after))
         ));
         vouchers.push(json!({
-            "voucher_id": b.id.to_string(), "currency": b.currency.as_str(), "limit_minor": b.limit.0,
-            "remaining_minor": b.remaining.0, "payments": b.payments, "not_after": b.not_after.0, "expired": expired,
+            "voucher_id": b.voucher_id, "currency": b.limit.currency_code(), "limit_minor": b.limit.minor(),
+            "remaining_minor": b.remaining.minor(), "payments": b.payments, "not_after": b.not_after, "expired": b.expired,
         }));
     }
     text.push_str("payments\n");
     let mut payments = Vec::new();
-    for p in wallet.payments() {
-        let cur = p.payment.voucher.currency;
+    for p in wallet.fetch_offline_payments() {
         text.push_str(&format!(
             "  {}  #{} {} to {}, {}, {}, {}\n",
-            &p.payment.id().to_string()[..16],
-            p.payment.seq,
-            amount::format(p.payment.amount, cur),
-            show_merchant(&p.payment.merchant_id),
-            show_time(p.payment.created_at),
+            short(&p.payment_id),
+            p.seq,
+            p.amount,
+            p.merchant_id,
+            show_time(Timestamp(p.created_at)),
             if p.receipt.is_some() {
                 "receipt held"
             } else {
                 "no receipt"
             },
-            if p.synced { "synced" } else { "not synced" },
+            if p.settled { "synced" } else { "not synced" },
         ));
         payments.push(json!({
-            "payment_id": p.payment.id().to_string(), "seq": p.payment.seq, "amount_minor": p.payment.amount.0,
-            "currency": cur.as_str(), "merchant_id": show_merchant(&p.payment.merchant_id),
-            "created_at": p.payment.created_at.0, "receipt": p.receipt.is_some(), "synced": p.synced,
+            "payment_id": p.payment_id, "seq": p.seq, "amount_minor": p.amount.minor(),
+            "currency": p.amount.currency_code(), "merchant_id": p.merchant_id,
+            "created_at": p.created_at, "receipt": p.receipt.is_some(), "synced": p.settled,
         }));
     }
     if payments.is_empty() {
@@ -208,19 +179,6 @@ pub fn wallet_payments(data: &Path, now: Timestamp) -> Result<Output> {
 
 // ---------------------------------------------------------------- merchant
 
-pub(crate) fn open_merchant(data: &Path) -> Result<(RoleDir, AcceptorOf, Trust)> {
-    let d = RoleDir::new(data, "merchant");
-    d.require("merchant.key", "issuer certify-merchant")?;
-    let d = d.locked()?;
-    let trust = d.trust()?;
-    let cert = std::fs::read(d.file("certificate.bin")).doing("reading the certificate")?;
-    let store = FileStore::open(d.file("merchant.journal"))
-        .map_err(offpay_protocol::Error::from)
-        .doing("opening the merchant journal")?;
-    let a = Acceptor::open(store, d.key("merchant.key")?, &cert).doing("opening the merchant")?;
-    Ok((d, a, trust))
-}
-
 /// `offpay merchant request`.
 pub fn request(
     data: &Path,
@@ -229,24 +187,19 @@ pub fn request(
     reference: Option<&str>,
     qr: &Path,
     show: bool,
-    now: Timestamp,
+    now: Option<u32>,
 ) -> Result<Output> {
-    let (_held, mut shop, _) = open_merchant(data)?;
-    let cur = currency(currency_code)?;
-    let amount = amount::parse(amount_text, cur).map_err(|e| Failure::new(e, ""))?;
-    if let Some(r) = reference {
-        text_field("reference", r)?;
-    }
+    let shop = open_merchant(data, None, now)?;
+    let amount = money(amount_text, currency_code)?;
     let out = qrio::OutPng::prepare(qr)?;
     let request = shop
-        .create_request(amount, cur, reference, now, &mut OsRng)
+        .create_request(amount, reference)
         .doing("making the payment request")?;
     let frame = out
         .finish(&request)
         .map_err(|e| e.todo("make a new request"))?;
     let mut text = format!(
-        "request for {} written to {} (QR version {}); show it to the customer",
-        amount::format(amount, cur),
+        "request for {amount} written to {} (QR version {}); show it to the customer",
         qr.display(),
         frame.version()
     );
@@ -256,44 +209,31 @@ pub fn request(
     }
     Ok(Output {
         text,
-        json: json!({"amount_minor": amount.0, "currency": cur.as_str(), "qr": qr, "qr_version": frame.version(), "bytes": request.len()}),
+        json: json!({"amount_minor": amount.minor(), "currency": amount.currency_code(), "qr": qr, "qr_version": frame.version(), "bytes": request.len()}),
     })
 }
 
 /// `offpay merchant accept`.
-pub fn accept(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -> Result<Output> {
-    let (d, mut shop, trust) = open_merchant(data)?;
+pub fn accept(data: &Path, scan: &Path, qr: &Path, show: bool, now: Option<u32>) -> Result<Output> {
+    let shop = open_merchant(data, None, now)?;
     let payment = qrio::read_image(scan)?;
     let out = qrio::OutPng::prepare(qr)?;
-    let list = revocations(&d)?;
-    let list = list
-        .as_deref()
-        .map(decode_signed::<RevocationList<'_>>)
-        .transpose()
-        .doing("reading the revocation list")?;
-    let ctx = Context {
-        trust: &trust,
-        revocations: list.as_deref(),
-        now,
-    };
-    let receipt = shop
-        .accept(&payment, &ctx)
+    let a = shop
+        .accept(&payment)
         .doing("accepting the payment")
         .map_err(|e| match e.code() {
             Some(c) if c < 200 => e.todo("scan the payment the customer's wallet shows"),
             _ => e,
         })?;
-    let p = decode_signed::<offpay_protocol::msg::Payment<'_>>(&payment).doing("accepting")?;
-    let frame = out.finish(&receipt).map_err(|e| {
+    let frame = out.finish(&a.receipt).map_err(|e| {
         e.todo("the payment is accepted and stored; run the same command again to write the receipt's QR code (the same receipt)")
     })?;
-    let cur = p.voucher.currency;
     let mut text = format!(
         "accepted {} (payment {}, #{} on voucher {})\n  show {} (QR version {}) to the customer",
-        amount::format(p.amount, cur),
-        p.id(),
-        p.seq,
-        p.voucher.id,
+        a.amount,
+        a.payment_id,
+        a.seq,
+        a.voucher_id,
         qr.display(),
         frame.version()
     );
@@ -303,36 +243,30 @@ pub fn accept(data: &Path, scan: &Path, qr: &Path, show: bool, now: Timestamp) -
     }
     Ok(Output {
         text,
-        json: json!({"payment_id": p.id().to_string(), "amount_minor": p.amount.0, "currency": cur.as_str(), "voucher_id": p.voucher.id.to_string(), "seq": p.seq, "qr": qr}),
+        json: json!({"payment_id": a.payment_id, "amount_minor": a.amount.minor(), "currency": a.amount.currency_code(), "voucher_id": a.voucher_id, "seq": a.seq, "qr": qr}),
     })
 }
 
 /// `offpay merchant payments`.
 pub fn merchant_payments(data: &Path) -> Result<Output> {
-    let (_held, shop, _) = open_merchant(data)?;
-    let mut text = format!(
-        "payments accepted by {}\n",
-        show_merchant(&shop.merchant_id())
-    );
+    let shop = open_merchant(data, None, None)?;
+    let mut text = format!("payments accepted by {}\n", shop.merchant_id());
     let mut payments = Vec::new();
-    for p in shop.payments() {
-        let cur = p.payment.voucher.currency;
-        let r = decode_signed::<Receipt>(p.receipt)
-            .ok()
-            .map(|r| r.accepted_at);
+    for p in shop.fetch_offline_payments() {
         text.push_str(&format!(
             "  {}  {} on voucher {} #{}, accepted {}, {}\n",
-            &p.payment.id().to_string()[..16],
-            amount::format(p.payment.amount, cur),
-            p.payment.voucher.id,
-            p.payment.seq,
-            r.map(show_time).unwrap_or_default(),
-            if p.synced { "synced" } else { "not synced" },
+            short(&p.payment_id),
+            p.amount,
+            p.voucher_id,
+            p.seq,
+            p.accepted_at
+                .map(|t| show_time(Timestamp(t)))
+                .unwrap_or_default(),
+            if p.settled { "synced" } else { "not synced" },
         ));
         payments.push(json!({
-            "payment_id": p.payment.id().to_string(), "amount_minor": p.payment.amount.0, "currency": cur.as_str(),
-            "voucher_id": p.payment.voucher.id.to_string(), "seq": p.payment.seq,
-            "accepted_at": r.map(|t| t.0), "synced": p.synced,
+            "payment_id": p.payment_id, "amount_minor": p.amount.minor(), "currency": p.amount.currency_code(),
+            "voucher_id": p.voucher_id, "seq": p.seq, "accepted_at": p.accepted_at, "synced": p.settled,
         }));
     }
     if payments.is_empty() {
@@ -340,6 +274,6 @@ pub fn merchant_payments(data: &Path) -> Result<Output> {
     }
     Ok(Output {
         text: text.trim_end().to_string(),
-        json: json!({"merchant_id": show_merchant(&shop.merchant_id()), "payments": payments}),
+        json: json!({"merchant_id": shop.merchant_id(), "payments": payments}),
     })
 }

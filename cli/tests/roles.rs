@@ -773,7 +773,7 @@ fn a_store_in_use_by_another_command_is_refused_not_shared() {
     let before = d.stores();
     let e = d.fails("phone", T0 + 100, &["wallet", "payments"]);
     assert!(
-        e.contains("another offpay command is using the wallet"),
+        e.contains("another offpay process is using the wallet"),
         "{e}"
     );
     assert_eq!(d.stores(), before);
@@ -854,10 +854,7 @@ fn syncing_to_an_issuer_the_device_does_not_trust_writes_nothing_anywhere() {
     let before = d.stores();
     for (device, role) in [("phone", "wallet"), ("shop", "merchant")] {
         let e = d.fails(device, T0 + 200, &["--issuer", &other.url(), role, "sync"]);
-        assert!(
-            e.contains(&format!("this {role} does not trust the issuer at")),
-            "{e}"
-        );
+        assert!(e.contains("does not trust the issuer at"), "{role}: {e}");
         assert_eq!(d.stores(), before);
     }
 }

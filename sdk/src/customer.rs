@@ -389,6 +389,16 @@ impl CustomerWallet {
         device::refresh(&self.issuer, &self.dir, &trust, now)
     }
 
+    /// The issuer keys this device trusts (hex), with their validity (Unix seconds).
+    pub fn issuer_keys(&self) -> Result<Vec<(String, u32, u32)>, Error> {
+        Ok(self
+            .dir
+            .anchors()?
+            .into_iter()
+            .map(|(k, nb, na)| (hex::encode(k.0), nb.0, na.0))
+            .collect())
+    }
+
     /// Trusts one more issuer key (hex), valid from `not_before` to `not_after` (Unix
     /// seconds), got by the app over a channel it authenticates itself.
     pub fn trust_issuer_key(

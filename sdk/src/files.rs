@@ -75,7 +75,7 @@ impl DeviceDir {
                 Ok(self)
             }
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::device(format!(
-                "another process is using the {} in {}; wait for it to finish",
+                "another offpay process is using the {} in {}; wait for it to finish",
                 self.what,
                 self.dir.display()
             ))),

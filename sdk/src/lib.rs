@@ -27,7 +27,7 @@ mod sync;
 pub use customer::{Authorization, Balance, CustomerWallet, PaymentMade, PaymentReview};
 pub use device::{Config, RefreshSummary, merchant_id, merchant_text};
 pub use error::Error;
-pub use files::TRUST_KEYS;
+pub use files::{TRUST_KEYS, Trust};
 pub use merchant::{Accepted, MerchantTill, TillEnrollment};
 pub use money::{MAX_MINOR, Money, currency, show as show_money};
 pub use signer::HolderSigner;
@@ -36,8 +36,24 @@ pub use sync::{FraudProofInfo, RefusedRecord, SyncSummary};
 /// The protocol crate this SDK is built on, for apps that need its types.
 pub use offpay_protocol as protocol;
 
-use offpay_protocol::msg::{Payment, Receipt};
+use offpay_protocol::msg::{MerchantCertificate, Payment, Receipt};
 use offpay_protocol::{Signed, decode_signed};
+use std::path::Path;
+
+/// The trust anchors of the wallet or till directory `dir`, read without opening the device
+/// (for tools that inspect messages beside a running device).
+pub fn read_trust(dir: &Path) -> Result<Trust, Error> {
+    files::DeviceDir::new(dir, "device").trust()
+}
+
+/// The merchant certificate of the till directory `dir`, read without opening the till.
+pub fn read_certificate(dir: &Path) -> Result<Vec<u8>, Error> {
+    files::read_capped(
+        &dir.join("certificate.bin"),
+        <MerchantCertificate<'static> as offpay_protocol::codec::Message<'static>>::MAX_LEN,
+        "reading the certificate",
+    )
+}
 
 /// One offline payment as a wallet or a till keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
