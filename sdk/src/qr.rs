@@ -1,7 +1,6 @@
 //! Messages as QR codes: drawn as PNG images, read back from camera images or from the text a
 //! platform scanner returns. Every offpay message between two devices fits one code (version
-//! 10 or less at level L); the animated codes carry a till's sync batch (see
-//! [`crate::MerchantTill::relay_frames`]).
+//! 10 or less at level L).
 
 use crate::Error;
 use offpay_qr::render::{Style, to_png};
