@@ -30,8 +30,8 @@ fi
 # cryptography (a holder key in Python), for the SDK's Python bindings.
 if ! .venv/bin/python3 -c "import bumble, schemathesis, pytest, cryptography" 2>/dev/null; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet "bumble==0.0.236" "schemathesis==4.32.5" "pytest==8.3.4" \
-        "cryptography==44.0.0"
+    .venv/bin/pip install --quiet "bumble==0.0.236" "schemathesis==4.32.5" "pytest==9.2.0" \
+        "cryptography==50.0.2"
 fi
 
 step "format"
