@@ -174,6 +174,10 @@ impl CustomerWallet {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    pub(crate) fn device_dir(&self) -> &DeviceDir {
+        &self.dir
+    }
+
     /// The wallet's directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -371,7 +375,8 @@ impl CustomerWallet {
     }
 
     /// **Online.** Sends every payment and receipt the issuer has not acknowledged, applies
-    /// its signed reports, and installs the newest revocation list.
+    /// its signed reports, installs the newest revocation list, and uploads the tills' batches
+    /// this wallet carries ([`CustomerWallet::carry_batch`]), keeping their reports.
     pub fn sync_payments(&self) -> Result<SyncSummary, Error> {
         let now = self.config.now()?;
         let trust = {
@@ -379,7 +384,9 @@ impl CustomerWallet {
             device::check_trusted(&self.issuer, &s.trust, now)?;
             s.trust.clone()
         };
-        sync::sync(&self.issuer, self, &self.dir, &trust, now)
+        let mut summary = sync::sync(&self.issuer, self, &self.dir, &trust, now)?;
+        self.upload_carried(&self.issuer, &mut summary)?;
+        Ok(summary)
     }
 
     /// **Online.** Installs the newest revocation list and reports issuer keys not trusted.

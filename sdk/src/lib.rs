@@ -21,6 +21,7 @@ mod files;
 mod merchant;
 mod money;
 pub mod qr;
+mod relay;
 mod signer;
 mod sync;
 
@@ -30,6 +31,7 @@ pub use error::Error;
 pub use files::{TRUST_KEYS, Trust};
 pub use merchant::{Accepted, MerchantTill, TillEnrollment};
 pub use money::{MAX_MINOR, Money, currency, show as show_money};
+pub use relay::{MAX_CARRIED, RelayReport};
 pub use signer::HolderSigner;
 pub use sync::{FraudProofInfo, RefusedRecord, SyncSummary};
 

@@ -142,6 +142,14 @@ impl MerchantTill {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    pub(crate) fn config_now(&self) -> Result<Timestamp, Error> {
+        self.config.now()
+    }
+
+    pub(crate) fn trust(&self) -> Trust {
+        self.state().trust.clone()
+    }
+
     /// The till's directory.
     pub fn path(&self) -> &Path {
         self.dir.path()

@@ -64,3 +64,102 @@ pub fn scan(image: &[u8]) -> Result<Vec<u8>, Error> {
         offpay_qr::scan::decode_image(image).map_err(|e| qr_error("scanning the image", e))?;
     from_text(&text)
 }
+
+/// `message` as `count` animated QR frames (their texts), for a message too large for one code:
+/// the first [`fragments`] frames carry its fragments in order and later ones mix them
+/// (fountain codes), so a camera that missed some frames completes from whichever it sees
+/// next. Show them in a loop; [`Receiver`] reads them back.
+pub fn animate(message: &[u8], count: usize) -> Result<Vec<String>, Error> {
+    let mut a = animation(message)?;
+    let frames = a
+        .frames(count.max(1))
+        .map_err(|e| qr_error("drawing the QR codes", e))?;
+    Ok(frames.iter().map(|f| f.text().to_string()).collect())
+}
+
+/// How many frames [`animate`] cuts `message` into: the fewest a receiver needs.
+pub fn fragments(message: &[u8]) -> Result<usize, Error> {
+    Ok(animation(message)?.fragment_count())
+}
+
+fn animation(message: &[u8]) -> Result<offpay_qr::Animation, Error> {
+    relay_config()
+        .animate(message)
+        .map_err(|e| qr_error("drawing the QR codes", e))
+}
+
+/// Animated codes carry up to a whole sync batch or report.
+fn relay_config() -> QrConfig {
+    QrConfig {
+        max_message_len: crate::sync::SYNC_BATCH_MAX.max(crate::sync::SYNC_REPORT_MAX),
+        ..QrConfig::default()
+    }
+}
+
+/// The frame whose text is `text` (single or animated), drawn as a PNG image.
+pub fn text_png(text: &str) -> Result<Vec<u8>, Error> {
+    let c = QrConfig::default();
+    let frame = offpay_qr::Frame::new(text.to_string(), c.ec_level, 40)
+        .map_err(|e| qr_error("drawing the QR code", e))?;
+    to_png(&frame, Style::default()).map_err(|e| qr_error("drawing the QR code", e))
+}
+
+/// Reads a message from QR frames as a camera delivers them: single codes, or animated frames
+/// in any order with any of them missing or repeated. Frames of another message, forged
+/// headers and unreadable images are refused one by one without losing what was read.
+#[derive(Debug)]
+pub struct Receiver {
+    scanner: Scanner,
+    done: Option<Vec<u8>>,
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Receiver::new()
+    }
+}
+
+impl Receiver {
+    /// A receiver for messages up to a whole sync batch or report.
+    pub fn new() -> Self {
+        Receiver {
+            scanner: Scanner::new(relay_config().max_message_len),
+            done: None,
+        }
+    }
+
+    /// Takes the text a scanner read from one frame; returns the message once it is complete.
+    pub fn receive_text(&mut self, text: &str) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(m) = &self.done {
+            return Ok(Some(m.clone()));
+        }
+        match self
+            .scanner
+            .receive(text)
+            .map_err(|e| qr_error("reading the QR frame", e))?
+        {
+            Progress::Complete(m) => {
+                self.done = Some(m.clone());
+                Ok(Some(m))
+            }
+            Progress::Partial { .. } => Ok(None),
+        }
+    }
+
+    /// Takes one camera image; returns the message once it is complete.
+    pub fn receive_image(&mut self, image: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let text =
+            offpay_qr::scan::decode_image(image).map_err(|e| qr_error("scanning the image", e))?;
+        self.receive_text(&text)
+    }
+
+    /// Fragments recovered so far and how many the message has (0 before the first frame).
+    pub fn progress(&self) -> (usize, usize) {
+        match self.scanner.progress() {
+            Progress::Partial {
+                recovered, total, ..
+            } => (recovered, total),
+            Progress::Complete(_) => (1, 1),
+        }
+    }
+}

@@ -14,6 +14,10 @@ use offpay_protocol::{Timestamp, decode_signed, decode_unsigned};
 pub(crate) const SYNC_BATCH_MAX: usize =
     <SyncBatch<'static> as offpay_protocol::codec::Message<'static>>::MAX_LEN;
 
+/// The size bound of a sync report.
+pub(crate) const SYNC_REPORT_MAX: usize =
+    <SyncReport<'static> as offpay_protocol::codec::Message<'static>>::MAX_LEN;
+
 /// The most rounds one sync makes (each carries up to 1,024 records).
 const MAX_ROUNDS: usize = 1024;
 
@@ -60,6 +64,9 @@ pub struct SyncSummary {
     pub acknowledged: u32,
     /// Whether a newer revocation list was installed.
     pub revocation_list_updated: bool,
+    /// Tills' batches uploaded on their behalf in this sync (see
+    /// [`crate::CustomerWallet::carry_batch`]); their outcomes are counted above too.
+    pub relayed_batches: u32,
 }
 
 impl SyncSummary {

@@ -426,6 +426,17 @@ pub struct SyncSummary {
     pub acknowledged: u32,
     /// Whether a newer revocation list was installed.
     pub revocation_list_updated: bool,
+    /// Tills' batches uploaded on their behalf.
+    pub relayed_batches: u32,
+}
+
+/// A till's report waiting in a wallet to be shown to the till.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct RelayReport {
+    /// The batch it answers (hex).
+    pub batch_id: String,
+    /// The issuer's signed report.
+    pub report: Vec<u8>,
 }
 
 /// What a refresh found.
@@ -482,6 +493,7 @@ impl From<sdk::SyncSummary> for SyncSummary {
                 .collect(),
             acknowledged: s.acknowledged,
             revocation_list_updated: s.revocation_list_updated,
+            relayed_batches: s.relayed_batches,
         }
     }
 }
@@ -650,6 +662,29 @@ impl CustomerWallet {
     pub fn trust_issuer_key(&self, key: String, not_before: u32, not_after: u32) -> Result<()> {
         Ok(self.0.trust_issuer_key(&key, not_before, not_after)?)
     }
+
+    /// Keeps a till's sync batch to upload with the next sync; returns its id.
+    pub fn carry_batch(&self, batch: Vec<u8>) -> Result<String> {
+        Ok(self.0.carry_batch(&batch)?)
+    }
+
+    /// The issuer's reports on carried batches, to show to their tills.
+    pub fn relay_reports(&self) -> Result<Vec<RelayReport>> {
+        Ok(self
+            .0
+            .relay_reports()?
+            .into_iter()
+            .map(|r| RelayReport {
+                batch_id: r.batch_id,
+                report: r.report,
+            })
+            .collect())
+    }
+
+    /// Forgets a carried batch and its report.
+    pub fn forget_relay(&self, batch_id: String) -> Result<()> {
+        Ok(self.0.forget_relay(&batch_id)?)
+    }
 }
 
 /// A merchant's till (see `offpay_sdk::MerchantTill`).
@@ -758,5 +793,69 @@ impl MerchantTill {
     /// Trusts one more issuer key (hex).
     pub fn trust_issuer_key(&self, key: String, not_before: u32, not_after: u32) -> Result<()> {
         Ok(self.0.trust_issuer_key(&key, not_before, not_after)?)
+    }
+
+    /// The till's sync batch, or nothing when all is acknowledged.
+    pub fn relay_batch(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.relay_batch()?)
+    }
+
+    /// The till's sync batch as `count` animated QR frame texts.
+    pub fn relay_frames(&self, count: u32) -> Result<Vec<String>> {
+        Ok(self.0.relay_frames(count as usize)?)
+    }
+
+    /// Applies an issuer's report a phone carried back; returns records acknowledged.
+    pub fn receive_report(&self, report: Vec<u8>) -> Result<u32> {
+        Ok(self.0.receive_report(&report)?)
+    }
+}
+
+/// `message` as `count` animated QR frame texts.
+#[uniffi::export]
+pub fn qr_animate(message: Vec<u8>, count: u32) -> Result<Vec<String>> {
+    Ok(sdk::qr::animate(&message, count as usize)?)
+}
+
+/// How many frames `message` is cut into (the fewest a receiver needs).
+#[uniffi::export]
+pub fn qr_fragments(message: Vec<u8>) -> Result<u32> {
+    Ok(u32::try_from(sdk::qr::fragments(&message)?).unwrap_or(u32::MAX))
+}
+
+/// One frame's text drawn as a PNG image.
+#[uniffi::export]
+pub fn qr_text_png(text: String) -> Result<Vec<u8>> {
+    Ok(sdk::qr::text_png(&text)?)
+}
+
+/// Reads a message from QR frames as a camera delivers them.
+#[derive(Debug, uniffi::Object)]
+pub struct QrReceiver(Mutex<sdk::qr::Receiver>);
+
+#[uniffi::export]
+impl QrReceiver {
+    /// A new receiver.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(sdk::qr::Receiver::new())))
+    }
+
+    /// Takes one frame's text; the message once complete.
+    pub fn receive_text(&self, text: String) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock().receive_text(&text)?)
+    }
+
+    /// Takes one camera image; the message once complete.
+    pub fn receive_image(&self, image: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock().receive_image(&image)?)
+    }
+}
+
+impl QrReceiver {
+    fn lock(&self) -> std::sync::MutexGuard<'_, sdk::qr::Receiver> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -183,3 +183,50 @@ def test_the_till_works_from_threads(issuer, tmp_path):
     png = cafe.request_qr(eur("2.50"), "qr")
     review_bytes = offpay.qr_scan(png)
     assert offpay.qr_from_text(offpay.qr_text(review_bytes)) == review_bytes
+
+
+def test_a_till_never_online_syncs_through_a_phone(issuer, tmp_path):
+    url, admin = issuer
+    instrument, credential = admin.instrument("EUR", 10_000)
+    enrolled = till(tmp_path, url, admin, "STALL", "Market stall")
+    del enrolled  # set up online once; from now on the till has no connectivity
+    stall = offpay.MerchantTill.open(str(tmp_path / "till-STALL"), Config(issuer_url="http://127.0.0.1:9"))
+    with pytest.raises(OffpayError.Offline):
+        stall.sync_payments()
+
+    wallet = CustomerWallet.create(str(tmp_path / "wallet"), Config(issuer_url=url), None)
+    wallet.pre_authorize_instrument(instrument, credential, eur("20"))
+    paid = wallet.pay(stall.create_request(eur("2.50"), None))
+    stall.accept(paid.bytes)
+
+    def camera(frames):
+        receiver = offpay.QrReceiver()
+        for i, text in enumerate(frames):
+            if i % 10 < 3:
+                continue  # 30 % of the frames are missed
+            message = receiver.receive_image(offpay.qr_text_png(text))
+            if message is not None:
+                return message
+        raise AssertionError("the frames ran out")
+
+    batch = stall.relay_batch()
+    carried = camera(stall.relay_frames(2 * offpay.qr_fragments(batch) + 4))
+    assert carried == batch
+    batch_id = wallet.carry_batch(carried)
+    summary = wallet.sync_payments()
+    assert summary.relayed_batches == 1
+    assert [(c["amount_minor"], c["payments"]) for c in admin.credits()] == [(250, 1)]
+
+    [relayed] = wallet.relay_reports()
+    assert relayed.batch_id == batch_id
+    report = camera(offpay.qr_animate(relayed.report, 2 * offpay.qr_fragments(relayed.report) + 4))
+    tampered = bytearray(report)
+    tampered[-5] ^= 1
+    with pytest.raises(OffpayError.Refused) as e:
+        stall.receive_report(bytes(tampered))
+    assert e.value.name == "bad-signature"
+    assert stall.receive_report(report) == 2
+    assert all(p.settled for p in stall.fetch_offline_payments())
+    assert stall.relay_batch() is None
+    wallet.forget_relay(batch_id)
+    assert wallet.relay_reports() == []
