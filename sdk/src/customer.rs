@@ -178,6 +178,22 @@ impl CustomerWallet {
         &self.dir
     }
 
+    pub(crate) fn config_now(&self) -> Result<Timestamp, Error> {
+        self.config.now()
+    }
+
+    pub(crate) fn trust(&self) -> Trust {
+        self.state().trust.clone()
+    }
+
+    pub(crate) fn revocation_list(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.dir.revocations()
+    }
+
+    pub(crate) fn with_wallet<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.state().wallet)
+    }
+
     /// The wallet's directory.
     pub fn path(&self) -> &Path {
         self.dir.path()

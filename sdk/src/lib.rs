@@ -14,6 +14,7 @@
 //!
 #![doc = include_str!("../walkthrough.md")]
 
+pub mod ble;
 mod customer;
 mod device;
 mod error;
@@ -25,6 +26,7 @@ mod relay;
 mod signer;
 mod sync;
 
+pub use ble::{BleOutcome, TillBleSession, WalletBleSession};
 pub use customer::{Authorization, Balance, CustomerWallet, PaymentMade, PaymentReview};
 pub use device::{Config, RefreshSummary, merchant_id, merchant_text};
 pub use error::Error;

@@ -150,6 +150,14 @@ impl MerchantTill {
         self.state().trust.clone()
     }
 
+    pub(crate) fn revocations(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.dir.revocations()
+    }
+
+    pub(crate) fn with_acceptor<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.state().acceptor)
+    }
+
     /// The till's directory.
     pub fn path(&self) -> &Path {
         self.dir.path()

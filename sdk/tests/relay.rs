@@ -5,70 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use offpay_issuer::api;
-use offpay_issuer::client::Client;
-use offpay_issuer::server::{self, InProcess};
+mod common;
+
+use common::{World, eur, offline_till, wallet, world};
+use offpay_sdk::Error;
 use offpay_sdk::qr::{self, Receiver};
-use offpay_sdk::{Config, CustomerWallet, Error, MerchantTill, Money, TillEnrollment};
-use std::path::Path;
-
-struct World {
-    _tmp: tempfile::TempDir,
-    root: std::path::PathBuf,
-    service: InProcess,
-    admin: Client,
-}
-
-fn world() -> World {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_path_buf();
-    let mut sc = server::Config::new(&root.join("issuer"));
-    sc.listen = ([127, 0, 0, 1], 0).into();
-    sc.admin_listen = ([127, 0, 0, 1], 0).into();
-    let service = InProcess::start(sc).unwrap();
-    let admin = Client::new(&service.admin_url())
-        .unwrap()
-        .with_admin_token(service.admin_token());
-    World {
-        _tmp: tmp,
-        root,
-        service,
-        admin,
-    }
-}
-
-fn eur(text: &str) -> Money {
-    Money::parse(text, "EUR").unwrap()
-}
-
-fn wallet(w: &World, name: &str, minor: u64) -> CustomerWallet {
-    let card = w.admin.create_instrument("EUR", None).unwrap();
-    w.admin
-        .fund(&card.instrument.id, minor, &format!("fund-{name}"))
-        .unwrap();
-    let wallet =
-        CustomerWallet::create(&w.root.join(name), Config::issuer(&w.service.url())).unwrap();
-    wallet
-        .pre_authorize_instrument(&card.instrument.id, &card.credential, eur("50"))
-        .unwrap();
-    wallet
-}
-
-/// A till enrolled once (online at its set-up), then opened with an issuer it cannot reach.
-fn offline_till(w: &World, dir: &Path) -> MerchantTill {
-    let e = TillEnrollment::start(dir, Config::issuer(&w.service.url())).unwrap();
-    let cert = w
-        .admin
-        .certify_merchant(&api::NewMerchant {
-            merchant_id: api::merchant_hex(&offpay_sdk::merchant_id("STALL").unwrap()),
-            merchant_key: hex::encode(e.merchant_key()),
-            display_name: "Market stall".into(),
-            days: 30,
-        })
-        .unwrap();
-    drop(e.finish(&cert).unwrap());
-    MerchantTill::open(dir, Config::issuer("http://127.0.0.1:9")).unwrap()
-}
 
 /// Draws `frames` as PNG images, loses the ones `lost` picks, and reads the rest back as a
 /// camera would; returns the message and how many images were scanned.
@@ -111,7 +52,7 @@ fn a_till_never_online_syncs_through_a_customers_phone() {
     }
     let batch = till.relay_batch().unwrap().unwrap();
     let need = qr::fragments(&batch).unwrap();
-    let frames = till.relay_frames(2 * need + 4).unwrap();
+    let frames = till.relay_frames(4 * need + 16).unwrap();
     let (carried, scanned) = through_camera(&frames, thirty_percent);
     assert_eq!(carried, batch, "the batch arrives unchanged");
     println!(
@@ -155,7 +96,7 @@ fn a_till_never_online_syncs_through_a_customers_phone() {
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].batch_id, id);
     let report = &reports[0].report;
-    let frames = qr::animate(report, 2 * qr::fragments(report).unwrap() + 4).unwrap();
+    let frames = qr::animate(report, 4 * qr::fragments(report).unwrap() + 16).unwrap();
     let (back, _) = through_camera(&frames, thirty_percent);
     assert_eq!(&back, report);
 

@@ -210,7 +210,7 @@ def test_a_till_never_online_syncs_through_a_phone(issuer, tmp_path):
         raise AssertionError("the frames ran out")
 
     batch = stall.relay_batch()
-    carried = camera(stall.relay_frames(2 * offpay.qr_fragments(batch) + 4))
+    carried = camera(stall.relay_frames(4 * offpay.qr_fragments(batch) + 16))
     assert carried == batch
     batch_id = wallet.carry_batch(carried)
     summary = wallet.sync_payments()
@@ -219,7 +219,7 @@ def test_a_till_never_online_syncs_through_a_phone(issuer, tmp_path):
 
     [relayed] = wallet.relay_reports()
     assert relayed.batch_id == batch_id
-    report = camera(offpay.qr_animate(relayed.report, 2 * offpay.qr_fragments(relayed.report) + 4))
+    report = camera(offpay.qr_animate(relayed.report, 4 * offpay.qr_fragments(relayed.report) + 16))
     tampered = bytearray(report)
     tampered[-5] ^= 1
     with pytest.raises(OffpayError.Refused) as e:
@@ -230,3 +230,36 @@ def test_a_till_never_online_syncs_through_a_phone(issuer, tmp_path):
     assert stall.relay_batch() is None
     wallet.forget_relay(batch_id)
     assert wallet.relay_reports() == []
+
+
+def test_a_payment_over_ble_chunks(issuer, tmp_path):
+    url, admin = issuer
+    instrument, credential = admin.instrument("EUR", 5_000)
+    cafe = till(tmp_path, url, admin, "CAFE", "Cafe Luna")
+    wallet = CustomerWallet.create(str(tmp_path / "wallet"), Config(issuer_url=url), None)
+    wallet.pre_authorize_instrument(instrument, credential, eur("20"))
+
+    t = cafe.ble_session(eur("3.50"), "ble")
+    engagement = offpay.qr_scan(t.engagement_qr())  # the customer scans the till's code
+    w = wallet.ble_session(engagement)
+    assert w.service_uuid() == t.service_uuid()
+    for s in (t, w):
+        s.set_mtu(23)
+    w.start()
+    moved = True
+    while moved:
+        moved = False
+        while (c := w.poll_transmit()) is not None:
+            t.receive(cafe, c)
+            moved = True
+        while (c := t.poll_transmit()) is not None:
+            w.receive(wallet, c)
+            moved = True
+        if (request := w.pending_request()) is not None:
+            assert offpay.format_money(wallet.review(request).amount) == "3.50 EUR"
+            w.approve(wallet)
+            moved = True
+    assert isinstance(w.outcome(), offpay.BleOutcome.COMPLETED)
+    assert w.outcome() == t.outcome()
+    [p] = wallet.fetch_offline_payments()
+    assert p.receipt is not None and p.payment_id == w.outcome().payment_id
