@@ -1,67 +1,23 @@
 //! `offpay demo`: the whole offline payment story in a fresh directory.
 //!
 //! It starts an issuer service in-process on a free loopback port (a real `offpay-issuer`
-//! with its SQLite ledger in the demo's directory) and does every online step over HTTP: it
-//! funds an instrument, certifies two merchants, pre-authorizes 50.00 EUR, pays merchant A
-//! over QR codes (PNG images written and decoded back from their pixels), pays merchant B over
-//! BLE (the encrypted session on an in-memory link, engaged by a QR code), syncs both sides,
-//! prints the settlement, and then lets a cloned wallet double-spend so that settlement shows
-//! the FraudProof.
+//! with its SQLite ledger in the demo's directory) and runs every device through the SDK
+//! (`offpay_sdk::CustomerWallet`, `offpay_sdk::MerchantTill`): it funds an instrument,
+//! certifies two merchants, pre-authorizes 50.00 EUR, pays merchant A over QR codes (PNG images
+//! written and decoded back from their pixels), pays merchant B over BLE (the encrypted session,
+//! engaged by a QR code, its chunks moved in memory), syncs both sides, prints the settlement,
+//! and then lets a cloned wallet double-spend so that settlement shows the FraudProof.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use offpay_ble::link::{self, LinkConfig};
-use offpay_ble::{CustomerSession, Engagement, MerchantEngagement, MerchantSession};
-use offpay_protocol::msg::{FraudProof, PaymentRequest};
-use offpay_protocol::*;
-use offpay_qr::QrConfig;
-use offpay_qr::render::{Style, save_png, to_terminal};
-use rand_core::OsRng;
-use std::path::{Path, PathBuf};
-
 use offpay_issuer::api;
 use offpay_issuer::client::Client;
 use offpay_issuer::server::{Config, InProcess};
-use offpay_protocol::msg::{SyncBatch, SyncReport};
-
-const SYNC_BATCH_MAX: usize = <SyncBatch<'static> as codec::Message<'static>>::MAX_LEN;
-
-/// What one upload did: records sent, payments credited, records already known, proofs.
-struct Uploaded {
-    report: Vec<u8>,
-    records: usize,
-    credited: usize,
-    duplicates: usize,
-    proofs: usize,
-}
-
-fn upload(issuer: &Client, batch: &[u8]) -> Result<Uploaded, Error> {
-    let report = issuer.sync(batch)?;
-    let r = decode_signed::<SyncReport<'_>>(&report)?;
-    let outcomes: Vec<_> = r.entries().map(|e| e.outcome).collect();
-    let records: Vec<&[u8]> = decode_unsigned::<SyncBatch<'_>>(batch)?.records().collect();
-    // A payment and its receipt both say "credited": count the payment once.
-    let credited = records
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| **o == msg::Outcome::Credited)
-        .map(|(rec, _)| match decode_signed::<msg::Receipt>(rec) {
-            Ok(r) => r.payment_id.0,
-            Err(_) => offpay_protocol::crypto::sha256(rec),
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let proofs = r.proofs().count();
-    Ok(Uploaded {
-        records: outcomes.len(),
-        credited,
-        duplicates: outcomes
-            .iter()
-            .filter(|o| **o == msg::Outcome::Duplicate)
-            .count(),
-        proofs,
-        report,
-    })
-}
+use offpay_protocol::decode_unsigned;
+use offpay_protocol::msg::FraudProof;
+use offpay_sdk::{
+    BleOutcome, CustomerWallet, MerchantTill, Money, SyncSummary, TillEnrollment, show_money,
+};
+use std::path::{Path, PathBuf};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -77,35 +33,90 @@ fn step<T>(what: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn eur(a: Amount) -> String {
-    offpay_sdk::show_money(a.0, "EUR")
+fn eur(minor: u64) -> String {
+    show_money(minor, "EUR")
 }
 
-/// Hands `message` from one device to another as a QR code: rendered to a PNG file, then
-/// found and decoded in that file's pixels, as a camera would.
+fn money(text: &str) -> Result<Money, Error> {
+    Ok(Money::parse(text, "EUR")?)
+}
+
+/// Hands `message` from one device to another as a QR code: drawn to a PNG file, then found
+/// and decoded in that file's pixels, as a camera would.
 fn through_qr(message: &[u8], dir: &Path, name: &str, show: bool) -> Result<Vec<u8>, Error> {
-    let offpay_qr::Encoded::Single(frame) = QrConfig::default().encode(message)? else {
-        return Err(format!("{name}: too large for one QR code").into());
-    };
     let path = dir.join(format!("{name}.png"));
     if show {
-        println!("{}", to_terminal(&frame, 2));
+        println!(
+            "{}",
+            crate::qrio::terminal_text(&offpay_sdk::qr::text(message)?)?
+        );
     }
-    let text = step(&format!("{name}: drawing and scanning the QR code"), || {
-        save_png(&frame, Style::default(), &path)?;
-        offpay_qr::scan::decode_file(&path)
+    let bytes = step(&format!("{name}: drawing and scanning the QR code"), || {
+        let png = offpay_sdk::qr::png(message)?;
+        std::fs::write(&path, &png)?;
+        Ok::<_, Error>(offpay_sdk::qr::scan(&std::fs::read(&path)?)?)
     })?;
-    let mut scanner = offpay_qr::Scanner::new(64 * 1024);
-    let offpay_qr::Progress::Complete(bytes) = scanner.receive(&text)? else {
-        return Err(format!("{name}: incomplete QR transfer").into());
-    };
     println!(
-        "  {name}: {} bytes -> QR version {} -> {} -> decoded from pixels",
+        "  {name}: {} bytes -> QR code -> {} -> decoded from pixels",
         message.len(),
-        frame.version(),
         path.display()
     );
     Ok(bytes)
+}
+
+fn synced(name: &str, s: &SyncSummary) {
+    println!(
+        "  {name}: {} records synced, {} record(s) credited, {} already known, {} FraudProof(s)",
+        s.records_sent,
+        s.credited + s.conflicts,
+        s.duplicates,
+        s.fraud_proofs.len()
+    );
+}
+
+/// Moves a BLE session's chunks between the wallet and the till in memory, as a GATT link
+/// would at `mtu`; the customer approves the request when it arrives. Returns the chunks and
+/// bytes that crossed.
+fn over_ble(
+    wallet: &CustomerWallet,
+    till: &MerchantTill,
+    t: &mut offpay_sdk::TillBleSession,
+    engagement: &[u8],
+    mtu: u16,
+) -> Result<(usize, usize, BleOutcome), Error> {
+    let mut w = wallet.ble_session(engagement)?;
+    w.set_mtu(mtu)?;
+    t.set_mtu(mtu)?;
+    w.start()?;
+    let (mut chunks, mut bytes) = (0, 0);
+    loop {
+        let mut moved = false;
+        while let Some(c) = w.poll_transmit() {
+            (chunks, bytes, moved) = (chunks + 1, bytes + c.len() + 3, true);
+            t.receive(till, &c)?;
+        }
+        while let Some(c) = t.poll_transmit() {
+            (chunks, bytes, moved) = (chunks + 1, bytes + c.len() + 3, true);
+            w.receive(wallet, &c)?;
+        }
+        if let Some(request) = w.pending_request() {
+            let review = wallet.review(&request)?;
+            println!(
+                "  customer sees over BLE: {} to {}",
+                review.amount, review.merchant_name
+            );
+            w.approve(wallet)?;
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    let outcome = w.outcome().ok_or("the BLE session did not finish")?;
+    if t.outcome() != Some(outcome.clone()) {
+        return Err(format!("BLE: customer {outcome:?}, till {:?}", t.outcome()).into());
+    }
+    Ok((chunks, bytes, outcome))
 }
 
 /// Runs the demo in `dir` (a temporary directory, removed afterwards, when `None`).
@@ -122,12 +133,6 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         .into());
     }
     std::fs::create_dir_all(&dir)?;
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as u32;
-    let at = |s: u32| Timestamp(t0 + s);
-    let euro = Currency::parse("EUR").ok_or("currency")?;
-
     println!("== online: issuer service, merchants, customer, pre-authorization");
     // A real issuer service on a free loopback port, its ledger in the demo's directory.
     let mut config = Config::new(&dir.join("issuer"));
@@ -136,246 +141,156 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     config.policy.max_single_minor = Some(4000);
     config.policy.max_payments = 20;
     let service = step("starting the issuer service", || InProcess::start(config))?;
-    let issuer = Client::new(&service.url())?;
     let admin = Client::new(&service.admin_url())?.with_admin_token(service.admin_token());
+    let device = offpay_sdk::Config::issuer(&service.url());
     println!(
         "  issuer service at {} (admin API at {})",
         service.url(),
         service.admin_url()
     );
-    let info = issuer.issuer_info()?;
-    let key = info.keys.first().ok_or("the issuer shows no key")?;
-    let mut trust = TrustStore::<4>::new();
-    trust.add(
-        api::parse_key(&key.public_key).ok_or("issuer key")?,
-        Timestamp(key.not_before),
-        Timestamp(key.not_after),
-    )?;
     let card = admin.create_instrument("EUR", Some("demo card"))?;
     admin.fund(&card.instrument.id, 10_000, "demo")?;
     println!(
         "  instrument {} funded with {}",
         card.instrument.id,
-        eur(Amount(10_000))
+        eur(10_000)
     );
     let mut summary: Vec<[String; 4]> = Vec::new();
-    let mut shops = Vec::new();
-    let mut seeds = Vec::new();
-    for (id, name) in [(*b"CAFE-001", "Cafe A"), (*b"BIKE-002", "Bike shop B")] {
-        let seed = *SigningKey::generate(&mut OsRng).to_seed();
-        seeds.push(seed);
-        let key = SigningKey::from_seed(&seed);
+    let mut tills = Vec::new();
+    for (id, name, till_dir) in [
+        ("CAFE-001", "Cafe A", "till-cafe"),
+        ("BIKE-002", "Bike shop B", "till-bike"),
+    ] {
+        let e = TillEnrollment::start(&dir.join(till_dir), device.clone())?;
         let cert = admin.certify_merchant(&api::NewMerchant {
-            merchant_id: hex::encode(id),
-            merchant_key: hex::encode(key.public_key().0),
+            merchant_id: api::merchant_hex(&offpay_sdk::merchant_id(id)?),
+            merchant_key: hex::encode(e.merchant_key()),
             display_name: name.to_string(),
             days: 365,
         })?;
-        let store =
-            FileStore::open(dir.join(format!("merchant-{}.journal", &name[name.len() - 1..])))?;
-        shops.push((
-            name,
-            cert.clone(),
-            Acceptor::<FileStore, SigningKey>::open(store, key, &cert)?,
-        ));
+        tills.push((name, e.finish(&cert)?));
         println!("  certified merchant {name}");
     }
-    let holder_seed = *SigningKey::generate(&mut OsRng).to_seed();
-    let mut wallet: Wallet<FileStore, SigningKey> = Wallet::open(
-        FileStore::open(dir.join("wallet.journal"))?,
-        SigningKey::from_seed(&holder_seed),
-    )?;
-    let mut nonce = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut OsRng, &mut nonce);
-    let preauth = wallet.preauth_request(
-        card.instrument.id.as_bytes(),
-        Amount(5000),
-        euro,
-        Nonce(nonce),
-        at(1),
-    )?;
-    let voucher = issuer.preauthorize(&preauth, &card.credential)?;
-    let voucher_id = wallet.install_voucher(&voucher, &trust, at(2))?;
+    // Cafe A's second till: the same merchant's directory copied at set-up, its own journal
+    // and offline memory from then on.
+    copy_dir(&dir.join("till-cafe"), &dir.join("till-cafe-2"))?;
+    let wallet = CustomerWallet::create(&dir.join("wallet"), device.clone())?;
+    let auth =
+        wallet.pre_authorize_instrument(&card.instrument.id, &card.credential, money("50.00")?)?;
     println!(
-        "  voucher {voucher_id}: {} pre-authorized over HTTP",
-        eur(Amount(5000))
+        "  voucher {}: {} pre-authorized over HTTP",
+        auth.voucher_id, auth.amount
     );
-    std::fs::copy(dir.join("wallet.journal"), dir.join("clone.journal"))?;
+    // A copy of the wallet as it is now: the "clone" of the last act.
+    copy_dir(&dir.join("wallet"), &dir.join("clone"))?;
 
     println!("\n== offline, over QR: 4.20 EUR to Cafe A");
-    let now = at(100);
-    let ctx = Context {
-        trust: &trust,
-        revocations: None,
-        now,
-    };
-    let (_, _, cafe) = &mut shops[0];
-    let request = cafe.create_request(Amount(420), euro, Some("coffee"), now, &mut OsRng)?;
+    let (_, cafe) = &tills[0];
+    let request = cafe.create_request(money("4.20")?, Some("coffee"))?;
     let request = through_qr(&request, &dir, "request", show)?;
-    let shown = decode_signed::<PaymentRequest<'_>>(&request)?;
+    let review = wallet.review(&request)?;
     println!(
         "  customer sees: {} to {}",
-        eur(shown.amount),
-        shown.certificate.display_name
+        review.amount, review.merchant_name
     );
-    let payment = wallet.pay(&request, &trust, None, now)?;
-    let payment = through_qr(&payment, &dir, "payment", show)?;
-    let receipt = cafe.accept(&payment, &ctx)?;
-    let receipt = through_qr(&receipt, &dir, "receipt", show)?;
+    let paid = wallet.pay(&request)?;
+    let payment = through_qr(&paid.bytes, &dir, "payment", show)?;
+    let accepted = cafe.accept(&payment)?;
+    let receipt = through_qr(&accepted.receipt, &dir, "receipt", show)?;
     wallet.receive_receipt(&receipt)?;
     summary.push([
         "QR".into(),
         "Cafe A".into(),
-        eur(Amount(420)),
+        eur(420),
         "accepted offline, receipt held, credited at sync".into(),
     ]);
     println!(
         "  paid; the wallet holds the receipt; left {}",
-        eur(wallet.remaining(euro, now))
+        wallet.available("EUR")?
     );
 
     println!("\n== offline, over BLE: 12.00 EUR to Bike shop B");
-    let now = at(200);
-    let ctx = Context {
-        trust: &trust,
-        revocations: None,
-        now,
-    };
-    let (_, _, bike) = &mut shops[1];
-    let request = bike.create_request(Amount(1200), euro, Some("inner tube"), now, &mut OsRng)?;
-    let engagement = MerchantEngagement::generate(&mut OsRng);
-    let scanned = through_qr(
-        &engagement.engagement().to_bytes(),
-        &dir,
-        "ble-engagement",
-        show,
-    )?;
-    let scanned = Engagement::from_bytes(&scanned)?;
-    let mut customer = CustomerSession::new(&scanned, &mut OsRng)?;
-    let mut merchant = MerchantSession::new(&engagement, &request)?;
-    let report = link::run(
-        LinkConfig::mtu(185),
-        &mut customer,
-        &mut wallet,
-        &trust,
-        None,
-        &mut merchant,
-        bike,
-        &ctx,
-        now,
-    )?;
-    match (customer.outcome(), merchant.outcome()) {
-        (
-            Some(offpay_ble::CustomerOutcome::Paid(id)),
-            Some(offpay_ble::MerchantOutcome::Accepted(_)),
-        ) => println!(
-            "  paid {id} over an encrypted BLE session: {} chunks, {} bytes on air at MTU 185; left {}",
-            report.chunks_c2s + report.chunks_s2c,
-            report.bytes_c2s + report.bytes_s2c,
-            eur(wallet.remaining(euro, now))
+    let (_, bike) = &tills[1];
+    let mut session = bike.ble_session(money("12.00")?, Some("inner tube"))?;
+    let engagement = through_qr(&session.engagement(), &dir, "ble-engagement", show)?;
+    match over_ble(&wallet, bike, &mut session, &engagement, 185)? {
+        (chunks, bytes, BleOutcome::Completed { payment_id }) => println!(
+            "  paid {payment_id} over an encrypted BLE session: {chunks} chunks, {bytes} bytes on air at MTU 185; left {}",
+            wallet.available("EUR")?
         ),
-        (c, m) => return Err(format!("BLE payment failed: customer {c:?}, merchant {m:?}").into()),
+        (_, _, other) => return Err(format!("BLE payment failed: {other:?}").into()),
     }
     summary.push([
         "BLE".into(),
         "Bike shop B".into(),
-        eur(Amount(1200)),
+        eur(1200),
         "accepted offline, receipt held, credited at sync".into(),
     ]);
 
     println!("\n== online again: everyone syncs to the issuer");
-    let mut buf = vec![0u8; SYNC_BATCH_MAX];
-    for (name, _, shop) in &mut shops {
-        let n = step(&format!("{name}: syncing"), || shop.sync_batch(&mut buf))?;
-        let synced = upload(&issuer, &buf[..n])?;
-        shop.apply_report(&synced.report, &trust, at(3601))?;
-        println!(
-            "  {name}: {} records synced, {} payment(s) credited",
-            synced.records, synced.credited
+    for (name, till) in &tills {
+        synced(
+            name,
+            &step(&format!("{name}: syncing"), || till.sync_payments())?,
         );
     }
-    let n = wallet.sync_batch(&mut buf)?;
-    let synced = upload(&issuer, &buf[..n])?;
-    wallet.apply_report(&synced.report, &trust, at(3701))?;
+    let s = wallet.sync_payments()?;
     println!(
         "  wallet: {} records synced, all {} already known (each payment is credited once)",
-        synced.records, synced.duplicates
+        s.records_sent, s.duplicates
     );
 
     println!("\n== a cloned wallet double-spends");
-    let mut clone: Wallet<FileStore, SigningKey> = Wallet::open(
-        FileStore::open(dir.join("clone.journal"))?,
-        SigningKey::from_seed(&holder_seed),
-    )?;
-    let now = at(300);
-    let ctx = Context {
-        trust: &trust,
-        revocations: None,
-        now,
-    };
+    let clone = CustomerWallet::open(&dir.join("clone"), device.clone())?;
     {
-        let (name, _, bike) = &mut shops[1];
-        let request = bike.create_request(Amount(1000), euro, None, now, &mut OsRng)?;
-        let payment = clone.pay(&request, &trust, None, now)?;
-        match bike.accept(&payment, &ctx) {
+        let (name, bike) = &tills[1];
+        let payment = clone.pay(&bike.create_request(money("10.00")?, None)?)?;
+        match bike.accept(&payment.bytes) {
             Ok(_) => println!("  {name} accepts 10.00 EUR from the clone"),
             Err(e) => {
-                println!("  {name}, which saw the real wallet, refuses the clone offline: {e}");
+                let why = e.name().unwrap_or("refused").to_string();
+                println!("  {name}, which saw the real wallet, refuses the clone offline: {why}");
                 summary.push([
                     "clone".into(),
                     name.to_string(),
-                    eur(Amount(1000)),
-                    format!("refused offline: {}", e.name()),
+                    eur(1000),
+                    format!("refused offline: {why}"),
                 ]);
             }
         }
     }
     // Cafe A's second till has its own offline memory and has never seen this wallet.
-    let (name, cert, _) = &shops[0];
-    let mut till = Acceptor::<FileStore, SigningKey>::open(
-        FileStore::open(dir.join("merchant-A-till-2.journal"))?,
-        SigningKey::from_seed(&seeds[0]),
-        cert,
-    )?;
-    let request = till.create_request(Amount(4000), euro, None, now, &mut OsRng)?;
-    let payment = clone.pay(&request, &trust, None, now)?;
-    till.accept(&payment, &ctx)?;
+    let till2 = MerchantTill::open(&dir.join("till-cafe-2"), device.clone())?;
+    let payment = clone.pay(&till2.create_request(money("40.00")?, None)?)?;
+    till2.accept(&payment.bytes)?;
     println!(
-        "  {name}'s second till, which never saw the wallet, accepts 40.00 EUR from the clone"
+        "  Cafe A's second till, which never saw the wallet, accepts 40.00 EUR from the clone"
     );
     summary.push([
         "clone".into(),
-        format!("{name} till 2"),
-        eur(Amount(4000)),
+        "Cafe A till 2".into(),
+        eur(4000),
         "accepted offline; FraudProof at settlement, holder owes the overspend".into(),
     ]);
 
     println!("\n== online: the merchants sync again");
-    for (name, shop) in [
-        ("Bike shop B", &mut shops[1].2),
-        ("Cafe A till 2", &mut till),
-    ] {
-        let n = shop.sync_batch(&mut buf)?;
-        let synced = upload(&issuer, &buf[..n])?;
-        shop.apply_report(&synced.report, &trust, at(3801))?;
-        println!(
-            "  {name}: {} records synced, {} payment(s) credited, {} FraudProof(s)",
-            synced.records, synced.credited, synced.proofs
-        );
+    let trust = offpay_sdk::read_trust(&dir.join("wallet"))?;
+    for (name, till) in [("Bike shop B", &tills[1].1), ("Cafe A till 2", &till2)] {
+        let s = till.sync_payments()?;
+        synced(name, &s);
+        for p in &s.fraud_proofs {
+            let proof = decode_unsigned::<FraudProof<'_>>(&p.bytes)?;
+            proof.verify(&trust)?;
+            println!(
+                "  FraudProof ({}, {} bytes): voucher {} signed two different payments with sequence {}",
+                p.kind,
+                p.bytes.len(),
+                p.voucher_id,
+                proof.first.seq
+            );
+        }
     }
     let proofs = admin.fraud()?;
-    for p in &proofs {
-        let bytes = hex::decode(&p.proof)?;
-        let proof = decode_unsigned::<FraudProof<'_>>(&bytes)?;
-        proof.verify(&trust)?;
-        println!(
-            "  FraudProof ({:?}, {} bytes): voucher {} signed two different payments with sequence {}",
-            proof.kind,
-            bytes.len(),
-            proof.first.voucher.id,
-            proof.first.seq
-        );
-    }
 
     println!("\n== settlement (from the issuer's admin API)");
     println!("  {:<14} {:>12}", "merchant", "credited");
@@ -384,28 +299,28 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         println!(
             "  {:<14} {:>12}",
             String::from_utf8_lossy(&id.0),
-            eur(Amount(c.amount_minor))
+            eur(c.amount_minor)
         );
     }
     if let Some(v) = admin
         .vouchers()?
         .iter()
-        .find(|v| v.voucher_id == hex::encode(voucher_id.0))
+        .find(|v| v.voucher_id == auth.voucher_id)
     {
         println!(
             "  voucher limit {}, credited {}, overspend owed by the holder {}",
-            eur(Amount(v.limit_minor)),
-            eur(Amount(v.credited_minor)),
-            eur(Amount(v.overspend_minor))
+            eur(v.limit_minor),
+            eur(v.credited_minor),
+            eur(v.overspend_minor)
         );
     }
     let i = admin.instrument(&card.instrument.id)?;
     println!(
         "  instrument {}: available {}, reserved {}, owed {}",
         i.id,
-        eur(Amount(i.available_minor)),
-        eur(Amount(i.reserved_minor)),
-        eur(Amount(i.owed_minor))
+        eur(i.available_minor),
+        eur(i.reserved_minor),
+        eur(i.owed_minor)
     );
     println!("  fraud proofs: {}", proofs.len());
 
@@ -417,6 +332,7 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
     for [channel, merchant, amount, outcome] in &summary {
         println!("  {channel:<10} {merchant:<16} {amount:>10}  {outcome}");
     }
+    drop((wallet, clone, tills, till2));
     drop(service);
     if temporary {
         std::fs::remove_dir_all(&dir)?;
@@ -426,6 +342,18 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
             dir.display(),
             dir.join("issuer").join("ledger.sqlite").display()
         );
+    }
+    Ok(())
+}
+
+/// Copies a device directory (not its lock) as a backup or a clone would be made.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_file() && e.file_name() != ".lock" {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
     }
     Ok(())
 }

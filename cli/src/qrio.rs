@@ -74,6 +74,13 @@ pub fn terminal(frame: &Frame) -> String {
     to_terminal(frame, 2)
 }
 
+/// Draws the frame whose text is `text` for the terminal.
+pub fn terminal_text(text: &str) -> Result<String> {
+    let c = QrConfig::default();
+    let frame = Frame::new(text.to_string(), c.ec_level, 40).doing("drawing the QR code")?;
+    Ok(terminal(&frame))
+}
+
 /// Finds the QR code in the image file `path` and returns the offpay message it holds.
 pub fn read_image(path: &Path) -> Result<Vec<u8>> {
     if !path.exists() {

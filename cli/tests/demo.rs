@@ -28,7 +28,7 @@ fn the_demo_completes_and_settlement_shows_the_fraud_proof() {
     }
     assert!(stdout.contains("left 45.80 EUR"), "{stdout}");
     assert!(stdout.contains("left 33.80 EUR"), "{stdout}");
-    assert!(stdout.contains("FraudProof (SameSequence"), "{stdout}");
+    assert!(stdout.contains("FraudProof (same-sequence"), "{stdout}");
     // The bike shop saw the real wallet and catches the clone offline; the cafe's second till
     // never saw it and accepts; settlement proves the double spend.
     assert!(
@@ -54,7 +54,7 @@ fn the_demo_completes_and_settlement_shows_the_fraud_proof() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("Cafe A till 2: 2 records synced, 1 payment(s) credited, 1 FraudProof(s)"),
+        stdout.contains("Cafe A till 2: 2 records synced, 2 record(s) credited, 0 already known, 1 FraudProof(s)"),
         "{stdout}"
     );
     let db = rusqlite::Connection::open(dir.join("issuer").join("ledger.sqlite")).unwrap();
