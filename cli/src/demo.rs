@@ -161,7 +161,7 @@ pub fn demo(dir: Option<PathBuf>, show: bool) -> Result<(), Error> {
         ("CAFE-001", "Cafe A", "till-cafe"),
         ("BIKE-002", "Bike shop B", "till-bike"),
     ] {
-        let e = TillEnrollment::start(&dir.join(till_dir), device.clone())?;
+        let mut e = TillEnrollment::start(&dir.join(till_dir), device.clone())?;
         let cert = admin.certify_merchant(&api::NewMerchant {
             merchant_id: api::merchant_hex(&offpay_sdk::merchant_id(id)?),
             merchant_key: hex::encode(e.merchant_key()),

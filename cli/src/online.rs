@@ -154,7 +154,7 @@ pub fn certify_merchant(
     let admin = a.admin()?;
     // Everything local is staged first and the certification asked last: a failure leaves no
     // trace, and the id is not used up.
-    let enrollment = TillEnrollment::start(&md, config(Some(a.public_url()), None))
+    let mut enrollment = TillEnrollment::start(&md, config(Some(a.public_url()), None))
         .doing("creating the data directory")?;
     let cert = admin
         .certify_merchant(&api::NewMerchant {

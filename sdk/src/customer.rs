@@ -7,6 +7,7 @@ use crate::signer::HolderKey;
 use crate::sync::{self, SyncSummary, Syncable};
 use crate::{Error, Money, OfflinePayment};
 use offpay_issuer::client::Client;
+use offpay_protocol::PreAuthRequest;
 use offpay_protocol::msg::{Payment, PaymentRequest, Receipt, RevocationList, Voucher};
 use offpay_protocol::{FileStore, Nonce, Signer, SigningKey, Timestamp, Wallet, decode_signed};
 use rand_core::{OsRng, RngCore};
@@ -14,6 +15,18 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 type Inner = Wallet<FileStore, HolderKey>;
+
+/// The pre-authorization request sent and not yet answered (SPEC §15: the issuer answers the
+/// same request with the same voucher).
+const PENDING_PREAUTH: &str = "preauth.pending";
+
+fn same_preauth(request: &[u8], instrument: &str, amount: Money) -> bool {
+    decode_signed::<PreAuthRequest<'_>>(request).is_ok_and(|r| {
+        r.instrument_id == instrument.as_bytes()
+            && r.amount == amount.amount()
+            && r.currency == amount.currency()
+    })
+}
 
 /// A customer's wallet: its directory (holder key, journal, trust anchors, revocation list)
 /// and its issuer. Safe to share between threads (calls are serialized); the directory is
@@ -23,6 +36,8 @@ pub struct CustomerWallet {
     issuer: Client,
     dir: DeviceDir,
     config: Config,
+    /// Why the app's signer last failed (none for a software key).
+    signer_failure: Option<std::sync::Arc<Mutex<Option<String>>>>,
 }
 
 struct State {
@@ -155,6 +170,7 @@ impl CustomerWallet {
             }
         };
         let trust = dir.trust()?;
+        let signer_failure = key.failure();
         let store = FileStore::open(dir.file("wallet.journal")).doing("opening the wallet")?;
         let wallet = Wallet::open(store, key).doing("opening the wallet")?;
         let issuer = config.client_for(&dir)?;
@@ -163,6 +179,7 @@ impl CustomerWallet {
             issuer,
             dir,
             config,
+            signer_failure,
         })
     }
 
@@ -176,6 +193,20 @@ impl CustomerWallet {
 
     pub(crate) fn device_dir(&self) -> &DeviceDir {
         &self.dir
+    }
+
+    /// A signer failure with the app signer's own words.
+    pub(crate) fn signer_said(&self, e: Error) -> Error {
+        let said = self
+            .signer_failure
+            .as_ref()
+            .and_then(|f| f.lock().ok().and_then(|mut f| f.take()));
+        match (e, said) {
+            (Error::Signer { message }, Some(why)) => Error::Signer {
+                message: format!("{message}: {why}"),
+            },
+            (e, _) => e,
+        }
     }
 
     pub(crate) fn config_now(&self) -> Result<Timestamp, Error> {
@@ -224,6 +255,9 @@ impl CustomerWallet {
             ));
         }
         let now = self.config.now()?;
+        // The issuer is asked for its keys without holding the wallet: payments go on meanwhile.
+        device::check_trusted(&self.issuer, &self.trust(), now)?;
+        let pending = self.dir.file(PENDING_PREAUTH);
         let request = {
             let s = self.state();
             if s.wallet.balances().count() >= 8 {
@@ -234,28 +268,50 @@ impl CustomerWallet {
                     message: "the wallet already holds its maximum of 8 vouchers".into(),
                 });
             }
-            device::check_trusted(&self.issuer, &s.trust, now)?;
-            let mut nonce = [0u8; 16];
-            OsRng.fill_bytes(&mut nonce);
-            s.wallet
-                .preauth_request(
-                    instrument.as_bytes(),
-                    amount.amount(),
-                    amount.currency(),
-                    Nonce(nonce),
-                    now,
-                )
-                .doing("asking for the pre-authorization")?
+            // A request sent before whose answer never came is sent again, the same bytes: the
+            // issuer answers a repeated request with the voucher it granted, so a retry after
+            // a timeout reserves nothing twice.
+            match self.pending_preauth()? {
+                Some(r) if same_preauth(&r, instrument, amount) => r,
+                _ => {
+                    let mut nonce = [0u8; 16];
+                    OsRng.fill_bytes(&mut nonce);
+                    let r = s
+                        .wallet
+                        .preauth_request(
+                            instrument.as_bytes(),
+                            amount.amount(),
+                            amount.currency(),
+                            Nonce(nonce),
+                            now,
+                        )
+                        .doing("asking for the pre-authorization")
+                        .map_err(|e| self.signer_said(e))?
+                        .to_vec();
+                    crate::files::write_atomic(&pending, &r)?;
+                    r
+                }
+            }
         };
-        let voucher = self
-            .issuer
-            .preauthorize(&request, credential)
-            .map_err(|e| client("pre-authorizing", e))?;
+        let voucher = match self.issuer.preauthorize(&request, credential) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = client("pre-authorizing", e);
+                if matches!(e, Error::IssuerRefused { .. }) && !e.is_transient() {
+                    // Refused for good: nothing was reserved; the next call starts afresh.
+                    let _ = std::fs::remove_file(&pending);
+                }
+                return Err(e);
+            }
+        };
         let mut s = self.state();
         let State { wallet, trust } = &mut *s;
+        // Refused here (a clock behind the voucher's start, say), the request stays pending:
+        // the same call later gets the same voucher again.
         let id = wallet
             .install_voucher(&voucher, trust, now)
             .doing("installing the voucher")?;
+        let _ = std::fs::remove_file(&pending);
         let v = decode_signed::<Voucher>(&voucher).doing("reading the voucher")?;
         Ok(Authorization {
             voucher_id: id.to_string(),
@@ -269,6 +325,20 @@ impl CustomerWallet {
 
     fn revocations(&self) -> Result<Option<Vec<u8>>, Error> {
         self.dir.revocations()
+    }
+
+    /// The pre-authorization request sent but not answered, if any.
+    fn pending_preauth(&self) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.dir.file(PENDING_PREAUTH);
+        if !path.exists() {
+            return Ok(None);
+        }
+        crate::files::read_capped(
+            &path,
+            <PreAuthRequest<'static> as offpay_protocol::codec::Message<'static>>::MAX_LEN,
+            "reading the pending pre-authorization",
+        )
+        .map(Some)
     }
 
     /// Checks a merchant's payment request (certificate, signature, validity, revocation) and
@@ -286,7 +356,10 @@ impl CustomerWallet {
         r.verify(&cert.merchant_key)
             .doing("checking the payment request")?;
         let already_paid = s.wallet.payments().any(|p| {
-            p.payment.request_nonce == r.nonce && p.payment.merchant_id == cert.merchant_id
+            p.payment.request_nonce == r.nonce
+                && p.payment.merchant_id == cert.merchant_id
+                && p.payment.amount == r.amount
+                && p.payment.voucher.currency == r.currency
         });
         if !already_paid {
             cert.check_time(now)
@@ -328,11 +401,15 @@ impl CustomerWallet {
         let r =
             decode_signed::<PaymentRequest<'_>>(request).doing("reading the payment request")?;
         let already_paid = wallet.payments().any(|p| {
-            p.payment.request_nonce == r.nonce && p.payment.merchant_id == r.certificate.merchant_id
+            p.payment.request_nonce == r.nonce
+                && p.payment.merchant_id == r.certificate.merchant_id
+                && p.payment.amount == r.amount
+                && p.payment.voucher.currency == r.currency
         });
         let bytes = wallet
             .pay(request, trust, list.as_deref(), now)
-            .doing("paying")?;
+            .doing("paying")
+            .map_err(|e| self.signer_said(e))?;
         let p = decode_signed::<Payment<'_>>(&bytes).doing("reading the payment")?;
         Ok(PaymentMade {
             payment_id: p.id().to_string(),
@@ -395,13 +472,10 @@ impl CustomerWallet {
     /// this wallet carries ([`CustomerWallet::carry_batch`]), keeping their reports.
     pub fn sync_payments(&self) -> Result<SyncSummary, Error> {
         let now = self.config.now()?;
-        let trust = {
-            let s = self.state();
-            device::check_trusted(&self.issuer, &s.trust, now)?;
-            s.trust.clone()
-        };
+        let trust = self.trust();
+        device::check_trusted(&self.issuer, &trust, now)?;
         let mut summary = sync::sync(&self.issuer, self, &self.dir, &trust, now)?;
-        self.upload_carried(&self.issuer, &mut summary)?;
+        self.upload_carried(&self.issuer, &mut summary);
         Ok(summary)
     }
 

@@ -30,6 +30,11 @@ pub struct Config {
     pub signer: Option<Arc<dyn HolderSigner>>,
     /// A fixed time (Unix seconds) instead of the system clock, for tests and replays.
     pub fixed_time: Option<u32>,
+    /// Allow `http://` to an issuer that is not on this machine. Off by default: over plain
+    /// HTTP whoever is on the path reads the instrument credential a pre-authorization sends
+    /// and can answer in the issuer's name (devices check what the issuer signs, but not who
+    /// reads the credential). For test networks only.
+    pub allow_http: bool,
 }
 
 impl fmt::Debug for Config {
@@ -41,6 +46,7 @@ impl fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("signer", &self.signer.is_some())
             .field("fixed_time", &self.fixed_time)
+            .field("allow_http", &self.allow_http)
             .finish()
     }
 }
@@ -56,6 +62,12 @@ impl Config {
 
     /// The issuer client for `url`.
     pub(crate) fn client(&self, url: &str) -> Result<Client, Error> {
+        if !self.allow_http && !url.starts_with("https://") && !is_loopback(url) {
+            return Err(Error::invalid(format!(
+                "'{url}' is not https: an issuer off this machine is reached over https only \
+                 (Config::allow_http for a test network)"
+            )));
+        }
         let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
         Client::with_options(url, timeout, self.tls_roots.as_deref())
             .map_err(|e| client("reaching the issuer", e))
@@ -90,6 +102,23 @@ impl Config {
             .map(Timestamp)
             .map_err(|_| Error::device("the system clock is past 2106; set the clock"))
     }
+}
+
+/// Whether `url` is `http://` to this machine (127.0.0.0/8, `[::1]`, `localhost`).
+fn is_loopback(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Asks the issuer for its keys and writes the trust anchor (the key pinned) and the issuer's
@@ -272,4 +301,39 @@ pub(crate) fn text_field(what: &str, text: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        for ok in [
+            "http://127.0.0.1:7878",
+            "http://127.1.2.3",
+            "http://localhost:80/x",
+            "http://[::1]:7878",
+            "https://issuer.example",
+        ] {
+            assert!(Config::issuer(ok).client(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://issuer.example",
+            "http://10.0.0.1:7878",
+            "http://127.0.0.1.example.com",
+            "http://localhost.example.com",
+            "http://[::2]:1",
+        ] {
+            assert!(
+                matches!(Config::issuer(bad).client(bad), Err(Error::Invalid { .. })),
+                "{bad}"
+            );
+        }
+        let c = Config {
+            allow_http: true,
+            ..Config::issuer("http://10.0.0.1:7878")
+        };
+        assert!(c.client("http://10.0.0.1:7878").is_ok());
+    }
 }

@@ -124,9 +124,11 @@ impl DeviceDir {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let created_parent = !parent.exists();
-        let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&staging)
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(&format!("creating {}", parent.display()), &e))?;
+        // A name of its own, made exclusively: two creations at once never share one.
+        let staging = parent.join(format!(".{name}.new-{}", unique()));
+        std::fs::create_dir(&staging)
             .map_err(|e| Error::io(&format!("creating {}", staging.display()), &e))?;
         let d = DeviceDir::new(&staging, what).locked()?;
         Ok(Staged {
@@ -252,12 +254,13 @@ impl DeviceDir {
         trust
             .verify(&new, &new.issuer_key_id, now)
             .doing("checking the revocation list")?;
-        if let Some(old) = self.revocations()? {
-            let old = decode_signed::<RevocationList<'_>>(&old)
-                .doing("reading the installed revocation list")?;
-            if new.supersedes(Some(&old)).is_err() {
-                return Ok(false);
-            }
+        // An installed list that no longer reads (a damaged file) is replaced by this verified
+        // one rather than blocking every later install.
+        if let Some(old) = self.revocations()?
+            && let Ok(old) = decode_signed::<RevocationList<'_>>(&old)
+            && new.supersedes(Some(&old)).is_err()
+        {
+            return Ok(false);
         }
         write_atomic(&self.file("revocations.bin"), list)?;
         Ok(true)
@@ -362,15 +365,35 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file, synced, renamed over the old one,
-/// the directory synced.
+/// 16 random hex digits, for names no other writer uses.
+fn unique() -> String {
+    use rand_core::RngCore;
+    let mut b = [0u8; 8];
+    rand_core::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file of its own (created exclusively, so
+/// two writers never share one), synced, renamed over the old one, the directory synced.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("writing a file", &e))?;
-    f.write_all(bytes)
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", unique()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io("writing a file", &e))?;
+    let written = f
+        .write_all(bytes)
         .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::io(&format!("writing {}", path.display()), &e))?;
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&format!("writing {}", path.display()), &e));
+    }
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 

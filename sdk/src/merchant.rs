@@ -32,7 +32,7 @@ struct State {
 /// A till being set up: its key exists, its certificate does not yet. Dropped without
 /// [`TillEnrollment::finish`], nothing is left behind.
 pub struct TillEnrollment {
-    staged: Staged,
+    staged: Option<Staged>,
     key: [u8; 32],
     config: Config,
 }
@@ -64,7 +64,7 @@ impl TillEnrollment {
         let key = SigningKey::generate(&mut OsRng);
         staged.dir().write_key("merchant.key", &key)?;
         Ok(TillEnrollment {
-            staged,
+            staged: Some(staged),
             key: key.public_key().0,
             config,
         })
@@ -76,9 +76,14 @@ impl TillEnrollment {
     }
 
     /// Installs the issuer's certificate (it must certify this till's key under a trusted
-    /// issuer key) and opens the till.
-    pub fn finish(self, certificate: &[u8]) -> Result<MerchantTill, Error> {
-        let trust = self.staged.dir().trust()?;
+    /// issuer key) and opens the till. A certificate that is refused changes nothing: call
+    /// again with the right one.
+    pub fn finish(&mut self, certificate: &[u8]) -> Result<MerchantTill, Error> {
+        let staged = self
+            .staged
+            .as_ref()
+            .ok_or_else(|| Error::device("this till was created already; open it"))?;
+        let trust = staged.dir().trust()?;
         let c = decode_signed::<MerchantCertificate<'_>>(certificate)
             .doing("reading the certificate")?;
         trust
@@ -90,9 +95,13 @@ impl TillEnrollment {
                 offpay_protocol::Rejection::WrongMerchant.into(),
             ));
         }
-        crate::files::write_atomic(&self.staged.dir().file("certificate.bin"), certificate)?;
-        let dir = self.staged.commit()?;
-        MerchantTill::open_dir(dir, self.config)
+        crate::files::write_atomic(&staged.dir().file("certificate.bin"), certificate)?;
+        let staged = self
+            .staged
+            .take()
+            .ok_or_else(|| Error::device("this till was created already; open it"))?;
+        let dir = staged.commit()?;
+        MerchantTill::open_dir(dir, self.config.clone())
     }
 }
 
@@ -105,7 +114,7 @@ impl MerchantTill {
         config: Config,
         certify: impl FnOnce([u8; 32]) -> Result<Vec<u8>, Error>,
     ) -> Result<Self, Error> {
-        let e = TillEnrollment::start(dir, config)?;
+        let mut e = TillEnrollment::start(dir, config)?;
         let cert = certify(e.merchant_key())?;
         e.finish(&cert)
     }
@@ -262,11 +271,8 @@ impl MerchantTill {
     /// its signed reports, and installs the newest revocation list.
     pub fn sync_payments(&self) -> Result<SyncSummary, Error> {
         let now = self.config.now()?;
-        let trust = {
-            let s = self.state();
-            device::check_trusted(&self.issuer, &s.trust, now)?;
-            s.trust.clone()
-        };
+        let trust = self.trust();
+        device::check_trusted(&self.issuer, &trust, now)?;
         sync::sync(&self.issuer, self, &self.dir, &trust, now)
     }
 

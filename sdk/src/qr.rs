@@ -68,11 +68,14 @@ pub fn scan(image: &[u8]) -> Result<Vec<u8>, Error> {
 /// `message` as `count` animated QR frames (their texts), for a message too large for one code:
 /// the first [`fragments`] frames carry its fragments in order and later ones mix them
 /// (fountain codes), so a camera that missed some frames completes from whichever it sees
-/// next. Show them in a loop; [`Receiver`] reads them back.
+/// next. Show them in a loop; [`Receiver`] reads them back. At most `8 × fragments + 64`
+/// frames are made (more than a receiver ever takes).
 pub fn animate(message: &[u8], count: usize) -> Result<Vec<String>, Error> {
     let mut a = animation(message)?;
+    // More than a receiver ever takes (SPEC §13.2: 8 × count + 64) is never useful.
+    let most = a.fragment_count().saturating_mul(8).saturating_add(64);
     let frames = a
-        .frames(count.max(1))
+        .frames(count.clamp(1, most))
         .map_err(|e| qr_error("drawing the QR codes", e))?;
     Ok(frames.iter().map(|f| f.text().to_string()).collect())
 }
@@ -151,6 +154,11 @@ impl Receiver {
         let text =
             offpay_qr::scan::decode_image(image).map_err(|e| qr_error("scanning the image", e))?;
         self.receive_text(&text)
+    }
+
+    /// Forgets what was read, to read another message.
+    pub fn reset(&mut self) {
+        *self = Receiver::new();
     }
 
     /// Fragments recovered so far and how many the message has (0 before the first frame).

@@ -34,6 +34,7 @@ fn relay_dir(dir: &DeviceDir) -> std::path::PathBuf {
     dir.file(DIR)
 }
 
+/// The carried batches, oldest first: (id, whether the issuer's report is held).
 fn carried(dir: &DeviceDir) -> Result<Vec<(String, bool)>, Error> {
     let d = relay_dir(dir);
     if !d.exists() {
@@ -48,11 +49,12 @@ fn carried(dir: &DeviceDir) -> Result<Vec<(String, bool)>, Error> {
             && id.bytes().all(|b| b.is_ascii_hexdigit())
         {
             let answered = d.join(format!("{id}.report")).exists();
-            out.push((id.to_string(), answered));
+            let at = e.metadata().and_then(|m| m.modified()).ok();
+            out.push((at, id.to_string(), answered));
         }
     }
     out.sort();
-    Ok(out)
+    Ok(out.into_iter().map(|(_, id, a)| (id, a)).collect())
 }
 
 fn check_id(batch_id: &str) -> Result<(), Error> {
@@ -84,10 +86,17 @@ impl CustomerWallet {
             return Ok(id);
         }
         if held.len() >= MAX_CARRIED {
-            return Err(Error::device(format!(
-                "this wallet carries {MAX_CARRIED} tills' batches already; sync, and hand the \
-                 reports back, first"
-            )));
+            // The oldest batch already answered makes room: its till shows its records again
+            // to the next customer, and the issuer calls them duplicates.
+            match held.iter().find(|(_, answered)| *answered) {
+                Some((old, _)) => self.forget_relay(old)?,
+                None => {
+                    return Err(Error::device(format!(
+                        "this wallet carries {MAX_CARRIED} tills' batches the issuer has not \
+                         seen; sync first"
+                    )));
+                }
+            }
         }
         let d = relay_dir(dir);
         std::fs::create_dir_all(&d).map_err(|e| Error::io("creating the relay directory", &e))?;
@@ -95,36 +104,53 @@ impl CustomerWallet {
         Ok(id)
     }
 
-    /// Uploads every carried batch the issuer has not answered yet and keeps its report.
-    pub(crate) fn upload_carried(
-        &self,
-        issuer: &Client,
-        summary: &mut SyncSummary,
-    ) -> Result<(), Error> {
+    /// Uploads every carried batch the issuer has not answered yet and keeps its report. Each
+    /// batch on its own: one that fails is reported in `summary.incomplete` and tried again by
+    /// the next sync.
+    pub(crate) fn upload_carried(&self, issuer: &Client, summary: &mut SyncSummary) {
         let dir = self.device_dir();
         let d = relay_dir(dir);
-        for (id, answered) in carried(dir)? {
+        let held = match carried(dir) {
+            Ok(h) => h,
+            Err(e) => return summary.incomplete.push(e.to_string()),
+        };
+        for (id, answered) in held {
             if answered {
                 continue;
             }
-            let batch = read_capped(
-                &d.join(format!("{id}.batch")),
-                SYNC_BATCH_MAX,
-                "reading a carried batch",
-            )?;
-            let n = decode_unsigned::<SyncBatch<'_>>(&batch)
-                .doing("reading a carried batch")?
-                .len();
-            let report = issuer
-                .sync(&batch)
-                .map_err(|e| client("syncing a till's batch", e))?;
-            // The report is the till's to verify; here it is only counted and kept.
-            summary.add_report(&report)?;
-            summary.records_sent += u32::try_from(n).unwrap_or(u32::MAX);
-            summary.relayed_batches += 1;
-            write_atomic(&d.join(format!("{id}.report")), &report)?;
+            let upload = || -> Result<u32, Error> {
+                let batch = read_capped(
+                    &d.join(format!("{id}.batch")),
+                    SYNC_BATCH_MAX,
+                    "reading a carried batch",
+                )?;
+                let n = decode_unsigned::<SyncBatch<'_>>(&batch)
+                    .doing("reading a carried batch")?
+                    .len();
+                let report = issuer
+                    .sync(&batch)
+                    .map_err(|e| client("syncing a till's batch", e))?;
+                // The report is the till's to verify and apply; here it is only kept.
+                write_atomic(&d.join(format!("{id}.report")), &report)?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            };
+            match upload() {
+                Ok(n) => {
+                    summary.relayed_batches += 1;
+                    summary.relayed_records += n;
+                }
+                Err(e) => summary.incomplete.push(format!("batch {id}: {e}")),
+            }
         }
-        Ok(())
+    }
+
+    /// The carried batches the issuer has not answered yet (their ids).
+    pub fn carried_batches(&self) -> Result<Vec<String>, Error> {
+        Ok(carried(self.device_dir())?
+            .into_iter()
+            .filter(|(_, answered)| !answered)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// The issuer's reports on carried batches, to show to their tills (as animated QR frames:

@@ -14,7 +14,11 @@ use std::sync::Arc;
 /// them. The SDK checks every signature against [`HolderSigner::public_key`] before it stores
 /// or sends anything, so a signer that answers wrongly is refused, never trusted.
 ///
-/// Calls come from whatever thread calls the wallet, one at a time per wallet.
+/// Calls come from whatever thread calls the wallet, one at a time per wallet, while the
+/// wallet is held: a signer that waits for the person (a biometric prompt) must be called from
+/// a thread that may wait (not an app's main thread), and must not call back into the wallet.
+/// The text of an `Err` reaches the caller in [`crate::Error::Signer`] (so "the person
+/// cancelled" can be told from a failure).
 pub trait HolderSigner: Send + Sync {
     /// The 32-byte Ed25519 public key.
     fn public_key(&self) -> Result<[u8; 32], String>;
@@ -28,6 +32,8 @@ pub(crate) enum HolderKey {
     App {
         signer: Arc<dyn HolderSigner>,
         public: PublicKey,
+        /// Why the last signature failed, for the error the caller gets.
+        failure: Arc<std::sync::Mutex<Option<String>>>,
     },
 }
 
@@ -49,7 +55,16 @@ impl HolderKey {
         Ok(HolderKey::App {
             signer,
             public: PublicKey(public),
+            failure: Arc::default(),
         })
+    }
+
+    /// Where the app's signer leaves why it failed.
+    pub fn failure(&self) -> Option<Arc<std::sync::Mutex<Option<String>>>> {
+        match self {
+            HolderKey::Software(_) => None,
+            HolderKey::App { failure, .. } => Some(failure.clone()),
+        }
     }
 }
 
@@ -64,15 +79,26 @@ impl Signer for HolderKey {
     fn sign(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
         match self {
             HolderKey::Software(k) => k.as_ref().sign(domain, message),
-            HolderKey::App { signer, public } => {
+            HolderKey::App {
+                signer,
+                public,
+                failure,
+            } => {
+                let fail = |why: String| {
+                    if let Ok(mut f) = failure.lock() {
+                        *f = Some(why);
+                    }
+                    EncodeError::Signer
+                };
                 let mut bytes = Vec::with_capacity(domain.len() + message.len());
                 bytes.extend_from_slice(domain);
                 bytes.extend_from_slice(message);
-                let sig = signer.sign(&bytes).map_err(|_| EncodeError::Signer)?;
+                let sig = signer.sign(&bytes).map_err(fail)?;
                 // A wrong signature would be stored and sent, then refused by every merchant:
                 // check it here instead.
-                offpay_protocol::crypto::verify(public, domain, message, &sig)
-                    .map_err(|_| EncodeError::Signer)?;
+                offpay_protocol::crypto::verify(public, domain, message, &sig).map_err(|_| {
+                    fail("its signature does not verify under its public key".into())
+                })?;
                 Ok(sig)
             }
         }

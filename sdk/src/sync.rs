@@ -65,8 +65,14 @@ pub struct SyncSummary {
     /// Whether a newer revocation list was installed.
     pub revocation_list_updated: bool,
     /// Tills' batches uploaded on their behalf in this sync (see
-    /// [`crate::CustomerWallet::carry_batch`]); their outcomes are counted above too.
+    /// [`crate::CustomerWallet::carry_batch`]). Their records are not counted above: they are
+    /// the tills', whose reports say what became of them.
     pub relayed_batches: u32,
+    /// Records of those batches that were sent.
+    pub relayed_records: u32,
+    /// Steps that did not complete (fetching the revocation list, uploading a carried batch),
+    /// each with why; what did complete stands, and the next sync does the rest.
+    pub incomplete: Vec<String>,
 }
 
 impl SyncSummary {
@@ -137,9 +143,15 @@ pub(crate) fn sync(
             break;
         }
     }
-    let list = issuer
+    // The reports are applied: a failure from here on is reported, not returned, so that what
+    // this sync did (fraud proofs included) reaches the caller.
+    match issuer
         .revocations()
-        .map_err(|e| client("fetching the revocation list", e))?;
-    summary.revocation_list_updated = dir.install_revocations(&list, trust, now)?;
+        .map_err(|e| client("fetching the revocation list", e))
+        .and_then(|list| dir.install_revocations(&list, trust, now))
+    {
+        Ok(updated) => summary.revocation_list_updated = updated,
+        Err(e) => summary.incomplete.push(e.to_string()),
+    }
     Ok(summary)
 }

@@ -9,6 +9,8 @@ mod common;
 
 use common::{World, eur, offline_till, wallet, world};
 use offpay_sdk::Error;
+use offpay_sdk::protocol::decode_signed;
+use offpay_sdk::protocol::msg::{Outcome, SyncReport};
 use offpay_sdk::qr::{self, Receiver};
 
 /// Draws `frames` as PNG images, loses the ones `lost` picks, and reads the rest back as a
@@ -68,10 +70,24 @@ fn a_till_never_online_syncs_through_a_customers_phone() {
     let carol = wallet(&w, "carol", 10_000);
     carol.carry_batch(&forged).unwrap();
     let s = carol.sync_payments().unwrap();
-    assert_eq!(s.relayed_batches, 1);
-    assert_eq!(s.refused.len(), 1, "{s:?}");
-    assert_eq!(s.refused[0].code, 200);
-    assert_eq!(s.pending, 1, "{s:?}");
+    assert_eq!((s.relayed_batches, s.relayed_records), (1, 6), "{s:?}");
+    assert!(s.incomplete.is_empty(), "{s:?}");
+    let kept = &carol.relay_reports().unwrap()[0].report;
+    let outcomes: Vec<Outcome> = decode_signed::<SyncReport<'_>>(kept)
+        .unwrap()
+        .entries()
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(
+        outcomes.last(),
+        Some(&Outcome::Rejected(200)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Pending).count(),
+        1,
+        "the changed receipt's payment waits: {outcomes:?}"
+    );
     let credited = |w: &World| {
         w.admin
             .credits()

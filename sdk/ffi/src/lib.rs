@@ -19,7 +19,7 @@ pub enum OffpayError {
     /// The issuer could not be reached; nothing changed; retry when online.
     Offline {
         /// What went wrong.
-        message: String,
+        reason: String,
     },
     /// The issuer refused with a stable code; nothing changed here.
     IssuerRefused {
@@ -28,12 +28,12 @@ pub enum OffpayError {
         /// Its name.
         name: String,
         /// What the issuer said.
-        message: String,
+        reason: String,
     },
     /// The issuer failed; retry later.
     IssuerFailed {
         /// What went wrong.
-        message: String,
+        reason: String,
     },
     /// The protocol refused (SPEC §9); nothing was stored.
     Refused {
@@ -42,7 +42,7 @@ pub enum OffpayError {
         /// Its name.
         name: String,
         /// What was being done and why it was refused.
-        message: String,
+        reason: String,
     },
     /// The device's storage failed.
     Storage {
@@ -51,48 +51,38 @@ pub enum OffpayError {
         /// Its name.
         name: String,
         /// What was being done and what to do.
-        message: String,
+        reason: String,
     },
     /// An argument is not usable.
     Invalid {
         /// What is wrong.
-        message: String,
+        reason: String,
     },
     /// The device directory cannot be used as asked.
     Device {
         /// What is wrong.
-        message: String,
+        reason: String,
     },
     /// The app's holder signer failed or does not match.
     Signer {
         /// What went wrong.
-        message: String,
+        reason: String,
     },
 }
 
 impl std::fmt::Display for OffpayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::IssuerRefused {
-                code,
-                name,
-                message,
+            Self::IssuerRefused { code, name, reason }
+            | Self::Refused { code, name, reason }
+            | Self::Storage { code, name, reason } => {
+                write!(f, "{reason} ({name}, offpay error {code})")
             }
-            | Self::Refused {
-                code,
-                name,
-                message,
-            }
-            | Self::Storage {
-                code,
-                name,
-                message,
-            } => write!(f, "{message} ({name}, offpay error {code})"),
-            Self::Offline { message }
-            | Self::IssuerFailed { message }
-            | Self::Invalid { message }
-            | Self::Device { message }
-            | Self::Signer { message } => f.write_str(message),
+            Self::Offline { reason }
+            | Self::IssuerFailed { reason }
+            | Self::Invalid { reason }
+            | Self::Device { reason }
+            | Self::Signer { reason } => f.write_str(reason),
         }
     }
 }
@@ -103,7 +93,7 @@ impl From<sdk::Error> for OffpayError {
     fn from(e: sdk::Error) -> Self {
         use sdk::Error as E;
         match e {
-            E::Offline { message } => Self::Offline { message },
+            E::Offline { message } => Self::Offline { reason: message },
             E::IssuerRefused {
                 code,
                 name,
@@ -111,9 +101,9 @@ impl From<sdk::Error> for OffpayError {
             } => Self::IssuerRefused {
                 code,
                 name,
-                message,
+                reason: message,
             },
-            E::IssuerFailed { message } => Self::IssuerFailed { message },
+            E::IssuerFailed { message } => Self::IssuerFailed { reason: message },
             E::Refused {
                 code,
                 name,
@@ -121,7 +111,7 @@ impl From<sdk::Error> for OffpayError {
             } => Self::Refused {
                 code,
                 name,
-                message,
+                reason: message,
             },
             E::Storage {
                 code,
@@ -130,13 +120,13 @@ impl From<sdk::Error> for OffpayError {
             } => Self::Storage {
                 code,
                 name,
-                message,
+                reason: message,
             },
-            E::Invalid { message } => Self::Invalid { message },
-            E::Device { message } => Self::Device { message },
-            E::Signer { message } => Self::Signer { message },
+            E::Invalid { message } => Self::Invalid { reason: message },
+            E::Device { message } => Self::Device { reason: message },
+            E::Signer { message } => Self::Signer { reason: message },
             other => Self::Device {
-                message: other.to_string(),
+                reason: other.to_string(),
             },
         }
     }
@@ -211,14 +201,14 @@ pub enum SignerError {
     /// The key is unavailable or the user declined.
     Failed {
         /// Why.
-        message: String,
+        reason: String,
     },
 }
 
 impl std::fmt::Display for SignerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Failed { message } => f.write_str(message),
+            Self::Failed { reason } => f.write_str(reason),
         }
     }
 }
@@ -227,7 +217,7 @@ impl std::error::Error for SignerError {}
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for SignerError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        SignerError::Failed { message: e.reason }
+        SignerError::Failed { reason: e.reason }
     }
 }
 
@@ -275,6 +265,9 @@ pub struct Config {
     /// A fixed time (Unix seconds) instead of the clock, for tests and replays.
     #[uniffi(default = None)]
     pub fixed_time: Option<u32>,
+    /// Allow `http://` to an issuer that is not on this machine (a test network only).
+    #[uniffi(default = false)]
+    pub allow_http: bool,
 }
 
 fn config(c: Config, signer: Option<Arc<dyn HolderSigner>>) -> sdk::Config {
@@ -285,6 +278,7 @@ fn config(c: Config, signer: Option<Arc<dyn HolderSigner>>) -> sdk::Config {
         timeout: c.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
         signer: signer.map(|s| Arc::new(Foreign(s)) as Arc<dyn sdk::HolderSigner>),
         fixed_time: c.fixed_time,
+        allow_http: c.allow_http,
     }
 }
 
@@ -693,7 +687,7 @@ pub struct MerchantTill(sdk::MerchantTill);
 
 /// A till being set up: send `merchant_key()` for certification, then `finish`.
 #[derive(uniffi::Object)]
-pub struct TillEnrollment(Mutex<Option<sdk::TillEnrollment>>, [u8; 32]);
+pub struct TillEnrollment(Mutex<sdk::TillEnrollment>, [u8; 32]);
 
 #[uniffi::export]
 impl TillEnrollment {
@@ -702,7 +696,7 @@ impl TillEnrollment {
     pub fn start(dir: String, config: Config) -> Result<Arc<Self>> {
         let e = sdk::TillEnrollment::start(Path::new(&dir), self::config(config, None))?;
         let key = e.merchant_key();
-        Ok(Arc::new(Self(Mutex::new(Some(e)), key)))
+        Ok(Arc::new(Self(Mutex::new(e), key)))
     }
 
     /// The merchant key to certify.
@@ -710,17 +704,10 @@ impl TillEnrollment {
         self.1.to_vec()
     }
 
-    /// Installs the certificate and opens the till (once).
+    /// Installs the certificate and opens the till; a refused certificate changes nothing.
     pub fn finish(&self, certificate: Vec<u8>) -> Result<Arc<MerchantTill>> {
-        let e = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-            .ok_or_else(|| OffpayError::Device {
-                message: "this enrollment was finished already".into(),
-            })?;
-        Ok(Arc::new(MerchantTill(e.finish(&certificate)?)))
+        let till = locked(&self.0).finish(&certificate)?;
+        Ok(Arc::new(MerchantTill(till)))
     }
 }
 

@@ -163,12 +163,26 @@ def test_refusals_are_exceptions_with_codes_and_change_nothing(issuer, tmp_path)
         CustomerWallet.open(str(tmp_path / "nowhere"), Config(), None)
 
 
-def test_a_signer_that_signs_wrongly_is_refused(issuer, tmp_path):
+class CancelledSigner(PythonSigner):
+    """A signer whose person declines the prompt."""
+
+    def sign(self, message):
+        raise offpay.SignerError.Failed("the person cancelled")
+
+
+def test_a_signer_that_signs_wrongly_or_is_cancelled_is_refused(issuer, tmp_path):
     url, admin = issuer
     instrument, credential = admin.instrument("EUR", 5_000)
     wallet = CustomerWallet.create(str(tmp_path / "wallet"), Config(issuer_url=url), BrokenSigner())
-    with pytest.raises(OffpayError.Signer):
+    with pytest.raises(OffpayError.Signer) as e:
         wallet.pre_authorize_instrument(instrument, credential, eur("10"))
+    assert "does not verify" in str(e.value)
+    assert admin.instrument_state(instrument)["reserved_minor"] == 0
+
+    wallet = CustomerWallet.create(str(tmp_path / "wallet2"), Config(issuer_url=url), CancelledSigner())
+    with pytest.raises(OffpayError.Signer) as e:
+        wallet.pre_authorize_instrument(instrument, credential, eur("10"))
+    assert "the person cancelled" in str(e.value)
     assert admin.instrument_state(instrument)["reserved_minor"] == 0
 
 

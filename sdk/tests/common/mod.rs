@@ -53,7 +53,7 @@ pub fn wallet(w: &World, name: &str, minor: u64) -> CustomerWallet {
 
 /// A till certified as merchant `id`, in `dir`, configured with `config` once enrolled.
 pub fn till(w: &World, dir: &Path, id: &str, config: Config) -> MerchantTill {
-    let e = TillEnrollment::start(dir, Config::issuer(&w.service.url())).unwrap();
+    let mut e = TillEnrollment::start(dir, Config::issuer(&w.service.url())).unwrap();
     let cert = w
         .admin
         .certify_merchant(&api::NewMerchant {
