@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The SDK's bindings: builds the offpay-ffi library and UniFFI's generator, generates the
 # Python, Kotlin and Swift sources from the built library (so an interface that does not
-# generate fails here), builds the Python package into the test virtualenv, and runs its pytest
-# suite against a live offpay-issuer on loopback. Kotlin and Swift sources are generated and
-# kept in target/bindings/ (there is no Kotlin ≥ 1.6 compiler with JNA, nor a Swift compiler, in
-# the registries this project reaches).
+# generate fails here), builds the Python package into the test virtualenv and runs its pytest
+# suite against a live offpay-issuer on loopback, then compiles the Kotlin bindings with a
+# story (sdk/kotlin/Story.kt) and runs it on the JVM against another live issuer. The Kotlin
+# compiler comes from the npm registry (package kotlin-compiler, kept in target/tools/), JNA and
+# the JVM from Debian (scripts/test-all.sh installs them). Swift sources are generated only:
+# no Swift compiler comes from the registries this project reaches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,3 +33,38 @@ cp sdk/python/offpay/__init__.py "$out/python/offpay.py" "$lib" "$pkg/offpay/"
 "$venv/bin/pip" install --quiet --force-reinstall --no-deps "./$pkg"
 
 OFFPAY_ISSUER_BIN=target/debug/offpay-issuer "$venv/bin/python" -m pytest -q -p no:cacheprovider sdk/python/tests
+
+# Kotlin: compile the generated bindings with the story and run it on the JVM.
+kotlin_version=2.4.20
+tools=target/tools/kotlinc-$kotlin_version
+kotlinc=$tools/package/bin/kotlinc
+if [ ! -x "$kotlinc" ]; then
+    rm -rf "$tools" && mkdir -p "$tools"
+    (cd "$tools" && npm pack --silent "kotlin-compiler@$kotlin_version" >/dev/null \
+        && tar xzf "kotlin-compiler-$kotlin_version.tgz" && rm "kotlin-compiler-$kotlin_version.tgz")
+fi
+jna=/usr/share/java/jna.jar
+"$kotlinc" -nowarn "$out/kotlin/uniffi/offpay/offpay.kt" sdk/kotlin/Story.kt -cp "$jna" \
+    -include-runtime -d "$out/kotlin-story.jar"
+
+dir=$(mktemp -d)
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+free_port() { "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+public=$(free_port)
+admin=$(free_port)
+target/debug/offpay-issuer serve --data "$dir/issuer" --listen "127.0.0.1:$public" \
+    --admin-listen "127.0.0.1:$admin" >"$dir/log" 2>&1 &
+pid=$!
+up() { "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "http://127.0.0.1:$public/healthz" 2>/dev/null; }
+for _ in $(seq 100); do
+    up && break
+    sleep 0.1
+done
+up || { cat "$dir/log"; echo "offpay-issuer did not start" >&2; exit 1; }
+java -Djna.library.path="$(dirname "$lib")" -cp "$out/kotlin-story.jar:$jna" StoryKt \
+    "http://127.0.0.1:$public" "http://127.0.0.1:$admin" "$(cat "$dir/issuer/admin.token")" "$dir/work"

@@ -19,6 +19,10 @@ need=()
 pkg-config --exists dbus-1 2>/dev/null || need+=(libdbus-1-dev pkg-config)
 command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
+# JNA and a JVM for the Kotlin bindings' story (its compiler comes from the npm registry).
+[ -f /usr/share/java/jna.jar ] || need+=(libjna-java)
+command -v java >/dev/null || need+=(default-jre-headless)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
     sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
     $sudo_ apt-get update -qq
@@ -57,7 +61,7 @@ bash scripts/firmware.sh
 step "tests (unit, property, conformance vectors, end-to-end, doc)"
 cargo test --workspace
 
-step "SDK bindings: Python, Kotlin and Swift generated; pytest against a live offpay-issuer"
+step "SDK bindings: Python, Kotlin and Swift generated; pytest and a Kotlin story against live offpay-issuers"
 bash scripts/bindings.sh
 
 step "issuer API: schemathesis from the OpenAPI document against a live offpay-issuer"
