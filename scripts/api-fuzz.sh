@@ -8,29 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 examples=${API_FUZZ_EXAMPLES:-60}
-bin=target/debug/offpay-issuer
+venv=.venv
 cargo build -q -p offpay-issuer --bin offpay-issuer
-dir=$(mktemp -d)
-pid=""
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-free_port() { .venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-public=$(free_port)
-admin=$(free_port)
-"$bin" serve --data "$dir/issuer" --listen "127.0.0.1:$public" --admin-listen "127.0.0.1:$admin" \
-    >"$dir/log" 2>&1 &
-pid=$!
-up() { .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "http://127.0.0.1:$public/healthz" 2>/dev/null; }
-for _ in $(seq 100); do
-    up && break
-    sleep 0.1
-done
-up || { cat "$dir/log"; echo "offpay-issuer did not start" >&2; exit 1; }
-token=$(cat "$dir/issuer/admin.token")
+source scripts/issuer-up.sh
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection
 common=(--checks "$checks" --max-examples "$examples" --seed 7 --no-color

@@ -47,24 +47,6 @@ jna=/usr/share/java/jna.jar
 "$kotlinc" -nowarn "$out/kotlin/uniffi/offpay/offpay.kt" sdk/kotlin/Story.kt -cp "$jna" \
     -include-runtime -d "$out/kotlin-story.jar"
 
-dir=$(mktemp -d)
-pid=""
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-public=$(free_port)
-admin=$(free_port)
-target/debug/offpay-issuer serve --data "$dir/issuer" --listen "127.0.0.1:$public" \
-    --admin-listen "127.0.0.1:$admin" >"$dir/log" 2>&1 &
-pid=$!
-up() { "$venv/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "http://127.0.0.1:$public/healthz" 2>/dev/null; }
-for _ in $(seq 100); do
-    up && break
-    sleep 0.1
-done
-up || { cat "$dir/log"; echo "offpay-issuer did not start" >&2; exit 1; }
+source scripts/issuer-up.sh
 java -Djna.library.path="$(dirname "$lib")" -cp "$out/kotlin-story.jar:$jna" StoryKt \
-    "http://127.0.0.1:$public" "http://127.0.0.1:$admin" "$(cat "$dir/issuer/admin.token")" "$dir/work"
+    "http://127.0.0.1:$public" "http://127.0.0.1:$admin" "$token" "$dir/work"
