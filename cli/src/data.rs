@@ -97,12 +97,7 @@ pub fn show_time(t: Timestamp) -> String {
 
 /// A merchant id from its text (1–8 printable ASCII characters, padded with spaces).
 pub fn merchant_id(text: &str) -> Result<offpay_protocol::MerchantId> {
-    offpay_sdk::merchant_id(text).map_err(|e| {
-        Failure::new(
-            e.message().split(": use").next().unwrap_or_default(),
-            "use 1 to 8 letters, digits or signs, for example CAFE-001",
-        )
-    })
+    offpay_sdk::merchant_id(text).map_err(|e| Failure::new(e.message(), ""))
 }
 
 /// A merchant id as text.

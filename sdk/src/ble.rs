@@ -94,6 +94,10 @@ pub struct TillBleSession {
     engagement: MerchantEngagement,
     session: MerchantSession,
     request: Vec<u8>,
+    /// The till's trust anchors and revocation list, read once for the session rather than
+    /// at every chunk.
+    trust: crate::Trust,
+    revocations: Option<Vec<u8>>,
 }
 
 impl MerchantTill {
@@ -114,6 +118,8 @@ impl MerchantTill {
             engagement,
             session,
             request,
+            trust: self.trust(),
+            revocations: self.revocations()?,
         })
     }
 }
@@ -165,15 +171,14 @@ impl TillBleSession {
     /// which stores it with its receipt when it accepts.
     pub fn receive(&mut self, till: &MerchantTill, chunk: &[u8]) -> Result<(), Error> {
         let now = till.config_now()?;
-        let list = till.revocations()?;
-        let list = list
+        let list = self
+            .revocations
             .as_deref()
             .map(decode_signed::<RevocationList<'_>>)
             .transpose()
             .doing("reading the revocation list")?;
-        let trust = till.trust();
         let ctx = Context {
-            trust: &trust,
+            trust: &self.trust,
             revocations: list.as_deref(),
             now,
         };

@@ -482,18 +482,13 @@ impl CustomerWallet {
     /// **Online.** Installs the newest revocation list and reports issuer keys not trusted.
     pub fn refresh(&self) -> Result<RefreshSummary, Error> {
         let now = self.config.now()?;
-        let trust = self.state().trust.clone();
+        let trust = self.trust();
         device::refresh(&self.issuer, &self.dir, &trust, now)
     }
 
     /// The issuer keys this device trusts (hex), with their validity (Unix seconds).
     pub fn issuer_keys(&self) -> Result<Vec<(String, u32, u32)>, Error> {
-        Ok(self
-            .dir
-            .anchors()?
-            .into_iter()
-            .map(|(k, nb, na)| (hex::encode(k.0), nb.0, na.0))
-            .collect())
+        self.dir.anchors_hex()
     }
 
     /// Trusts one more issuer key (hex), valid from `not_before` to `not_after` (Unix

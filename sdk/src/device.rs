@@ -292,8 +292,9 @@ pub fn merchant_text(id: &MerchantId) -> String {
     }
 }
 
-/// Checks text a message carries (a merchant name, a reference) before anything is stored.
-pub(crate) fn text_field(what: &str, text: &str) -> Result<(), Error> {
+/// Checks text a message carries (a merchant name, a reference: 1–32 bytes of UTF-8 without
+/// control characters, SPEC §5) before anything is stored or sent; `what` names it in the error.
+pub fn check_text(what: &str, text: &str) -> Result<(), Error> {
     let max = offpay_protocol::msg::MAX_TEXT_LEN;
     if text.is_empty() || text.len() > max || text.chars().any(char::is_control) {
         return Err(Error::invalid(format!(

@@ -218,6 +218,15 @@ impl DeviceDir {
         })
     }
 
+    /// The trust anchors as (key hex, not before, not after).
+    pub fn anchors_hex(&self) -> Result<Vec<(String, u32, u32)>, Error> {
+        Ok(self
+            .anchors()?
+            .into_iter()
+            .map(|(k, nb, na)| (hex::encode(k.0), nb.0, na.0))
+            .collect())
+    }
+
     /// Reads the issuer's URL saved at creation.
     pub fn issuer_url(&self) -> Result<String, Error> {
         let bytes = read_capped(

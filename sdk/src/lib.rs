@@ -28,7 +28,7 @@ mod sync;
 
 pub use ble::{BleOutcome, TillBleSession, WalletBleSession};
 pub use customer::{Authorization, Balance, CustomerWallet, PaymentMade, PaymentReview};
-pub use device::{Config, RefreshSummary, merchant_id, merchant_text};
+pub use device::{Config, RefreshSummary, check_text, merchant_id, merchant_text};
 pub use error::Error;
 pub use files::{TRUST_KEYS, Trust};
 pub use merchant::{Accepted, MerchantTill, TillEnrollment};

@@ -203,7 +203,7 @@ impl MerchantTill {
     /// open requests is dropped.
     pub fn create_request(&self, amount: Money, reference: Option<&str>) -> Result<Vec<u8>, Error> {
         if let Some(r) = reference {
-            device::text_field("reference", r)?;
+            device::check_text("reference", r)?;
         }
         let now = self.config.now()?;
         let bytes = self
@@ -279,18 +279,13 @@ impl MerchantTill {
     /// **Online.** Installs the newest revocation list and reports issuer keys not trusted.
     pub fn refresh(&self) -> Result<RefreshSummary, Error> {
         let now = self.config.now()?;
-        let trust = self.state().trust.clone();
+        let trust = self.trust();
         device::refresh(&self.issuer, &self.dir, &trust, now)
     }
 
     /// The issuer keys this device trusts (hex), with their validity (Unix seconds).
     pub fn issuer_keys(&self) -> Result<Vec<(String, u32, u32)>, Error> {
-        Ok(self
-            .dir
-            .anchors()?
-            .into_iter()
-            .map(|(k, nb, na)| (hex::encode(k.0), nb.0, na.0))
-            .collect())
+        self.dir.anchors_hex()
     }
 
     /// Trusts one more issuer key (hex), valid from `not_before` to `not_after`, got by the
