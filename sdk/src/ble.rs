@@ -3,16 +3,21 @@
 //! types are the sessions' state, without I/O: the app moves their chunks over its platform's
 //! BLE stack (the till as a GATT server, the phone as a client) and calls them as chunks
 //! arrive. The `offpay-ble` crate has ready adapters for trouble-host and btleplug.
+//!
+//! Every step has a time limit (SPEC §14.7): after each call, ask the session
+//! [`TillBleSession::next_timeout`] and call [`TillBleSession::handle_timeout`] when it has
+//! passed with no chunk (the same for [`WalletBleSession`]). A session that timed out ends
+//! with [`BleOutcome::TimedOut`]; the till then serves the next customer.
 
 use crate::error::Doing;
 use crate::{CustomerWallet, Error, MerchantTill, Money};
 use offpay_ble::{
-    BleError, CustomerOutcome, CustomerSession, Engagement, MerchantEngagement, MerchantOutcome,
-    MerchantSession,
+    BleError, CustomerSession, Engagement, Event, MerchantEngagement, MerchantSession, Party,
 };
 use offpay_protocol::msg::RevocationList;
 use offpay_protocol::{Context, decode_signed};
 use rand_core::OsRng;
+use std::time::{Duration, Instant};
 
 /// The largest chunk a session writes (at the largest ATT MTU, 517).
 const MAX_CHUNK: usize = 514;
@@ -79,12 +84,76 @@ pub enum BleOutcome {
         /// Its name.
         name: String,
     },
+    /// A time limit of SPEC §14.7 passed; nothing beyond what the protocol had already
+    /// committed was stored (a wallet keeps a payment it sent).
+    TimedOut,
 }
 
 fn refused(code: u16) -> BleOutcome {
     BleOutcome::Refused {
         code,
         name: code_name(code),
+    }
+}
+
+/// The session's clock, its events so far, and what they mean for this side.
+#[derive(Debug)]
+struct Clock {
+    origin: Instant,
+    end: Option<Event>,
+    /// Whether this side sent a payment (a wallet's later refusal is of the receipt).
+    paid: bool,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock {
+            origin: Instant::now(),
+            end: None,
+            paid: false,
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Takes the session's events; keeps the final one.
+    fn take(&mut self, mut poll: impl FnMut() -> Option<Event>) {
+        while let Some(e) = poll() {
+            if e.is_final() {
+                self.end = Some(e);
+            }
+        }
+    }
+
+    /// Time left until the session needs `handle_timeout`.
+    fn left(&self, deadline: Option<Duration>) -> Option<Duration> {
+        deadline.map(|d| d.saturating_sub(self.now()))
+    }
+
+    fn outcome(&self, me: Party) -> Option<BleOutcome> {
+        Some(match self.end? {
+            Event::Paid(id) | Event::Accepted(id) => BleOutcome::Completed {
+                payment_id: id.to_string(),
+            },
+            // A wallet that refuses after it paid refuses the receipt.
+            Event::Refused { by, code } if by == me && self.paid => BleOutcome::BadReceipt {
+                code,
+                name: code_name(code),
+            },
+            Event::Refused { by, code } if by == me => refused(code),
+            Event::Refused { code, .. } => BleOutcome::RefusedByPeer {
+                code,
+                name: code_name(code),
+            },
+            Event::Failed(e) => BleOutcome::Failed {
+                code: e.code(),
+                name: e.name().into(),
+            },
+            Event::TimedOut => BleOutcome::TimedOut,
+            Event::RequestShown => return None,
+        })
     }
 }
 
@@ -98,6 +167,7 @@ pub struct TillBleSession {
     /// at every chunk.
     trust: crate::Trust,
     revocations: Option<Vec<u8>>,
+    clock: Clock,
 }
 
 impl MerchantTill {
@@ -120,6 +190,7 @@ impl MerchantTill {
             request,
             trust: self.trust(),
             revocations: self.revocations()?,
+            clock: Clock::new(),
         })
     }
 }
@@ -149,7 +220,16 @@ impl TillBleSession {
     pub fn reconnect(&mut self) -> Result<(), Error> {
         self.session = MerchantSession::new(&self.engagement, &self.request)
             .map_err(|e| ble("starting the BLE session", e))?;
+        self.clock = Clock::new();
         Ok(())
+    }
+
+    /// A customer connected: the session's clock starts (the hello is due within the idle
+    /// limit). [`receive`](Self::receive) starts it too, if this was not called.
+    pub fn start(&mut self) -> Result<(), Error> {
+        self.session
+            .start(self.clock.now())
+            .map_err(|e| ble("starting the BLE session", e))
     }
 
     /// Sets the negotiated ATT MTU (23 to 517).
@@ -182,28 +262,33 @@ impl TillBleSession {
             revocations: list.as_deref(),
             now,
         };
-        till.with_acceptor(|a| self.session.receive(chunk, a, &ctx))
-            .map_err(|e| ble("receiving over BLE", e))
+        if self.session.poll_timeout().is_none() && self.clock.end.is_none() {
+            // Not started by the app: the clock runs from the first chunk.
+            let _ = self.session.start(self.clock.now());
+        }
+        let at = self.clock.now();
+        let r = till.with_acceptor(|a| self.session.handle_input(chunk, at, a, &ctx));
+        self.clock.take(|| self.session.poll_event());
+        r.map_err(|e| ble("receiving over BLE", e))
+    }
+
+    /// How long until [`handle_timeout`](Self::handle_timeout) is due, while the session runs.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.clock.left(self.session.poll_timeout())
+    }
+
+    /// Ends the session as [`BleOutcome::TimedOut`] when its time limit passed (the customer
+    /// is told in a sealed refusal, to notify like any other chunk). Returns the outcome once
+    /// the session has one.
+    pub fn handle_timeout(&mut self) -> Option<BleOutcome> {
+        self.session.handle_timeout(self.clock.now());
+        self.clock.take(|| self.session.poll_event());
+        self.outcome()
     }
 
     /// How the session ended, once it has (a failure included).
     pub fn outcome(&self) -> Option<BleOutcome> {
-        if let Some(o) = self.session.outcome() {
-            return Some(match o {
-                MerchantOutcome::Accepted(id) => BleOutcome::Completed {
-                    payment_id: id.to_string(),
-                },
-                MerchantOutcome::Refused(code) => refused(code),
-                MerchantOutcome::CustomerRefused(code) => BleOutcome::RefusedByPeer {
-                    code,
-                    name: code_name(code),
-                },
-            });
-        }
-        self.session.error().map(|e| BleOutcome::Failed {
-            code: e.code(),
-            name: e.name().into(),
-        })
+        self.clock.outcome(Party::Merchant)
     }
 
     /// Whether the session is over and everything was sent: write State = end, disconnect.
@@ -216,6 +301,7 @@ impl TillBleSession {
 #[derive(Debug)]
 pub struct WalletBleSession {
     session: CustomerSession,
+    clock: Clock,
 }
 
 impl CustomerWallet {
@@ -227,7 +313,10 @@ impl CustomerWallet {
         let e = Engagement::from_bytes(engagement).map_err(|e| ble("reading the engagement", e))?;
         let session =
             CustomerSession::new(&e, &mut OsRng).map_err(|e| ble("reading the engagement", e))?;
-        Ok(WalletBleSession { session })
+        Ok(WalletBleSession {
+            session,
+            clock: Clock::new(),
+        })
     }
 }
 
@@ -247,7 +336,7 @@ impl WalletBleSession {
     /// Starts the exchange (after State = start was written): queues the hello.
     pub fn start(&mut self) -> Result<(), Error> {
         self.session
-            .start()
+            .start(self.clock.now())
             .map_err(|e| ble("starting the BLE session", e))
     }
 
@@ -262,15 +351,29 @@ impl WalletBleSession {
     /// Handles one Server2Client notification; the receipt, when it comes, is verified and
     /// stored in `wallet`.
     pub fn receive(&mut self, wallet: &CustomerWallet, chunk: &[u8]) -> Result<(), Error> {
-        wallet
-            .with_wallet(|w| self.session.receive(chunk, w))
-            .map_err(|e| ble("receiving over BLE", e))
+        let at = self.clock.now();
+        let r = wallet.with_wallet(|w| self.session.handle_input(chunk, at, w));
+        self.clock.take(|| self.session.poll_event());
+        r.map_err(|e| ble("receiving over BLE", e))
+    }
+
+    /// How long until [`handle_timeout`](Self::handle_timeout) is due, while the session runs.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.clock.left(self.session.poll_timeout())
+    }
+
+    /// Ends the session as [`BleOutcome::TimedOut`] when its time limit passed. Returns the
+    /// outcome once the session has one.
+    pub fn handle_timeout(&mut self) -> Option<BleOutcome> {
+        self.session.handle_timeout(self.clock.now());
+        self.clock.take(|| self.session.poll_event());
+        self.outcome()
     }
 
     /// The request waiting for approval: show [`CustomerWallet::review`] of it, then
     /// [`WalletBleSession::approve`] or [`WalletBleSession::decline`].
     pub fn pending_request(&self) -> Option<Vec<u8>> {
-        self.session.pending_request().map(<[u8]>::to_vec)
+        self.session.request().map(<[u8]>::to_vec)
     }
 
     /// Pays the pending request with `wallet` (the payment is stored before it is sent), or
@@ -284,9 +387,13 @@ impl WalletBleSession {
             .transpose()
             .doing("reading the revocation list")?;
         let trust = wallet.trust();
+        let at = self.clock.now();
         wallet
-            .with_wallet(|w| self.session.approve(w, &trust, list.as_deref(), now))
+            .with_wallet(|w| self.session.approve(w, &trust, list.as_deref(), now, at))
             .map_err(|e| ble("paying over BLE", e))?;
+        self.clock.take(|| self.session.poll_event());
+        // A payment queued means the wallet paid; its refusal now would be of the receipt.
+        self.clock.paid = self.clock.end.is_none();
         Ok(self.outcome())
     }
 
@@ -295,31 +402,13 @@ impl WalletBleSession {
         self.session
             .decline()
             .map_err(|e| ble("declining over BLE", e))?;
+        self.clock.take(|| self.session.poll_event());
         Ok(refused(BleError::Declined.code()))
     }
 
     /// How the session ended, once it has (a failure included).
     pub fn outcome(&self) -> Option<BleOutcome> {
-        if let Some(o) = self.session.outcome() {
-            return Some(match o {
-                CustomerOutcome::Paid(id) => BleOutcome::Completed {
-                    payment_id: id.to_string(),
-                },
-                CustomerOutcome::Refused(code) => refused(code),
-                CustomerOutcome::MerchantRefused(code) => BleOutcome::RefusedByPeer {
-                    code,
-                    name: code_name(code),
-                },
-                CustomerOutcome::BadReceipt(code) => BleOutcome::BadReceipt {
-                    code,
-                    name: code_name(code),
-                },
-            });
-        }
-        self.session.error().map(|e| BleOutcome::Failed {
-            code: e.code(),
-            name: e.name().into(),
-        })
+        self.clock.outcome(Party::Customer)
     }
 
     /// Whether the session is over and everything was sent: write State = end, disconnect.

@@ -52,11 +52,12 @@ fn timed_session(f: &Fixture, s: &mut Side, mtu: u16) -> (Duration, Duration) {
     let mut customer =
         CustomerSession::new(s.engagement.engagement(), &mut Fixture::rng(1)).unwrap();
     customer.set_mtu(mtu).unwrap();
-    customer.start().unwrap();
+    customer.start(Default::default()).unwrap();
     tc += clock.elapsed();
     let clock = Instant::now();
     let mut merchant = MerchantSession::new(&s.engagement, &s.request).unwrap();
     merchant.set_mtu(mtu).unwrap();
+    merchant.start(Default::default()).unwrap();
     tm += clock.elapsed();
     while !(customer.is_finished() && merchant.is_finished()) {
         loop {
@@ -65,7 +66,9 @@ fn timed_session(f: &Fixture, s: &mut Side, mtu: u16) -> (Duration, Duration) {
             tc += clock.elapsed();
             let Some(n) = n else { break };
             let clock = Instant::now();
-            merchant.receive(&buf[..n], &mut s.shop, &ctx).unwrap();
+            merchant
+                .handle_input(&buf[..n], Default::default(), &mut s.shop, &ctx)
+                .unwrap();
             tm += clock.elapsed();
         }
         loop {
@@ -74,13 +77,15 @@ fn timed_session(f: &Fixture, s: &mut Side, mtu: u16) -> (Duration, Duration) {
             tm += clock.elapsed();
             let Some(n) = n else { break };
             let clock = Instant::now();
-            customer.receive(&buf[..n], &mut s.wallet).unwrap();
+            customer
+                .handle_input(&buf[..n], Default::default(), &mut s.wallet)
+                .unwrap();
             tc += clock.elapsed();
         }
-        if customer.pending_request().is_some() {
+        if customer.request().is_some() {
             let clock = Instant::now();
             customer
-                .approve(&mut s.wallet, &f.trust, None, now)
+                .approve(&mut s.wallet, &f.trust, None, now, Default::default())
                 .unwrap();
             tc += clock.elapsed();
         }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use offpay_ble::link::{self, LinkConfig, LinkReport};
-use offpay_ble::session::{CustomerOutcome, MerchantOutcome};
+use offpay_ble::session::{Event, Party, Timeouts};
 use offpay_ble::{
     BleError, CustomerSession, Engagement, MAX_FRAME, MerchantEngagement, MerchantSession,
 };
@@ -70,19 +70,7 @@ impl World {
             self.now,
         )
         .unwrap();
-        (
-            report,
-            Side {
-                customer: customer.outcome(),
-                merchant: None,
-                error: customer.error(),
-            },
-            Side {
-                customer: None,
-                merchant: merchant.outcome(),
-                error: merchant.error(),
-            },
-        )
+        (report, Side::of(report.customer), Side::of(report.merchant))
     }
 
     fn counts(&self) -> (usize, usize, usize, usize) {
@@ -98,11 +86,38 @@ impl World {
     }
 }
 
+/// One side's final event, and the error when it failed.
 #[derive(Debug)]
 struct Side {
-    customer: Option<CustomerOutcome>,
-    merchant: Option<MerchantOutcome>,
+    end: Option<Event>,
     error: Option<BleError>,
+}
+
+impl Side {
+    fn of(end: Option<Event>) -> Self {
+        let error = match end {
+            Some(Event::Failed(e)) => Some(e),
+            _ => None,
+        };
+        Side { end, error }
+    }
+}
+
+/// A session's final event, taken from its events (`None` when it has none, or it was taken).
+trait Ends {
+    fn end(&mut self) -> Option<Event>;
+}
+
+impl Ends for MerchantSession {
+    fn end(&mut self) -> Option<Event> {
+        std::iter::from_fn(|| self.poll_event()).find(Event::is_final)
+    }
+}
+
+impl Ends for CustomerSession {
+    fn end(&mut self) -> Option<Event> {
+        std::iter::from_fn(|| self.poll_event()).find(Event::is_final)
+    }
 }
 
 #[test]
@@ -110,10 +125,10 @@ fn a_whole_payment_at_mtu_23_185_and_517() {
     for mtu in [23u16, 185, 517] {
         let mut w = World::new(420);
         let (report, c, m) = w.session(LinkConfig::mtu(mtu), 1);
-        let Some(CustomerOutcome::Paid(id)) = c.customer else {
+        let Some(Event::Paid(id)) = c.end else {
             panic!("MTU {mtu}: customer {c:?}, merchant {m:?}");
         };
-        assert_eq!(m.merchant, Some(MerchantOutcome::Accepted(id)), "MTU {mtu}");
+        assert_eq!(m.end, Some(Event::Accepted(id)), "MTU {mtu}");
         assert_eq!((c.error, m.error), (None, None));
         assert_eq!(w.counts().0, 1);
         assert_eq!(w.counts().1, 1, "the wallet holds the receipt");
@@ -171,10 +186,10 @@ fn a_cut_at_every_chunk_boundary_then_a_retry_gives_exactly_one_payment() {
             );
             assert!(r.cut, "MTU {mtu}, cut {cut}");
             let (_, c, m) = w.session(LinkConfig::mtu(mtu), 2);
-            let Some(CustomerOutcome::Paid(id)) = c.customer else {
+            let Some(Event::Paid(id)) = c.end else {
                 panic!("MTU {mtu}, cut {cut}: retry gave {c:?} / {m:?}");
             };
-            assert_eq!(m.merchant, Some(MerchantOutcome::Accepted(id)));
+            assert_eq!(m.end, Some(Event::Accepted(id)));
             let (wallet_payments, receipts, shop_payments, _) = w.counts();
             assert_eq!(
                 (wallet_payments, receipts, shop_payments),
@@ -191,11 +206,21 @@ fn a_refused_payment_is_reported_to_both_sides_and_stores_nothing_at_the_merchan
     // More than the voucher's per-payment maximum: the wallet refuses before signing.
     let mut w = World::new(4_000);
     let (_, c, m) = w.session(LinkConfig::mtu(185), 1);
-    let Some(CustomerOutcome::Refused(code)) = c.customer else {
+    let Some(Event::Refused {
+        by: Party::Customer,
+        code,
+    }) = c.end
+    else {
         panic!("{c:?}");
     };
     assert_eq!(Error::from_code(code).map(Error::name), Some("over-policy"));
-    assert_eq!(m.merchant, Some(MerchantOutcome::CustomerRefused(code)));
+    assert_eq!(
+        m.end,
+        Some(Event::Refused {
+            by: Party::Customer,
+            code
+        })
+    );
     assert_eq!(w.counts().0, 0);
     assert_eq!(w.counts().2, 0);
 }
@@ -206,38 +231,144 @@ fn a_declined_request_pays_nothing() {
     let mut customer =
         CustomerSession::new(w.engagement.engagement(), &mut Fixture::rng(1)).unwrap();
     let mut merchant = MerchantSession::new(&w.engagement, &w.request).unwrap();
+    merchant.start(Default::default()).unwrap();
     let ctx = Context {
         trust: &w.f.trust,
         revocations: None,
         now: w.now,
     };
-    customer.start().unwrap();
+    customer.start(Default::default()).unwrap();
     let mut buf = [0u8; 20];
     while let Some(n) = customer.poll_transmit(&mut buf) {
-        merchant.receive(&buf[..n], &mut w.shop, &ctx).unwrap();
+        merchant
+            .handle_input(&buf[..n], Default::default(), &mut w.shop, &ctx)
+            .unwrap();
     }
     while let Some(n) = merchant.poll_transmit(&mut buf) {
-        customer.receive(&buf[..n], &mut w.wallet).unwrap();
+        customer
+            .handle_input(&buf[..n], Default::default(), &mut w.wallet)
+            .unwrap();
     }
-    let request = customer.pending_request().unwrap();
+    let request = customer.request().unwrap();
     assert_eq!(
         request,
         &w.request[..],
         "the customer sees the merchant's request"
     );
+    customer.decline().unwrap();
     assert_eq!(
-        customer.decline().unwrap(),
-        CustomerOutcome::Refused(offpay_ble::session::DECLINED)
+        customer.end(),
+        Some(Event::Refused {
+            by: Party::Customer,
+            code: offpay_ble::session::DECLINED
+        })
     );
     while let Some(n) = customer.poll_transmit(&mut buf) {
-        merchant.receive(&buf[..n], &mut w.shop, &ctx).unwrap();
+        merchant
+            .handle_input(&buf[..n], Default::default(), &mut w.shop, &ctx)
+            .unwrap();
     }
     assert_eq!(
-        merchant.outcome(),
-        Some(MerchantOutcome::CustomerRefused(BleError::Declined.code()))
+        merchant.end(),
+        Some(Event::Refused {
+            by: Party::Customer,
+            code: BleError::Declined.code()
+        })
     );
     assert!(customer.is_finished() && merchant.is_finished());
     assert_eq!((w.counts().0, w.counts().2), (0, 0));
+}
+
+/// SPEC §14.7: a customer that stays connected and goes silent — before its hello, after the
+/// request (a phone put away mid-approval), after half of its payment's chunks — ends the
+/// merchant's session by timeout at the stated time (virtual clock), the till stores nothing
+/// new, and the next customer pays exactly once.
+#[test]
+fn a_silent_customer_times_out_at_the_stated_time_and_the_next_customer_pays() {
+    let full = World::new(420).session(LinkConfig::mtu(23), 1).0;
+    let hello = 50usize.div_ceil(19);
+    let payment = full.chunks_c2s - hello;
+    assert!(payment >= 4, "{full:?}");
+    let limits = Timeouts::SPEC;
+    for (silent_after, limit) in [
+        (0, limits.idle),
+        (1, limits.idle),
+        (hello, limits.approval),
+        (hello + payment / 2, limits.idle),
+    ] {
+        let mut w = World::new(420);
+        let shop_before = (w.shop.payments().count(), w.shop.store().len());
+        let (r, c, m) = w.session(
+            LinkConfig {
+                customer_silent_after: Some(silent_after),
+                ..LinkConfig::mtu(23)
+            },
+            1,
+        );
+        assert_eq!(
+            m.end,
+            Some(Event::TimedOut),
+            "silent after {silent_after}: {r:?}"
+        );
+        assert_eq!(c.end, None, "the silent customer never finished");
+        assert_eq!(
+            r.elapsed, limit,
+            "silent after {silent_after}: the stated limit"
+        );
+        assert_eq!(
+            (w.shop.payments().count(), w.shop.store().len()),
+            shop_before,
+            "the till stored nothing"
+        );
+        // The next customer (the same wallet, a new session) pays once.
+        let (_, c, m) = w.session(LinkConfig::mtu(23), 2);
+        let Some(Event::Paid(id)) = c.end else {
+            panic!("silent after {silent_after}: next customer {c:?} / {m:?}");
+        };
+        assert_eq!(m.end, Some(Event::Accepted(id)));
+        let (wallet_payments, receipts, shop_payments, _) = w.counts();
+        assert_eq!((wallet_payments, receipts, shop_payments), (1, 1, 1));
+        assert_eq!(w.wallet.remaining(eur(), w.now), Amount(5000 - 420));
+    }
+}
+
+/// The whole-session limit holds even when every step keeps within its own.
+#[test]
+fn the_whole_session_limit_ends_a_session_that_keeps_every_step_limit() {
+    let mut w = World::new(420);
+    let mut customer =
+        CustomerSession::new(w.engagement.engagement(), &mut Fixture::rng(1)).unwrap();
+    let mut merchant = MerchantSession::new(&w.engagement, &w.request).unwrap();
+    let limits = Timeouts {
+        session: std::time::Duration::from_secs(15),
+        ..Timeouts::SPEC
+    };
+    merchant.set_timeouts(limits);
+    let ctx = Context {
+        trust: &w.f.trust,
+        revocations: None,
+        now: w.now,
+    };
+    let at = std::time::Duration::from_secs;
+    merchant.start(at(0)).unwrap();
+    customer.start(at(0)).unwrap();
+    let mut buf = [0u8; 20];
+    // The hello arrives one chunk every 9 s: each within the idle limit.
+    let mut t = 0;
+    while let Some(n) = customer.poll_transmit(&mut buf) {
+        assert_eq!(merchant.poll_timeout(), Some(at(t + 10).min(at(15))));
+        t += 9;
+        merchant.handle_timeout(at(t));
+        if merchant.poll_timeout().is_none() {
+            break;
+        }
+        merchant
+            .handle_input(&buf[..n], at(t), &mut w.shop, &ctx)
+            .unwrap();
+    }
+    assert_eq!(merchant.end(), Some(Event::TimedOut));
+    assert_eq!(t, 18, "the third chunk came after the 15 s session limit");
+    assert_eq!(w.shop.payments().count(), 0);
 }
 
 /// A hostile customer: drives the merchant session with crafted chunks.
@@ -251,18 +382,23 @@ mod hostile {
         let mut customer =
             CustomerSession::new(w.engagement.engagement(), &mut Fixture::rng(seed)).unwrap();
         let mut merchant = MerchantSession::new(&w.engagement, &w.request).unwrap();
+        merchant.start(Default::default()).unwrap();
         let ctx = Context {
             trust: &w.f.trust,
             revocations: None,
             now: w.now,
         };
-        customer.start().unwrap();
+        customer.start(Default::default()).unwrap();
         let mut buf = [0u8; 20];
         while let Some(n) = customer.poll_transmit(&mut buf) {
-            merchant.receive(&buf[..n], &mut w.shop, &ctx).unwrap();
+            merchant
+                .handle_input(&buf[..n], Default::default(), &mut w.shop, &ctx)
+                .unwrap();
         }
         while let Some(n) = merchant.poll_transmit(&mut buf) {
-            customer.receive(&buf[..n], &mut w.wallet).unwrap();
+            customer
+                .handle_input(&buf[..n], Default::default(), &mut w.wallet)
+                .unwrap();
         }
         (customer, merchant)
     }
@@ -284,7 +420,7 @@ mod hostile {
             now,
         };
         for c in chunks {
-            merchant.receive(c, shop, &ctx)?;
+            merchant.handle_input(c, Default::default(), shop, &ctx)?;
         }
         Ok(())
     }
@@ -295,6 +431,7 @@ mod hostile {
         let before = w.counts();
         let engagement = MerchantEngagement::generate(&mut Fixture::rng(3));
         let mut merchant = MerchantSession::new(&engagement, &w.request).unwrap();
+        merchant.start(Default::default()).unwrap();
         let mut chunks: Vec<Vec<u8>> = (0..MAX_FRAME / 19 + 1)
             .map(|_| {
                 let mut c = vec![MORE];
@@ -305,7 +442,7 @@ mod hostile {
         chunks.push(vec![LAST, 1]);
         let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &chunks).unwrap_err();
         assert_eq!(e, BleError::TooLarge);
-        assert_eq!(merchant.error(), Some(BleError::TooLarge));
+        assert_eq!(merchant.end(), Some(Event::Failed(BleError::TooLarge)));
         // The session is closed for good.
         let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[vec![LAST, 1]]).unwrap_err();
         assert_eq!(e, BleError::Closed);
@@ -327,6 +464,7 @@ mod hostile {
         )
         .unwrap();
         let mut relay = MerchantSession::new(&relay_engagement, &w.request).unwrap();
+        relay.start(Default::default()).unwrap();
         let mut customer =
             CustomerSession::new(relay_engagement.engagement(), &mut Fixture::rng(6)).unwrap();
         let ctx = Context {
@@ -334,18 +472,20 @@ mod hostile {
             revocations: None,
             now: w.now,
         };
-        customer.start().unwrap();
+        customer.start(Default::default()).unwrap();
         let mut buf = [0u8; 20];
         while let Some(n) = customer.poll_transmit(&mut buf) {
-            relay.receive(&buf[..n], &mut relay_shop, &ctx).unwrap();
+            relay
+                .handle_input(&buf[..n], Default::default(), &mut relay_shop, &ctx)
+                .unwrap();
         }
         let mut last = Ok(());
         while let Some(n) = relay.poll_transmit(&mut buf) {
-            last = customer.receive(&buf[..n], &mut w.wallet);
+            last = customer.handle_input(&buf[..n], Default::default(), &mut w.wallet);
         }
         assert_eq!(last, Err(BleError::Unbound));
-        assert_eq!(customer.error(), Some(BleError::Unbound));
-        assert!(customer.pending_request().is_none(), "nothing to approve");
+        assert_eq!(customer.end(), Some(Event::Failed(BleError::Unbound)));
+        assert!(customer.request().is_none(), "nothing to approve");
         unchanged(&w, before);
     }
 
@@ -358,6 +498,7 @@ mod hostile {
             let before = w.counts();
             let engagement = MerchantEngagement::generate(&mut Fixture::rng(4));
             let mut merchant = MerchantSession::new(&engagement, &w.request).unwrap();
+            merchant.start(Default::default()).unwrap();
             if let Some(m) = mtu {
                 merchant.set_mtu(m).unwrap();
             }
@@ -365,7 +506,7 @@ mod hostile {
             chunk.resize(len, 0xaa);
             let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[chunk]).unwrap_err();
             assert_eq!(e, BleError::BadChunk);
-            assert_eq!(merchant.error(), Some(BleError::BadChunk));
+            assert_eq!(merchant.end(), Some(Event::Failed(BleError::BadChunk)));
             unchanged(&w, before);
         }
     }
@@ -374,10 +515,7 @@ mod hostile {
     fn bytes_after_the_last_chunk_end_the_session() {
         let mut w = World::new(420);
         let (_, c, m) = w.session(LinkConfig::mtu(185), 1);
-        assert!(
-            matches!(c.customer, Some(CustomerOutcome::Paid(_))),
-            "{m:?}"
-        );
+        assert!(matches!(c.end, Some(Event::Paid(_))), "{m:?}");
         let before = w.counts();
         // A finished merchant session that receives one more chunk.
         let (mut customer, mut merchant) = {
@@ -404,25 +542,27 @@ mod hostile {
             (customer, merchant)
         };
         assert!(merchant.is_finished());
-        let accepted = merchant.outcome();
-        let paid = customer.outcome();
-        assert!(matches!(accepted, Some(MerchantOutcome::Accepted(_))));
         let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[vec![LAST, 0]]).unwrap_err();
         assert_eq!(e, BleError::ChunkAfterLast);
-        assert_eq!(merchant.error(), Some(BleError::ChunkAfterLast));
-        assert_eq!(merchant.outcome(), accepted, "the acceptance stands");
+        assert_eq!(
+            merchant.end(),
+            None,
+            "the acceptance stands: no second final event"
+        );
         let e = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[vec![LAST, 0]]).unwrap_err();
         assert_eq!(e, BleError::Closed);
-        let e = customer.receive(&[LAST, 0], &mut w.wallet).unwrap_err();
+        let e = customer
+            .handle_input(&[LAST, 0], Default::default(), &mut w.wallet)
+            .unwrap_err();
         assert_eq!(e, BleError::ChunkAfterLast);
-        assert_eq!(customer.outcome(), paid);
+        assert_eq!(customer.end(), None, "the payment stands");
         unchanged(&w, before);
     }
 
     /// The customer's payment frame, sealed under the real key, as chunks of 20 bytes.
     fn payment_chunks(customer: &mut CustomerSession, w: &mut World) -> Vec<Vec<u8>> {
         customer
-            .approve(&mut w.wallet, &w.f.trust, None, w.now)
+            .approve(&mut w.wallet, &w.f.trust, None, w.now, Default::default())
             .unwrap();
         let mut out = Vec::new();
         let mut buf = [0u8; 20];
@@ -456,10 +596,7 @@ mod hostile {
         let (mut customer, mut merchant) = handshaken(&mut w, 1);
         let old = payment_chunks(&mut customer, &mut w);
         feed(&mut merchant, &mut w.shop, &w.f, w.now, &old).unwrap();
-        assert!(matches!(
-            merchant.outcome(),
-            Some(MerchantOutcome::Accepted(_))
-        ));
+        assert!(matches!(merchant.end(), Some(Event::Accepted(_))));
         let before = w.counts();
         // A new session (new customer key): the recorded frame is under the old keys.
         let (_, mut merchant2) = handshaken(&mut w, 2);
@@ -514,7 +651,8 @@ mod hostile {
         let other = MerchantEngagement::generate(&mut Fixture::rng(4));
         let mut customer = CustomerSession::new(other.engagement(), &mut Fixture::rng(1)).unwrap();
         let mut merchant = MerchantSession::new(&w.engagement, &w.request).unwrap();
-        customer.start().unwrap();
+        merchant.start(Default::default()).unwrap();
+        customer.start(Default::default()).unwrap();
         let mut chunks = Vec::new();
         let mut buf = [0u8; 20];
         while let Some(n) = customer.poll_transmit(&mut buf) {
@@ -550,6 +688,7 @@ mod hostile {
         let mut chunk = vec![LAST];
         chunk.extend_from_slice(&hello);
         let mut merchant = MerchantSession::new(&w.engagement, &w.request).unwrap();
+        merchant.start(Default::default()).unwrap();
         merchant.set_mtu(517).unwrap();
         let before = w.counts();
         let err = feed(&mut merchant, &mut w.shop, &w.f, w.now, &[chunk]).unwrap_err();
@@ -562,17 +701,19 @@ mod hostile {
         let mut w = World::new(420);
         let mut customer =
             CustomerSession::new(w.engagement.engagement(), &mut Fixture::rng(1)).unwrap();
-        customer.start().unwrap();
+        customer.start(Default::default()).unwrap();
         let mut buf = [0u8; 20];
         while customer.poll_transmit(&mut buf).is_some() {}
         let before = w.counts();
         // Garbage where the sealed request should be.
         let e = customer
-            .receive(&[LAST, 1, 2, 3], &mut w.wallet)
+            .handle_input(&[LAST, 1, 2, 3], Default::default(), &mut w.wallet)
             .unwrap_err();
         assert_eq!(e, BleError::Decrypt);
         assert_eq!(
-            customer.receive(&[LAST, 1], &mut w.wallet).unwrap_err(),
+            customer
+                .handle_input(&[LAST, 1], Default::default(), &mut w.wallet)
+                .unwrap_err(),
             BleError::Closed
         );
         unchanged(&w, before);

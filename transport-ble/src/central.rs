@@ -2,15 +2,16 @@
 //! (BlueZ), macOS, Windows, Android and iOS.
 //!
 //! [`pay`] scans for the session's service UUID, connects, discovers the offpay
-//! characteristics, subscribes to Server2Client and State, writes State = start, then moves
-//! chunks between the GATT link and a [`CustomerSession`] until the session is finished. All
-//! protocol logic stays in the sans-IO core; this module only does IO.
+//! characteristics, subscribes to Server2Client and State, writes State = start, then runs a
+//! [`CustomerSession`] over the link with [`driver::drive`] to its final event. All protocol
+//! logic, timeouts included (SPEC §14.7), stays in the sans-IO core; this module only does IO.
 //!
 //! btleplug exposes no ATT MTU on every platform, so the session chunks for the smallest MTU
 //! (23) unless the caller knows better ([`Options::mtu`]): always correct, at worst more chunks.
 
+use crate::driver::{self, Customer, Link};
 use crate::gatt::{CLIENT2SERVER_UUID, SERVER2CLIENT_UUID, STATE_END, STATE_START, STATE_UUID};
-use crate::session::{CustomerOutcome, CustomerSession};
+use crate::session::{CustomerSession, Event, Instant};
 use crate::{BleError, Engagement};
 use btleplug::api::{
     Central as _, CentralEvent, Characteristic, Peripheral as _, ScanFilter, WriteType,
@@ -18,6 +19,7 @@ use btleplug::api::{
 use btleplug::platform::{Adapter, Peripheral};
 use core::time::Duration;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use offpay_protocol::msg::RevocationList;
 use offpay_protocol::{Signer, Store, Timestamp, TrustStore, Wallet};
 use rand_core::CryptoRngCore;
@@ -36,7 +38,8 @@ pub enum CentralError {
     NotFound,
     /// The merchant's GATT service lacks an offpay characteristic.
     MissingCharacteristic,
-    /// The link went quiet or dropped before the session finished; a new call resumes it.
+    /// The link dropped, or the merchant wrote State = end, before the session finished; a
+    /// new call resumes it.
     Disconnected,
 }
 
@@ -68,13 +71,12 @@ impl From<btleplug::Error> for CentralError {
     }
 }
 
-/// How long to look and wait.
+/// How long to look, and the MTU to chunk for. The exchange's own limits are the session's
+/// (SPEC §14.7).
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// Scanning gives up after this long.
     pub scan_timeout: Duration,
-    /// The exchange gives up when no notification arrives for this long.
-    pub idle_timeout: Duration,
     /// The ATT MTU to chunk for (23 when unknown).
     pub mtu: u16,
 }
@@ -83,7 +85,6 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             scan_timeout: Duration::from_secs(15),
-            idle_timeout: Duration::from_secs(10),
             mtu: crate::MIN_MTU,
         }
     }
@@ -149,7 +150,8 @@ fn characteristic(
 
 /// Pays the merchant of `engagement` over BLE. `approve` sees the merchant's request bytes
 /// (decode them to show amount and merchant) and says whether to pay. Returns the session's
-/// outcome; on [`CentralError::Disconnected`] call again with the same engagement to resume.
+/// final event; on [`CentralError::Disconnected`] call again with the same engagement to
+/// resume.
 #[allow(clippy::too_many_arguments)]
 pub async fn pay<S: Store, K: Signer, const V: usize, const N: usize>(
     adapter: &Adapter,
@@ -159,57 +161,107 @@ pub async fn pay<S: Store, K: Signer, const V: usize, const N: usize>(
     revocations: Option<&RevocationList<'_>>,
     now: Timestamp,
     rng: &mut impl CryptoRngCore,
-    mut approve: impl FnMut(&[u8]) -> bool,
+    approve: impl FnMut(&[u8]) -> bool,
     options: Options,
-) -> Result<CustomerOutcome, CentralError> {
+) -> Result<Event, CentralError> {
     let service = engagement.service_uuid;
     let p = connect(adapter, &service, options.scan_timeout).await?;
     let c2s = characteristic(&p, &service, &CLIENT2SERVER_UUID)?;
     let s2c = characteristic(&p, &service, &SERVER2CLIENT_UUID)?;
     let state = characteristic(&p, &service, &STATE_UUID)?;
     let mut session = CustomerSession::new(engagement, rng)?;
-    session.set_mtu(options.mtu)?;
-    let mut notifications = p.notifications().await?;
+    let notifications = p.notifications().await?;
     p.subscribe(&s2c).await?;
     p.subscribe(&state).await?;
     p.write(&state, &[STATE_START], WriteType::WithoutResponse)
         .await?;
-    session.start()?;
-    let mut chunk = vec![0u8; usize::from(options.mtu)];
-    let result = loop {
-        while let Some(n) = session.poll_transmit(&mut chunk) {
-            p.write(&c2s, &chunk[..n], WriteType::WithResponse).await?;
-        }
-        if let Some(request) = session.pending_request() {
-            let yes = approve(request);
-            if yes {
-                session.approve(wallet, trust, revocations, now)?;
-            } else {
-                session.decline()?;
-            }
-            continue;
-        }
-        if session.is_finished() {
-            break session.outcome().ok_or(CentralError::Disconnected);
-        }
-        let Ok(Some(n)) = tokio::time::timeout(options.idle_timeout, notifications.next()).await
-        else {
-            break Err(CentralError::Disconnected);
-        };
-        if n.uuid == uuid(&SERVER2CLIENT_UUID) {
-            if let Err(e) = session.receive(&n.value, wallet) {
-                break Err(e.into());
-            }
-        } else if n.uuid == uuid(&STATE_UUID)
-            && n.value.first() == Some(&STATE_END)
-            && !session.is_finished()
-        {
-            break Err(CentralError::Disconnected);
-        }
+    let mut link = CentralLink {
+        p: &p,
+        c2s,
+        state,
+        notifications,
+        mtu: options.mtu,
+        origin: tokio::time::Instant::now(),
     };
-    let _ = p
-        .write(&state, &[STATE_END], WriteType::WithoutResponse)
-        .await;
-    let _ = p.disconnect().await;
+    let mut endpoint = Customer {
+        session: &mut session,
+        wallet,
+        trust,
+        revocations,
+        time: now,
+        approve,
+    };
+    let result = driver::drive(&mut endpoint, &mut link).await;
+    if result.is_err() {
+        link.end().await?;
+    }
     result
+}
+
+/// The customer's end of a btleplug connection.
+struct CentralLink<'a> {
+    p: &'a Peripheral,
+    c2s: Characteristic,
+    state: Characteristic,
+    notifications: BoxStream<'static, btleplug::api::ValueNotification>,
+    mtu: u16,
+    origin: tokio::time::Instant,
+}
+
+impl Link for CentralLink<'_> {
+    type Error = CentralError;
+
+    fn now(&self) -> Instant {
+        self.origin.elapsed()
+    }
+
+    fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    async fn send(&mut self, chunk: &[u8]) -> Result<(), CentralError> {
+        Ok(self
+            .p
+            .write(&self.c2s, chunk, WriteType::WithResponse)
+            .await?)
+    }
+
+    async fn recv(
+        &mut self,
+        deadline: Option<Instant>,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, CentralError> {
+        loop {
+            let next = match deadline {
+                Some(d) => {
+                    match tokio::time::timeout_at(self.origin + d, self.notifications.next()).await
+                    {
+                        Ok(n) => n,
+                        Err(_) => return Ok(None),
+                    }
+                }
+                None => self.notifications.next().await,
+            };
+            let n = next.ok_or(CentralError::Disconnected)?;
+            if n.uuid == uuid(&SERVER2CLIENT_UUID) {
+                let len = n.value.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..len), n.value.get(..len)) {
+                    dst.copy_from_slice(src);
+                }
+                return Ok(Some(len));
+            }
+            if n.uuid == uuid(&STATE_UUID) && n.value.first() == Some(&STATE_END) {
+                return Err(CentralError::Disconnected);
+            }
+        }
+    }
+
+    async fn end(&mut self) -> Result<(), CentralError> {
+        let _ = self
+            .p
+            .write(&self.state, &[STATE_END], WriteType::WithoutResponse)
+            .await;
+        let _ = self.p.disconnect().await;
+        Ok(())
+    }
 }

@@ -11,12 +11,15 @@
 //!   ChaCha20-Poly1305 key per direction, nonce = direction ‖ counter. Any replayed,
 //!   reordered, truncated or forged frame ends the session.
 //! - [`CustomerSession`] and [`MerchantSession`] run request → payment → receipt by calling
-//!   offpay-protocol's `Wallet` and `Acceptor`: chunks and `now` in, chunks out, no IO. After a
-//!   dropped link a new session resumes the same exchange, and each side ends with exactly
-//!   one payment, because `Wallet::pay` and `Acceptor::accept` are idempotent.
+//!   offpay-protocol's `Wallet` and `Acceptor`: chunks and the time in, chunks, a deadline and
+//!   [`Event`]s out, no IO. Every step has a timeout (SPEC §14.7). After a dropped link a new
+//!   session resumes the same exchange, and each side ends with exactly one payment, because
+//!   `Wallet::pay` and `Acceptor::accept` are idempotent.
+//! - [`driver::drive`] is the one loop that runs either role over a [`driver::Link`]: the
+//!   trouble-host and btleplug adapters and the in-memory [`link`] (feature `std`, for tests
+//!   and benchmarks) implement it.
 //!
-//! The core is `#![no_std]` with no allocator. [`link`] (feature `std`) is an in-memory link
-//! for tests and benchmarks.
+//! The core is `#![no_std]` with no allocator.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -28,6 +31,7 @@ extern crate std;
 #[cfg(feature = "btleplug")]
 pub mod central;
 pub mod chunk;
+pub mod driver;
 pub mod engagement;
 pub mod gatt;
 #[cfg(feature = "std")]
@@ -39,7 +43,7 @@ pub mod trouble;
 
 pub use chunk::{Chunker, Reassembler};
 pub use engagement::{Engagement, MerchantEngagement};
-pub use session::{CustomerOutcome, CustomerSession, MerchantOutcome, MerchantSession};
+pub use session::{CustomerSession, Event, MerchantSession, Party, Timeouts};
 
 /// The largest frame (one reassembled message) either side accepts: a payment with its
 /// voucher, sealed, with room to spare.
@@ -80,11 +84,14 @@ pub enum BleError {
     /// verify under the certificate's merchant key, or the merchant could not sign one
     /// (SPEC §14.5).
     Unbound,
+    /// A timeout of SPEC §14.7 passed (sent in a sealed refusal when the merchant's session
+    /// times out after the handshake).
+    TimedOut,
 }
 
 impl BleError {
     /// Every variant, in code order.
-    pub const ALL: [BleError; 12] = [
+    pub const ALL: [BleError; 13] = [
         Self::BadChunk,
         Self::TooLarge,
         Self::ChunkAfterLast,
@@ -97,6 +104,7 @@ impl BleError {
         Self::Engagement,
         Self::Declined,
         Self::Unbound,
+        Self::TimedOut,
     ];
 
     /// The stable SPEC code.
@@ -114,6 +122,7 @@ impl BleError {
             Self::Engagement => 709,
             Self::Declined => 710,
             Self::Unbound => 711,
+            Self::TimedOut => 712,
         }
     }
 
@@ -132,6 +141,7 @@ impl BleError {
             Self::Engagement => "ble-engagement",
             Self::Declined => "ble-declined",
             Self::Unbound => "ble-unbound",
+            Self::TimedOut => "ble-timed-out",
         }
     }
 }

@@ -1,13 +1,22 @@
 //! An in-memory link between a [`CustomerSession`] and a [`MerchantSession`], for tests and
-//! benchmarks: a chosen ATT MTU, a one-way latency (virtual time, nothing sleeps), and a cut
-//! after N chunks, as when a customer walks out of range.
+//! benchmarks: a chosen ATT MTU, a one-way latency, a cut after N chunks (a customer who walks
+//! out of range) and a customer who goes silent after N chunks while staying connected. Time
+//! is virtual: nothing sleeps; when both sides wait, the clock jumps to the earlier deadline.
+//! Both sides run [`driver::drive`](crate::driver::drive), the loop of every adapter.
 
-use crate::session::{CustomerSession, MerchantSession};
+use crate::driver::{self, Customer, Link, Merchant};
+use crate::session::{CustomerSession, Event, Instant, MerchantSession};
 use crate::{BleError, chunk_len};
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context as TaskContext, Poll, Waker};
 use core::time::Duration;
 use offpay_protocol::acceptor::Context;
 use offpay_protocol::msg::RevocationList;
 use offpay_protocol::{Acceptor, Signer, Store, Timestamp, TrustStore, Wallet};
+use std::collections::VecDeque;
+use std::vec::Vec;
 
 /// The link's behaviour.
 #[derive(Clone, Copy, Debug)]
@@ -17,22 +26,26 @@ pub struct LinkConfig {
     /// One-way latency of each burst of chunks.
     pub latency: Duration,
     /// Drop the link when this many chunks (both directions together) have been delivered:
-    /// the next chunk is lost and both sessions are abandoned mid-exchange.
+    /// the next chunk is lost and both sides see the link fail.
     pub cut_after: Option<usize>,
+    /// The customer goes silent once it has written this many chunks: it stays connected but
+    /// never sends or reads again (a phone put away, a hung app).
+    pub customer_silent_after: Option<usize>,
 }
 
 impl LinkConfig {
-    /// A link at `mtu` with no latency and no cut.
+    /// A link at `mtu` with no latency, no cut and no silence.
     pub fn mtu(mtu: u16) -> Self {
         LinkConfig {
             mtu,
             latency: Duration::ZERO,
             cut_after: None,
+            customer_silent_after: None,
         }
     }
 }
 
-/// What went over the link.
+/// What went over the link, and how each side's session ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkReport {
     /// Chunks written customer → merchant (Client2Server).
@@ -45,10 +58,15 @@ pub struct LinkReport {
     pub bytes_s2c: usize,
     /// Bursts in alternating directions (the hello is the first).
     pub legs: usize,
-    /// Virtual time: one latency per leg.
+    /// Virtual time at the end: one latency per leg, plus any wait up to a deadline.
     pub elapsed: Duration,
     /// Whether the link was cut before the exchange finished.
     pub cut: bool,
+    /// The customer session's final event; `None` when the link failed first or the
+    /// customer went silent.
+    pub customer: Option<Event>,
+    /// The merchant session's final event; `None` when the link failed first.
+    pub merchant: Option<Event>,
 }
 
 impl LinkReport {
@@ -58,9 +76,127 @@ impl LinkReport {
     }
 }
 
-/// Runs one session over the link until both sides finish, one fails, or the link is cut.
-/// The customer approves the request as soon as it arrives. Errors stay in the sessions
-/// (`error()`); the report says what crossed the link.
+/// Why one side's half of the link failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkError {
+    /// The link was cut.
+    Cut,
+    /// The peer ended and left.
+    PeerLeft,
+}
+
+const CUSTOMER: usize = 0;
+const MERCHANT: usize = 1;
+
+/// The air between the two halves.
+struct Air {
+    config: LinkConfig,
+    clock: Cell<Instant>,
+    /// Chunks in flight to each side.
+    queues: [RefCell<VecDeque<Vec<u8>>>; 2],
+    /// Each side's deadline while it waits (cleared every round).
+    deadlines: [Cell<Option<Instant>>; 2],
+    ended: [Cell<bool>; 2],
+    cut: Cell<bool>,
+    silent: Cell<bool>,
+    /// Chunks moved: the executor's sign that a round did something.
+    moved: Cell<usize>,
+    last_sender: Cell<Option<usize>>,
+    report: RefCell<LinkReport>,
+}
+
+struct Half<'a> {
+    air: &'a Air,
+    side: usize,
+}
+
+impl Link for Half<'_> {
+    type Error = LinkError;
+
+    fn now(&self) -> Instant {
+        self.air.clock.get()
+    }
+
+    fn mtu(&self) -> u16 {
+        self.air.config.mtu
+    }
+
+    async fn send(&mut self, chunk: &[u8]) -> Result<(), LinkError> {
+        let air = self.air;
+        if air.cut.get() {
+            return Err(LinkError::Cut);
+        }
+        let sent = air.report.borrow().chunks_c2s;
+        if self.side == CUSTOMER && air.config.customer_silent_after == Some(sent) {
+            air.silent.set(true);
+            return core::future::pending().await;
+        }
+        let mut r = air.report.borrow_mut();
+        if air.config.cut_after == Some(r.chunks_c2s + r.chunks_s2c) {
+            air.cut.set(true);
+            r.cut = true;
+            return Err(LinkError::Cut);
+        }
+        if air.last_sender.replace(Some(self.side)) != Some(self.side) {
+            r.legs += 1;
+            air.clock.set(air.clock.get() + air.config.latency);
+        }
+        if self.side == CUSTOMER {
+            r.chunks_c2s += 1;
+            r.bytes_c2s += chunk.len() + 3;
+        } else {
+            r.chunks_s2c += 1;
+            r.bytes_s2c += chunk.len() + 3;
+        }
+        air.queues[1 - self.side]
+            .borrow_mut()
+            .push_back(chunk.to_vec());
+        air.moved.set(air.moved.get() + 1);
+        Ok(())
+    }
+
+    async fn recv(
+        &mut self,
+        deadline: Option<Instant>,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, LinkError> {
+        let air = self.air;
+        let side = self.side;
+        core::future::poll_fn(|_| {
+            if side == CUSTOMER && air.silent.get() {
+                return Poll::Pending;
+            }
+            if let Some(chunk) = air.queues[side].borrow_mut().pop_front() {
+                let n = chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&chunk[..n]);
+                air.moved.set(air.moved.get() + 1);
+                return Poll::Ready(Ok(Some(n)));
+            }
+            if air.cut.get() {
+                return Poll::Ready(Err(LinkError::Cut));
+            }
+            if air.ended[1 - side].get() {
+                return Poll::Ready(Err(LinkError::PeerLeft));
+            }
+            if deadline.is_some_and(|d| air.clock.get() >= d) {
+                return Poll::Ready(Ok(None));
+            }
+            air.deadlines[side].set(deadline);
+            Poll::Pending
+        })
+        .await
+    }
+
+    async fn end(&mut self) -> Result<(), LinkError> {
+        self.air.ended[self.side].set(true);
+        self.air.moved.set(self.air.moved.get() + 1);
+        Ok(())
+    }
+}
+
+/// Runs one session over the link until both sides end, the link is cut, or only a silent
+/// customer is left. The customer approves the request as soon as it is shown. Each side's
+/// final event is in the report.
 #[allow(clippy::too_many_arguments)]
 pub fn run<
     S1: Store,
@@ -82,54 +218,77 @@ pub fn run<
     ctx: &Context<'_, N>,
     now: Timestamp,
 ) -> Result<LinkReport, BleError> {
-    let len = chunk_len(config.mtu)?;
-    customer.set_mtu(config.mtu)?;
-    merchant.set_mtu(config.mtu)?;
-    customer.start()?;
-    let mut report = LinkReport::default();
-    let mut buf = std::vec![0u8; len];
-    let delivered = |r: &LinkReport| r.chunks_c2s + r.chunks_s2c;
+    chunk_len(config.mtu)?;
+    let air = Air {
+        config,
+        clock: Cell::new(Duration::ZERO),
+        queues: Default::default(),
+        deadlines: Default::default(),
+        ended: Default::default(),
+        cut: Cell::new(false),
+        silent: Cell::new(false),
+        moved: Cell::new(0),
+        last_sender: Cell::new(None),
+        report: RefCell::new(LinkReport::default()),
+    };
+    let mut c_end = Customer {
+        session: customer,
+        wallet,
+        trust,
+        revocations,
+        time: now,
+        approve: |_: &[u8]| true,
+    };
+    let mut m_end = Merchant {
+        session: merchant,
+        acceptor,
+        ctx,
+    };
+    let (mut c_half, mut m_half) = (
+        Half {
+            air: &air,
+            side: CUSTOMER,
+        },
+        Half {
+            air: &air,
+            side: MERCHANT,
+        },
+    );
+    let mut c = pin!(driver::drive(&mut c_end, &mut c_half));
+    let mut m = pin!(driver::drive(&mut m_end, &mut m_half));
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    let (mut c_done, mut m_done) = (None, None);
     loop {
-        let mut moved = false;
-        while let Some(n) = customer.poll_transmit(&mut buf) {
-            if config.cut_after == Some(delivered(&report)) {
-                report.cut = true;
-                return Ok(report);
-            }
-            if !moved {
-                report.legs += 1;
-                report.elapsed += config.latency;
-                moved = true;
-            }
-            report.chunks_c2s += 1;
-            report.bytes_c2s += n + 3;
-            if merchant.receive(&buf[..n], acceptor, ctx).is_err() {
-                return Ok(report);
+        let before = (air.moved.get(), c_done.is_some(), m_done.is_some());
+        for d in &air.deadlines {
+            d.set(None);
+        }
+        if c_done.is_none() {
+            if let Poll::Ready(r) = c.as_mut().poll(&mut cx) {
+                c_done = Some(r);
             }
         }
-        let mut moved_back = false;
-        while let Some(n) = merchant.poll_transmit(&mut buf) {
-            if config.cut_after == Some(delivered(&report)) {
-                report.cut = true;
-                return Ok(report);
-            }
-            if !moved_back {
-                report.legs += 1;
-                report.elapsed += config.latency;
-                moved_back = true;
-            }
-            report.chunks_s2c += 1;
-            report.bytes_s2c += n + 3;
-            if customer.receive(&buf[..n], wallet).is_err() {
-                return Ok(report);
+        if m_done.is_none() {
+            if let Poll::Ready(r) = m.as_mut().poll(&mut cx) {
+                m_done = Some(r);
             }
         }
-        if customer.pending_request().is_some() {
-            customer.approve(wallet, trust, revocations, now)?;
+        if c_done.is_some() && m_done.is_some() {
+            break;
+        }
+        if before != (air.moved.get(), c_done.is_some(), m_done.is_some()) {
             continue;
         }
-        if !(moved || moved_back) || (customer.is_finished() && merchant.is_finished()) {
-            return Ok(report);
+        // Both wait: jump to the earlier deadline, or stop when no one has one (a silent
+        // customer is all that is left).
+        match air.deadlines.iter().filter_map(Cell::get).min() {
+            Some(d) => air.clock.set(air.clock.get().max(d)),
+            None => break,
         }
     }
+    let mut report = *air.report.borrow();
+    report.elapsed = air.clock.get();
+    report.customer = c_done.and_then(Result::ok);
+    report.merchant = m_done.and_then(Result::ok);
+    Ok(report)
 }

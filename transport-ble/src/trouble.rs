@@ -5,14 +5,16 @@
 //! UUIDs: the GATT profile's UUIDs are written big-endian, as text; on the air (and in
 //! trouble-host's `Uuid::new_long`) 128-bit UUIDs are little-endian, so they are reversed here.
 
+use crate::driver::{self, Customer, Link, Merchant};
 use crate::gatt::{CLIENT2SERVER_UUID, SERVER2CLIENT_UUID, STATE_END, STATE_START, STATE_UUID};
-use crate::session::{CustomerOutcome, CustomerSession, MerchantOutcome, MerchantSession};
+use crate::session::{Event, Instant};
 use crate::{BleError, MAX_FRAME};
-use embassy_futures::select::{Either, select};
+use core::task::Poll;
+use embassy_futures::poll_once;
+use embassy_futures::select::{Either, Either3, select, select3};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-use offpay_protocol::acceptor::Context;
-use offpay_protocol::msg::RevocationList;
-use offpay_protocol::{Acceptor, Signer, Store, Timestamp, TrustStore, Wallet};
+use embassy_time::{Duration as EmbassyDuration, Instant as EmbassyInstant, Timer, with_timeout};
+use offpay_protocol::{Signer, Store};
 use trouble_host::prelude::*;
 
 /// Attributes in the merchant's table: GAP (3), GATT (1), the offpay service (1 + 3 × 3).
@@ -30,7 +32,8 @@ pub enum TroubleError {
     Controller,
     /// The peer's GATT service lacks an offpay characteristic.
     MissingCharacteristic,
-    /// The link dropped before the session finished; a new session resumes the exchange.
+    /// The link dropped, or the peer wrote State = end, before the session finished; a new
+    /// session resumes the exchange.
     Disconnected,
 }
 
@@ -74,16 +77,51 @@ pub fn air_uuid(uuid: &[u8; 16]) -> Uuid {
     Uuid::new_long(b)
 }
 
-/// The merchant's side: advertises `service_uuid` (the engagement's), accepts one connection,
-/// and runs `session` until it is finished or the link drops. Returns the session's outcome.
-/// Call again with a new [`MerchantSession`] (same request) to serve a reconnecting customer.
+/// How long the merchant waits, after notifying State = end, for the customer to disconnect
+/// before it drops the link itself (SPEC §14.6).
+pub const MERCHANT_END_WAIT: core::time::Duration = core::time::Duration::from_secs(5);
+/// How long the customer waits, after its final event, for the merchant's State = end before
+/// it writes its own and disconnects (SPEC §14.6).
+pub const CUSTOMER_END_WAIT: core::time::Duration = core::time::Duration::from_secs(2);
+
+/// How the customer writes Client2Server chunks (SPEC §14.2 allows both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// ATT Write Request: each chunk waits for the merchant's response.
+    WithResponse,
+    /// ATT Write Command: chunks back to back, as phones write for throughput.
+    WithoutResponse,
+}
+
+fn embassy(d: core::time::Duration) -> EmbassyDuration {
+    EmbassyDuration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Copies what fits of `data` into `buf`.
+fn copy(data: &[u8], buf: &mut [u8]) -> usize {
+    let len = data.len().min(buf.len());
+    if let (Some(dst), Some(src)) = (buf.get_mut(..len), data.get(..len)) {
+        dst.copy_from_slice(src);
+    }
+    len
+}
+
+fn since(origin: EmbassyInstant) -> Instant {
+    core::time::Duration::from_micros(origin.elapsed().as_micros())
+}
+
+/// The merchant's side: advertises `service_uuid` (the engagement's) in the advertising data
+/// as the complete list of 128-bit service UUIDs, accepts one connection, and runs the
+/// session from the connection on (its clock starts there) to its final event, which it
+/// returns. Serve the next customer by calling it again with a new [`MerchantSession`]
+/// (the same request for a reconnecting customer, a new one for the next).
+///
+/// [`MerchantSession`]: crate::MerchantSession
 pub async fn merchant<'s, C, S, K, const R: usize, const M: usize, const N: usize>(
     peripheral: &mut Peripheral<'s, C, DefaultPacketPool>,
     service_uuid: &[u8; 16],
-    session: &mut MerchantSession,
-    acceptor: &mut Acceptor<S, K, R, M>,
-    ctx: &Context<'_, N>,
-) -> Result<MerchantOutcome, TroubleError>
+    endpoint: &mut Merchant<'_, S, K, R, M, N>,
+) -> Result<Event, TroubleError>
 where
     C: Controller,
     S: Store,
@@ -146,89 +184,153 @@ where
         .advertise(
             &Default::default(),
             Advertisement::ConnectableScannableUndirected {
-                adv_data: &adv[..len],
+                adv_data: adv.get(..len).unwrap_or_default(),
                 scan_data: &[],
             },
         )
         .await?;
     let conn = advertiser.accept().await?.with_attribute_server(&server)?;
-    let mut chunk = [0u8; 517];
-    loop {
-        let event = match conn.next().await {
-            GattConnectionEvent::Disconnected { .. } => {
-                return session.outcome().ok_or(TroubleError::Disconnected);
-            }
-            GattConnectionEvent::Gatt { event } => event,
-            _ => continue,
-        };
-        let GattEvent::Write(write) = event else {
-            if let Ok(reply) = event.accept() {
+    let mut link = ServerLink {
+        conn: &conn,
+        state: &state,
+        s2c: &s2c,
+        c2s: c2s.handle,
+        origin: EmbassyInstant::now(),
+    };
+    driver::drive(endpoint, &mut link).await
+}
+
+/// The merchant's end of a connection.
+struct ServerLink<'a, 'st, 'sv, S2c: AsGatt> {
+    conn: &'a GattConnection<'st, 'sv, DefaultPacketPool>,
+    state: &'a Characteristic<[u8; 1]>,
+    s2c: &'a Characteristic<S2c>,
+    c2s: u16,
+    origin: EmbassyInstant,
+}
+
+impl<S2c: AsGatt> Link for ServerLink<'_, '_, '_, S2c> {
+    type Error = TroubleError;
+
+    fn now(&self) -> Instant {
+        since(self.origin)
+    }
+
+    fn mtu(&self) -> u16 {
+        self.conn.raw().att_mtu()
+    }
+
+    async fn send(&mut self, chunk: &[u8]) -> Result<(), TroubleError> {
+        Ok(self.s2c.notify_raw(self.conn, chunk, false).await?)
+    }
+
+    async fn recv(
+        &mut self,
+        deadline: Option<Instant>,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, TroubleError> {
+        loop {
+            let next = match deadline {
+                Some(d) => {
+                    let at = self.origin + embassy(d);
+                    match select(self.conn.next(), Timer::at(at)).await {
+                        Either::First(e) => e,
+                        Either::Second(()) => return Ok(None),
+                    }
+                }
+                None => self.conn.next().await,
+            };
+            let event = match next {
+                GattConnectionEvent::Disconnected { .. } => return Err(TroubleError::Disconnected),
+                GattConnectionEvent::Gatt { event } => event,
+                _ => continue,
+            };
+            let GattEvent::Write(write) = event else {
+                if let Ok(reply) = event.accept() {
+                    reply.send().await;
+                }
+                continue;
+            };
+            let handle = write.handle();
+            let mut n = 0;
+            let mut end = false;
+            write.with_data(|_, data| {
+                if handle == self.c2s {
+                    n = data.len().min(buf.len());
+                    if let (Some(dst), Some(src)) = (buf.get_mut(..n), data.get(..n)) {
+                        dst.copy_from_slice(src);
+                    }
+                } else if handle == self.state.handle {
+                    end = data.first() == Some(&STATE_END);
+                }
+                true
+            });
+            if let Ok(reply) = write.accept() {
                 reply.send().await;
             }
-            continue;
-        };
-        let handle = write.handle();
-        let mut received = heapless09::Vec::<u8, 517>::new();
-        write.with_data(|_, data| received.extend_from_slice(data).is_ok());
-        if let Ok(reply) = write.accept() {
-            reply.send().await;
+            if handle == self.c2s {
+                return Ok(Some(n));
+            }
+            if end {
+                // The customer gave up before the session ended.
+                return Err(TroubleError::Disconnected);
+            }
+            // State = start: the session's clock runs from the connection already.
         }
-        if handle == c2s.handle {
-            session.set_mtu(conn.raw().att_mtu())?;
-            let r = session.receive(&received, acceptor, ctx);
-            while let Some(n) = session.poll_transmit(&mut chunk) {
-                s2c.notify_raw(&conn, &chunk[..n], false).await?;
-            }
-            if let Err(e) = r {
-                let _ = state.notify_raw(&conn, &[STATE_END], false).await;
-                return Err(e.into());
-            }
-            if session.is_finished() {
-                let _ = state.notify_raw(&conn, &[STATE_END], false).await;
-                // Give the customer a moment to take the last notification and say goodbye
-                // (State = end or a disconnect); the outcome is decided either way.
-                let _ = embassy_time::with_timeout(embassy_time::Duration::from_secs(2), async {
-                    loop {
-                        match conn.next().await {
-                            GattConnectionEvent::Disconnected { .. } => break,
-                            GattConnectionEvent::Gatt { event } => {
-                                if let Ok(reply) = event.accept() {
-                                    reply.send().await;
-                                }
-                            }
-                            _ => {}
+    }
+
+    async fn end(&mut self) -> Result<(), TroubleError> {
+        self.state
+            .notify_raw(self.conn, &[STATE_END], false)
+            .await?;
+        // The customer disconnects once it has State = end; keeping the link until then is
+        // what lets the notification leave before the disconnection.
+        let _ = with_timeout(embassy(MERCHANT_END_WAIT), async {
+            loop {
+                match self.conn.next().await {
+                    GattConnectionEvent::Disconnected { .. } => break,
+                    GattConnectionEvent::Gatt { event } => {
+                        if let Ok(reply) = event.accept() {
+                            reply.send().await;
                         }
                     }
-                })
-                .await;
-                return session.outcome().ok_or(TroubleError::Disconnected);
+                    _ => {}
+                }
             }
-        } else if handle == state.handle && received.first() == Some(&STATE_END) {
-            // The customer is done (or gave up): this connection's session is over.
-            return session.outcome().ok_or(TroubleError::Disconnected);
-        }
+        })
+        .await;
+        Ok(())
     }
 }
 
+/// How a customer's session over trouble-host ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CustomerReport {
+    /// The session's final event.
+    pub event: Event,
+    /// Whether the merchant's State = end arrived before the customer left.
+    pub merchant_ended: bool,
+    /// The ATT MTU the session ran at.
+    pub mtu: u16,
+}
+
 /// The customer's side: connects to the merchant at `address` (found by scanning for the
-/// engagement's service UUID), discovers the offpay service, and runs `session`. `approve`
-/// sees the request bytes and says whether to pay.
-#[allow(clippy::too_many_arguments)]
-pub async fn customer<'s, C, S, K, const V: usize, const N: usize>(
-    stack: &Stack<'_, C, DefaultPacketPool>,
-    central: &mut Central<'s, C, DefaultPacketPool>,
+/// engagement's service UUID), discovers the offpay service, subscribes to Server2Client and
+/// State, writes State = start and runs the session with `write` chunks to its final event.
+/// The pool `P` sets the ATT MTU the customer asks for (`P::MTU` − 4).
+pub async fn customer<'s, C, P, S, K, const V: usize, const N: usize, F>(
+    stack: &Stack<'_, C, P>,
+    central: &mut Central<'s, C, P>,
     address: Address,
-    session: &mut CustomerSession,
-    wallet: &mut Wallet<S, K, V>,
-    trust: &TrustStore<N>,
-    revocations: Option<&RevocationList<'_>>,
-    now: Timestamp,
-    mut approve: impl FnMut(&[u8]) -> bool,
-) -> Result<CustomerOutcome, TroubleError>
+    endpoint: &mut Customer<'_, S, K, V, N, F>,
+    write: WriteMode,
+) -> Result<CustomerReport, TroubleError>
 where
     C: Controller,
+    P: PacketPool,
     S: Store,
     K: Signer,
+    F: FnMut(&[u8]) -> bool,
 {
     let config = ConnectConfig {
         connect_params: Default::default(),
@@ -239,8 +341,8 @@ where
         },
     };
     let conn = central.connect(&config).await?;
-    let client = GattClient::<C, DefaultPacketPool, 4>::new(stack, &conn).await?;
-    let service_uuid = session.engagement().service_uuid;
+    let client = GattClient::<C, P, 4>::new(stack, &conn).await?;
+    let service_uuid = endpoint.session.engagement().service_uuid;
     let exchange = async {
         let services = client.services_by_uuid(&air_uuid(&service_uuid)).await?;
         let service = services
@@ -256,35 +358,28 @@ where
         let s2c: Characteristic<[u8]> = client
             .characteristic_by_uuid(&service, &air_uuid(&SERVER2CLIENT_UUID))
             .await?;
-        let mut listener = client.subscribe(&s2c, false).await?;
-        session.set_mtu(conn.att_mtu())?;
+        let chunks = client.subscribe(&s2c, false).await?;
+        let states = client.subscribe(&state, false).await?;
         client
             .write_characteristic_without_response(&state, &[STATE_START])
             .await?;
-        session.start()?;
-        let mut chunk = [0u8; 517];
-        loop {
-            while let Some(n) = session.poll_transmit(&mut chunk) {
-                client.write_characteristic(&c2s, &chunk[..n]).await?;
-            }
-            if let Some(request) = session.pending_request() {
-                if approve(request) {
-                    session.approve(wallet, trust, revocations, now)?;
-                } else {
-                    session.decline()?;
-                }
-                continue;
-            }
-            if session.is_finished() {
-                let _ = client
-                    .write_characteristic_without_response(&state, &[STATE_END])
-                    .await;
-                conn.disconnect();
-                return session.outcome().ok_or(TroubleError::Disconnected);
-            }
-            let notification = listener.next().await;
-            session.receive(notification.as_ref(), wallet)?;
-        }
+        let mut link = ClientLink {
+            client: &client,
+            conn: &conn,
+            state: &state,
+            c2s: &c2s,
+            chunks,
+            states,
+            write,
+            merchant_ended: false,
+            origin: EmbassyInstant::now(),
+        };
+        let event = driver::drive(endpoint, &mut link).await?;
+        Ok(CustomerReport {
+            event,
+            merchant_ended: link.merchant_ended,
+            mtu: conn.att_mtu(),
+        })
     };
     match select(client.task(), exchange).await {
         Either::First(r) => {
@@ -292,5 +387,80 @@ where
             Err(TroubleError::Disconnected)
         }
         Either::Second(r) => r,
+    }
+}
+
+/// The customer's end of a connection.
+struct ClientLink<'a, 'c, C: Controller, P: PacketPool, const L: usize> {
+    client: &'a GattClient<'c, C, P, 4>,
+    conn: &'a Connection<'c, P>,
+    state: &'a Characteristic<[u8]>,
+    c2s: &'a Characteristic<[u8]>,
+    chunks: NotificationListener<'a, L>,
+    states: NotificationListener<'a, L>,
+    write: WriteMode,
+    merchant_ended: bool,
+    origin: EmbassyInstant,
+}
+
+impl<C: Controller, P: PacketPool, const L: usize> Link for ClientLink<'_, '_, C, P, L> {
+    type Error = TroubleError;
+
+    fn now(&self) -> Instant {
+        since(self.origin)
+    }
+
+    fn mtu(&self) -> u16 {
+        self.conn.att_mtu()
+    }
+
+    async fn send(&mut self, chunk: &[u8]) -> Result<(), TroubleError> {
+        match self.write {
+            WriteMode::WithResponse => self.client.write_characteristic(self.c2s, chunk).await?,
+            WriteMode::WithoutResponse => {
+                self.client
+                    .write_characteristic_without_response(self.c2s, chunk)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    async fn recv(
+        &mut self,
+        deadline: Option<Instant>,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, TroubleError> {
+        let at = deadline.map_or(EmbassyInstant::MAX, |d| self.origin + embassy(d));
+        loop {
+            if self.merchant_ended {
+                // State = end follows the merchant's last chunk: take a chunk already queued,
+                // else the merchant has left.
+                return match poll_once(self.chunks.next()) {
+                    Poll::Ready(n) => Ok(Some(copy(n.as_ref(), buf))),
+                    Poll::Pending => Err(TroubleError::Disconnected),
+                };
+            }
+            // Both listeners share one queue: each must keep up with it.
+            match select3(self.states.next(), self.chunks.next(), Timer::at(at)).await {
+                Either3::First(s) => self.merchant_ended = s.as_ref().first() == Some(&STATE_END),
+                Either3::Second(n) => return Ok(Some(copy(n.as_ref(), buf))),
+                Either3::Third(()) => return Ok(None),
+            }
+        }
+    }
+
+    async fn end(&mut self) -> Result<(), TroubleError> {
+        if !self.merchant_ended {
+            if let Ok(s) = with_timeout(embassy(CUSTOMER_END_WAIT), self.states.next()).await {
+                self.merchant_ended = s.as_ref().first() == Some(&STATE_END);
+            }
+        }
+        let _ = self
+            .client
+            .write_characteristic_without_response(self.state, &[STATE_END])
+            .await;
+        self.conn.disconnect();
+        Ok(())
     }
 }

@@ -40,6 +40,8 @@ pub enum BleOutcome {
         /// Its name.
         name: String,
     },
+    /// A time limit of SPEC §14.7 passed.
+    TimedOut,
 }
 
 impl From<sdk::BleOutcome> for BleOutcome {
@@ -51,6 +53,7 @@ impl From<sdk::BleOutcome> for BleOutcome {
             O::RefusedByPeer { code, name } => Self::RefusedByPeer { code, name },
             O::BadReceipt { code, name } => Self::BadReceipt { code, name },
             O::Failed { code, name } => Self::Failed { code, name },
+            O::TimedOut => Self::TimedOut,
         }
     }
 }
@@ -88,6 +91,23 @@ impl TillBleSession {
     /// The next chunk to notify, if any.
     pub fn poll_transmit(&self) -> Option<Vec<u8>> {
         locked(&self.0).poll_transmit()
+    }
+
+    /// A customer connected: the session's clock starts.
+    pub fn start(&self) -> Result<()> {
+        Ok(locked(&self.0).start()?)
+    }
+
+    /// Milliseconds until `handle_timeout` is due, while the session runs.
+    pub fn next_timeout_ms(&self) -> Option<u64> {
+        locked(&self.0)
+            .next_timeout()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Ends the session as timed out when its limit passed; the outcome once there is one.
+    pub fn handle_timeout(&self) -> Option<BleOutcome> {
+        locked(&self.0).handle_timeout().map(Into::into)
     }
 
     /// Handles one Client2Server write.
@@ -146,6 +166,18 @@ impl WalletBleSession {
     /// Declines the pending request.
     pub fn decline(&self) -> Result<BleOutcome> {
         Ok(locked(&self.0).decline()?.into())
+    }
+
+    /// Milliseconds until `handle_timeout` is due, while the session runs.
+    pub fn next_timeout_ms(&self) -> Option<u64> {
+        locked(&self.0)
+            .next_timeout()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Ends the session as timed out when its limit passed; the outcome once there is one.
+    pub fn handle_timeout(&self) -> Option<BleOutcome> {
+        locked(&self.0).handle_timeout().map(Into::into)
     }
 
     /// How the session ended, once it has.

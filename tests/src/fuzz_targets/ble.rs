@@ -89,25 +89,26 @@ pub fn ble_genuine() -> &'static BleGenuine {
             revocations: None,
             now,
         };
-        customer.start().expect("start");
+        customer.start(Default::default()).expect("start");
+        merchant.start(Default::default()).expect("start");
         let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
         let mut buf = [0u8; 20];
         while !(customer.is_finished() && merchant.is_finished()) {
             while let Some(n) = customer.poll_transmit(&mut buf) {
                 c2s.push(buf[..n].to_vec());
                 merchant
-                    .receive(&buf[..n], &mut shop, &ctx)
+                    .handle_input(&buf[..n], Default::default(), &mut shop, &ctx)
                     .expect("merchant receive");
             }
             while let Some(n) = merchant.poll_transmit(&mut buf) {
                 s2c.push(buf[..n].to_vec());
                 customer
-                    .receive(&buf[..n], &mut wallet)
+                    .handle_input(&buf[..n], Default::default(), &mut wallet)
                     .expect("customer receive");
             }
-            if customer.pending_request().is_some() {
+            if customer.request().is_some() {
                 customer
-                    .approve(&mut wallet, &f.trust, None, now)
+                    .approve(&mut wallet, &f.trust, None, now, Default::default())
                     .expect("approve");
             }
         }
@@ -176,11 +177,13 @@ pub fn ble_merchant_session(data: &[u8]) {
         revocations: None,
         now,
     };
+    merchant.start(Default::default()).expect("start");
     let mut failed = false;
+    let mut end = None;
     let mut out = [0u8; 20];
     for c in ble_chunks(data, &g.c2s) {
         while merchant.poll_transmit(&mut out).is_some() {}
-        match merchant.receive(&c, &mut shop, &ctx) {
+        match merchant.handle_input(&c, Default::default(), &mut shop, &ctx) {
             Ok(()) => assert!(!failed, "no input is taken after a failure"),
             Err(e) => {
                 if failed {
@@ -189,13 +192,19 @@ pub fn ble_merchant_session(data: &[u8]) {
                 failed = true;
             }
         }
+        while let Some(e) = merchant.poll_event() {
+            if e.is_final() {
+                assert!(end.is_none(), "one final event");
+                end = Some(e);
+            }
+        }
     }
     let stored: Vec<Vec<u8>> = shop
         .payments()
         .map(|p| p.payment.bytes().to_vec())
         .collect();
-    match merchant.outcome() {
-        Some(offpay_ble::MerchantOutcome::Accepted(id)) => {
+    match end {
+        Some(offpay_ble::Event::Accepted(id)) => {
             assert_eq!(stored.len(), 1);
             assert_eq!(crate::fixture::pid(&stored[0]), id);
         }
@@ -215,13 +224,20 @@ pub fn ble_customer_session(data: &[u8]) {
     };
     let mut customer =
         offpay_ble::CustomerSession::with_key(&engagement, &BLE_CUSTOMER_SECRET).expect("customer");
-    customer.start().expect("start");
+    customer.start(Default::default()).expect("start");
     let now = t(3650);
     let mut out = [0u8; 20];
+    let mut end = None;
     for c in ble_chunks(data, &g.s2c) {
         while customer.poll_transmit(&mut out).is_some() {}
-        let _ = customer.receive(&c, &mut wallet);
-        if let Some(r) = customer.pending_request() {
+        let _ = customer.handle_input(&c, Default::default(), &mut wallet);
+        while let Some(e) = customer.poll_event() {
+            if e.is_final() {
+                assert!(end.is_none(), "one final event");
+                end = Some(e);
+            }
+        }
+        if let Some(r) = customer.request() {
             // Only what the merchant sealed can be shown. (The seeds come from a normal build
             // whose signatures differ from a fuzzing build's, so compare what they sign.)
             let want = decode_signed::<PaymentRequest<'_>>(&g.request).expect("genuine");
@@ -231,11 +247,14 @@ pub fn ble_customer_session(data: &[u8]) {
                 (want.nonce, want.amount, want.currency),
                 "only a genuinely sealed request is shown"
             );
-            let _ = customer.approve(&mut wallet, &f.trust, None, now);
+            let _ = customer.approve(&mut wallet, &f.trust, None, now, Default::default());
         }
     }
     assert!(wallet.payments().count() <= 1);
-    if let Some(offpay_ble::CustomerOutcome::Paid(id)) = customer.outcome() {
+    while let Some(e) = customer.poll_event() {
+        end = end.or(Some(e).filter(offpay_ble::Event::is_final));
+    }
+    if let Some(offpay_ble::Event::Paid(id)) = end {
         let p = wallet
             .payments()
             .next()

@@ -35,14 +35,17 @@ pub(super) fn ble(f: &Fixture) -> Vec<Value> {
             revocations: None,
             now,
         };
-        customer.start().unwrap();
+        customer.start(Default::default()).unwrap();
+        merchant.start(Default::default()).unwrap();
         let mut frames = Vec::new();
         let mut buf = vec![0u8; usize::from(mtu)];
         while !(customer.is_finished() && merchant.is_finished()) {
             let mut chunks = Vec::new();
             while let Some(n) = customer.poll_transmit(&mut buf) {
                 chunks.push(hx(&buf[..n]));
-                merchant.receive(&buf[..n], &mut shop, &ctx).unwrap();
+                merchant
+                    .handle_input(&buf[..n], Default::default(), &mut shop, &ctx)
+                    .unwrap();
             }
             if !chunks.is_empty() {
                 frames.push(json!({ "direction": "c2s", "chunks": chunks }));
@@ -50,13 +53,17 @@ pub(super) fn ble(f: &Fixture) -> Vec<Value> {
             let mut chunks = Vec::new();
             while let Some(n) = merchant.poll_transmit(&mut buf) {
                 chunks.push(hx(&buf[..n]));
-                customer.receive(&buf[..n], &mut wallet).unwrap();
+                customer
+                    .handle_input(&buf[..n], Default::default(), &mut wallet)
+                    .unwrap();
             }
             if !chunks.is_empty() {
                 frames.push(json!({ "direction": "s2c", "chunks": chunks }));
             }
-            if customer.pending_request().is_some() {
-                customer.approve(&mut wallet, &f.trust, None, now).unwrap();
+            if customer.request().is_some() {
+                customer
+                    .approve(&mut wallet, &f.trust, None, now, Default::default())
+                    .unwrap();
             }
         }
         // The keys, derived here independently of offpay-ble from the SPEC's formulas.

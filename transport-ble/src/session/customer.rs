@@ -2,53 +2,34 @@
 
 use super::*;
 
-/// How a customer session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CustomerOutcome {
-    /// Paid; the merchant's receipt verified and is stored with the payment.
-    Paid(PaymentId),
-    /// The wallet refused the request (SPEC code), or the customer declined ([`DECLINED`]);
-    /// nothing was paid.
-    Refused(u16),
-    /// The merchant refused the payment (SPEC code). The payment stays stored in the wallet:
-    /// it was signed, and only the issuer's sync report may prune it.
-    MerchantRefused(u16),
-    /// The merchant's receipt failed verification (SPEC code).
-    BadReceipt(u16),
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CustomerState {
     New,
     AwaitRequest,
     Approve,
     AwaitReceipt,
-    Done(CustomerOutcome),
-    Failed(BleError),
+    Over,
 }
 
 /// The customer's side: a GATT client that writes Client2Server and reads Server2Client
-/// notifications.
+/// notifications. Its keys are derived when it is made: the engagement carries the
+/// merchant's key.
 pub struct CustomerSession {
     state: CustomerState,
-    /// An error after the exchange finished (a chunk after the last): the outcome stands.
-    late_error: Option<BleError>,
+    core: Core,
     engagement: Engagement,
     hello: [u8; HELLO_LEN],
     transcript: [u8; 32],
     c2s: Direction,
     s2c: Direction,
-    inbox: Reassembler<MAX_FRAME>,
-    outbox: Outbox,
     request: heapless::Vec<u8, MAX_FRAME>,
-    mtu: u16,
 }
 
 impl core::fmt::Debug for CustomerSession {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CustomerSession")
             .field("state", &self.state)
-            .field("mtu", &self.mtu)
+            .field("mtu", &self.core.mtu)
             .finish_non_exhaustive()
     }
 }
@@ -68,10 +49,11 @@ impl CustomerSession {
         let secret = StaticSecret::from(*key);
         let public = PublicKey::from(&secret);
         let mut hello = [0u8; HELLO_LEN];
-        hello[0] = engagement::VERSION;
-        hello[1] = HELLO_TYPE;
-        hello[2..18].copy_from_slice(&engagement.service_uuid);
-        hello[18..].copy_from_slice(public.as_bytes());
+        let (head, rest) = hello.split_at_mut(2);
+        head.copy_from_slice(&[engagement::VERSION, HELLO_TYPE]);
+        let (uuid, key) = rest.split_at_mut(16);
+        uuid.copy_from_slice(&engagement.service_uuid);
+        key.copy_from_slice(public.as_bytes());
         let shared = secret.diffie_hellman(&PublicKey::from(engagement.merchant_key));
         if !shared.was_contributory() {
             return Err(BleError::Handshake);
@@ -80,16 +62,13 @@ impl CustomerSession {
         let (c2s, s2c) = seal::derive(shared.as_bytes(), &t);
         Ok(CustomerSession {
             state: CustomerState::New,
-            late_error: None,
+            core: Core::new(),
             engagement: *engagement,
             hello,
             transcript: t,
             c2s,
             s2c,
-            inbox: Reassembler::new(),
-            outbox: Outbox::new(),
             request: heapless::Vec::new(),
-            mtu: crate::MIN_MTU,
         })
     }
 
@@ -98,178 +77,182 @@ impl CustomerSession {
         &self.engagement
     }
 
-    /// Sets the negotiated ATT MTU (23 to 517).
-    pub fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
-        chunk_len(mtu)?;
-        self.mtu = mtu;
-        Ok(())
+    /// Replaces the SPEC §14.7 timeouts (before [`start`](Self::start)).
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.core.timeouts = timeouts;
     }
 
-    /// Starts the session (after writing State = start): queues the hello.
-    pub fn start(&mut self) -> Result<(), BleError> {
+    /// Sets the negotiated ATT MTU (23 to 517).
+    pub fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
+        self.core.set_mtu(mtu)
+    }
+
+    /// Starts the session at `now` (after writing State = start): queues the hello.
+    pub fn start(&mut self, now: Instant) -> Result<(), BleError> {
         if self.state != CustomerState::New {
-            return self.fail(BleError::Unexpected);
+            return Err(BleError::Unexpected);
         }
-        self.outbox.buf[..HELLO_LEN].copy_from_slice(&self.hello);
-        self.outbox.load(HELLO_LEN);
+        self.core.start(now)?;
+        self.core.outbox.load(&self.hello);
         self.state = CustomerState::AwaitRequest;
         Ok(())
     }
 
     /// The next chunk to write to Client2Server, if any.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
-        self.outbox.next_chunk(self.mtu, out)
+        self.core.outbox.next_chunk(self.core.mtu, out)
     }
 
-    /// The request waiting for the customer's approval: show its amount and merchant, then
-    /// call [`approve`](Self::approve) or [`decline`](Self::decline).
-    pub fn pending_request(&self) -> Option<&[u8]> {
-        (self.state == CustomerState::Approve).then_some(&self.request[..])
+    /// The next event; the final one ends the session.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.poll_event()
     }
 
-    /// How the session ended, once it has.
-    pub fn outcome(&self) -> Option<CustomerOutcome> {
-        match self.state {
-            CustomerState::Done(o) => Some(o),
-            _ => None,
-        }
+    /// The instant at which [`handle_timeout`](Self::handle_timeout) is due, while the session
+    /// runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
     }
 
-    /// The error that ended the session, if one did. An error after the exchange finished
-    /// (a chunk after the last) leaves [`outcome`](Self::outcome) as it was.
-    pub fn error(&self) -> Option<BleError> {
-        match self.state {
-            CustomerState::Failed(e) => Some(e),
-            _ => self.late_error,
+    /// Ends the session with [`Event::TimedOut`] when a limit passed at `now`. A payment
+    /// already sent stays stored in the wallet (SPEC §8.1).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.core.expired(now) {
+            self.core.outbox.pending = false;
+            self.core.finish(Event::TimedOut);
+            self.state = CustomerState::Over;
         }
     }
 
     /// Whether the session is over and everything was sent: time to write State = end and
     /// disconnect.
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self.state,
-            CustomerState::Done(_) | CustomerState::Failed(_)
-        ) && !self.outbox.pending
+        self.core.is_finished()
     }
 
-    fn fail<T>(&mut self, e: BleError) -> Result<T, BleError> {
-        if matches!(self.state, CustomerState::Done(_)) {
-            self.late_error = Some(e);
-        } else {
-            self.state = CustomerState::Failed(e);
-        }
-        self.outbox.pending = false;
-        Err(e)
+    /// The request waiting for the customer's approval (after [`Event::RequestShown`]): show
+    /// its amount and merchant, then call [`approve`](Self::approve) or
+    /// [`decline`](Self::decline).
+    pub fn request(&self) -> Option<&[u8]> {
+        (self.state == CustomerState::Approve).then_some(&self.request[..])
     }
 
-    /// Handles one Server2Client notification. The wallet stores the merchant's receipt.
-    pub fn receive<S: Store, K: Signer, const V: usize>(
+    /// Handles one Server2Client notification at `now`. The wallet stores the merchant's
+    /// receipt. An error ends the session (see [`poll_event`](Self::poll_event)) and is
+    /// returned too.
+    pub fn handle_input<S: Store, K: Signer, const V: usize>(
         &mut self,
         chunk: &[u8],
+        now: Instant,
         wallet: &mut Wallet<S, K, V>,
     ) -> Result<(), BleError> {
-        match self.state {
-            CustomerState::Failed(_) => return Err(BleError::Closed),
-            CustomerState::Done(_) if self.late_error.is_some() => return Err(BleError::Closed),
-            CustomerState::Done(_) => return self.fail(BleError::ChunkAfterLast),
-            CustomerState::New | CustomerState::Approve => {
-                return self.fail(BleError::Unexpected);
-            }
-            CustomerState::AwaitRequest | CustomerState::AwaitReceipt => {}
-        }
-        if self.outbox.pending {
-            return self.fail(BleError::Unexpected);
-        }
-        // A chunk is at most MTU − 3 bytes, flag included (§14.3).
-        if chunk.len() > chunk_len(self.mtu).unwrap_or(0) {
-            return self.fail(BleError::BadChunk);
+        if matches!(self.state, CustomerState::New | CustomerState::Approve) {
+            self.state = CustomerState::Over;
+            return Err(self.core.fail(BleError::Unexpected));
         }
         let mut frame = [0u8; MAX_FRAME];
-        let len = match self.inbox.push(chunk) {
+        let r = match self.core.take_frame(chunk, now, &mut frame) {
+            Ok(Some(len)) => self.on_frame(frame.get_mut(..len).unwrap_or_default(), now, wallet),
             Ok(None) => return Ok(()),
-            Ok(Some(f)) => {
-                frame[..f.len()].copy_from_slice(f);
-                f.len()
+            Err(e) => Err(e),
+        };
+        r.inspect_err(|&e| {
+            self.core.fail(e);
+            if self.core.is_over() {
+                self.state = CustomerState::Over;
             }
-            Err(e) => return self.fail(e),
-        };
-        let plain_len = match self.s2c.open(&mut frame[..len]) {
-            Ok(n) => n,
-            Err(e) => return self.fail(e),
-        };
-        let (k, body) = match kind(&frame[..plain_len]) {
-            Ok(x) => x,
-            Err(e) => return self.fail(e),
-        };
+        })
+    }
+
+    fn on_frame<S: Store, K: Signer, const V: usize>(
+        &mut self,
+        frame: &mut [u8],
+        now: Instant,
+        wallet: &mut Wallet<S, K, V>,
+    ) -> Result<(), BleError> {
+        let n = self.s2c.open(frame)?;
+        let (k, body) = kind(frame.get(..n).ok_or(BleError::Decrypt)?)?;
         match (self.state, k) {
             (CustomerState::AwaitRequest, KIND_BOUND_REQUEST) => {
-                let request = match bound_request(body, &self.transcript) {
-                    Ok(r) => r,
-                    Err(e) => return self.fail(e),
-                };
+                let request = bound_request(body, &self.transcript)?;
                 self.request.clear();
-                if self.request.extend_from_slice(request).is_err() {
-                    return self.fail(BleError::TooLarge);
-                }
+                self.request
+                    .extend_from_slice(request)
+                    .map_err(|_| BleError::TooLarge)?;
                 self.state = CustomerState::Approve;
+                self.core.wait(now, self.core.timeouts.approval);
+                self.core.show();
                 Ok(())
             }
             (CustomerState::AwaitReceipt, KIND_MESSAGE) => {
-                self.state = CustomerState::Done(match wallet.receive_receipt(body) {
-                    Ok(id) => CustomerOutcome::Paid(id),
-                    Err(e) => CustomerOutcome::BadReceipt(e.code()),
+                self.core.finish(match wallet.receive_receipt(body) {
+                    Ok(id) => Event::Paid(id),
+                    Err(e) => Event::Refused {
+                        by: Party::Customer,
+                        code: e.code(),
+                    },
                 });
+                self.state = CustomerState::Over;
                 Ok(())
             }
-            (_, KIND_REFUSAL) => match refusal_code(body) {
-                Ok(code) => {
-                    self.state = CustomerState::Done(CustomerOutcome::MerchantRefused(code));
-                    Ok(())
-                }
-                Err(e) => self.fail(e),
-            },
-            _ => self.fail(BleError::Unexpected),
+            (_, KIND_REFUSAL) => {
+                let code = refusal_code(body)?;
+                self.core.finish(Event::Refused {
+                    by: Party::Merchant,
+                    code,
+                });
+                self.state = CustomerState::Over;
+                Ok(())
+            }
+            _ => Err(BleError::Unexpected),
         }
     }
 
-    /// Pays the pending request with the wallet (SPEC §8.1) and queues the payment, or, when
-    /// the wallet refuses, queues the refusal. Returns the outcome so far: `None` while the
-    /// receipt is awaited.
+    /// Pays the pending request with the wallet at protocol time `time` (SPEC §8.1) and
+    /// queues the payment; when the wallet refuses, queues the refusal and ends the session.
+    /// `now` is the session clock: the receipt is due within the idle limit.
     pub fn approve<S: Store, K: Signer, const V: usize, const N: usize>(
         &mut self,
         wallet: &mut Wallet<S, K, V>,
         trust: &TrustStore<N>,
         revocations: Option<&RevocationList<'_>>,
-        now: offpay_protocol::Timestamp,
-    ) -> Result<Option<CustomerOutcome>, BleError> {
+        time: offpay_protocol::Timestamp,
+        now: Instant,
+    ) -> Result<(), BleError> {
         if self.state != CustomerState::Approve {
             return Err(BleError::Unexpected);
         }
-        match wallet.pay(&self.request, trust, revocations, now) {
+        match wallet.pay(&self.request, trust, revocations, time) {
             Ok(payment) => {
-                self.outbox.seal(&mut self.c2s, KIND_MESSAGE, &payment)?;
+                self.core
+                    .outbox
+                    .seal(&mut self.c2s, KIND_MESSAGE, &payment)?;
                 self.state = CustomerState::AwaitReceipt;
-                Ok(None)
+                self.core.wait(now, self.core.timeouts.idle);
+                Ok(())
             }
-            Err(e) => self.refuse(e.code()).map(Some),
+            Err(e) => self.refuse(e.code()),
         }
     }
 
     /// Declines the pending request: the merchant is told ([`DECLINED`]) and nothing is paid.
-    pub fn decline(&mut self) -> Result<CustomerOutcome, BleError> {
+    pub fn decline(&mut self) -> Result<(), BleError> {
         if self.state != CustomerState::Approve {
             return Err(BleError::Unexpected);
         }
         self.refuse(DECLINED)
     }
 
-    fn refuse(&mut self, code: u16) -> Result<CustomerOutcome, BleError> {
-        self.outbox
+    fn refuse(&mut self, code: u16) -> Result<(), BleError> {
+        self.core
+            .outbox
             .seal(&mut self.c2s, KIND_REFUSAL, &code.to_be_bytes())?;
-        let outcome = CustomerOutcome::Refused(code);
-        self.state = CustomerState::Done(outcome);
-        Ok(outcome)
+        self.core.finish(Event::Refused {
+            by: Party::Customer,
+            code,
+        });
+        self.state = CustomerState::Over;
+        Ok(())
     }
 }
 
@@ -284,8 +267,7 @@ fn bound_request<'a>(body: &'a [u8], transcript: &[u8; 32]) -> Result<&'a [u8], 
     let (request, binding) = body.split_at(split);
     let req = offpay_protocol::decode_signed::<offpay_protocol::msg::PaymentRequest<'_>>(request)
         .map_err(|_| BleError::Unexpected)?;
-    let mut sig = [0u8; BINDING_LEN];
-    sig.copy_from_slice(binding);
+    let sig: [u8; BINDING_LEN] = binding.try_into().map_err(|_| BleError::Unbound)?;
     offpay_protocol::crypto::verify(
         &req.certificate.merchant_key,
         offpay_protocol::SESSION_BINDING_DOMAIN,

@@ -2,45 +2,39 @@
 
 use super::*;
 
-/// How a merchant session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MerchantOutcome {
-    /// The payment was accepted; its receipt was queued and both are stored.
-    Accepted(PaymentId),
-    /// The acceptor refused the payment (SPEC code); nothing was stored.
-    Refused(u16),
-    /// The customer's wallet refused the request or the customer declined (SPEC code).
-    CustomerRefused(u16),
+/// The keys of both directions: they exist only once the customer's hello was taken.
+struct Keys {
+    c2s: Direction,
+    s2c: Direction,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum MerchantState {
     AwaitHello,
-    AwaitPayment,
-    Done(MerchantOutcome),
-    Failed(BleError),
+    AwaitPayment(Keys),
+    /// The session ended (the final event is in the core).
+    Over,
 }
 
 /// The merchant's side: a GATT server that receives Client2Server writes and notifies
 /// Server2Client.
 pub struct MerchantSession {
     state: MerchantState,
-    /// An error after the exchange finished (a chunk after the last): the outcome stands.
-    late_error: Option<BleError>,
+    core: Core,
     engagement: Engagement,
     secret: StaticSecret,
-    keys: Option<(Direction, Direction)>,
     request: heapless::Vec<u8, MAX_FRAME>,
-    inbox: Reassembler<MAX_FRAME>,
-    outbox: Outbox,
-    mtu: u16,
 }
 
 impl core::fmt::Debug for MerchantSession {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let state = match self.state {
+            MerchantState::AwaitHello => "await-hello",
+            MerchantState::AwaitPayment(_) => "await-payment",
+            MerchantState::Over => "over",
+        };
         f.debug_struct("MerchantSession")
-            .field("state", &self.state)
-            .field("mtu", &self.mtu)
+            .field("state", &state)
+            .field("mtu", &self.core.mtu)
             .finish_non_exhaustive()
     }
 }
@@ -48,123 +42,139 @@ impl core::fmt::Debug for MerchantSession {
 impl MerchantSession {
     /// A session for one connection: it will send `request` (from
     /// `Acceptor::create_request`, the same bytes again when a customer reconnects). The
-    /// session keeps its own copy of the engagement key, zeroized when it is dropped.
+    /// session keeps its own copy of the engagement key, zeroized when it is dropped. Its
+    /// clock starts at [`start`](Self::start).
     pub fn new(engagement: &MerchantEngagement, request: &[u8]) -> Result<Self, BleError> {
         Ok(MerchantSession {
             state: MerchantState::AwaitHello,
-            late_error: None,
+            core: Core::new(),
             engagement: *engagement.engagement(),
             secret: engagement.secret.clone(),
-            keys: None,
             request: heapless::Vec::from_slice(request).map_err(|_| BleError::TooLarge)?,
-            inbox: Reassembler::new(),
-            outbox: Outbox::new(),
-            mtu: crate::MIN_MTU,
         })
+    }
+
+    /// Replaces the SPEC §14.7 timeouts (before [`start`](Self::start)).
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.core.timeouts = timeouts;
     }
 
     /// Sets the negotiated ATT MTU (23 to 517).
     pub fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
-        chunk_len(mtu)?;
-        self.mtu = mtu;
-        Ok(())
+        self.core.set_mtu(mtu)
+    }
+
+    /// The customer wrote State = start at `now`: the hello is due within the idle limit.
+    pub fn start(&mut self, now: Instant) -> Result<(), BleError> {
+        self.core.start(now)
     }
 
     /// The next chunk to notify on Server2Client, if any.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
-        self.outbox.next_chunk(self.mtu, out)
+        self.core.outbox.next_chunk(self.core.mtu, out)
     }
 
-    /// How the session ended, once it has.
-    pub fn outcome(&self) -> Option<MerchantOutcome> {
-        match self.state {
-            MerchantState::Done(o) => Some(o),
-            _ => None,
+    /// The next event; the final one ends the session.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.poll_event()
+    }
+
+    /// The instant at which [`handle_timeout`](Self::handle_timeout) is due, while the session
+    /// runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    /// Ends the session with [`Event::TimedOut`] when a limit passed at `now`. After the
+    /// handshake the customer is told in a sealed refusal (`ble-timed-out`). Nothing is
+    /// stored: the acceptor decides only on a whole payment.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.core.expired(now) {
+            return;
         }
+        self.end_failed(Event::TimedOut, BleError::TimedOut);
     }
 
-    /// The error that ended the session, if one did. An error after the exchange finished
-    /// (a chunk after the last) leaves [`outcome`](Self::outcome) as it was: an accepted
-    /// payment stays accepted.
-    pub fn error(&self) -> Option<BleError> {
-        match self.state {
-            MerchantState::Failed(e) => Some(e),
-            _ => self.late_error,
-        }
-    }
-
-    /// Whether the session is over and everything was sent.
+    /// Whether the session is over and everything was sent: time to notify State = end.
     pub fn is_finished(&self) -> bool {
-        matches!(
-            self.state,
-            MerchantState::Done(_) | MerchantState::Failed(_)
-        ) && !self.outbox.pending
+        self.core.is_finished()
     }
 
-    fn fail<T>(&mut self, e: BleError) -> Result<T, BleError> {
-        if matches!(self.state, MerchantState::Done(_)) {
-            self.late_error = Some(e);
-        } else {
-            self.state = MerchantState::Failed(e);
-        }
-        self.outbox.pending = false;
-        Err(e)
-    }
-
-    /// Handles one Client2Server write. A payment is decided by the acceptor (SPEC §8.2),
-    /// which stores it with its receipt when it accepts.
-    pub fn receive<S: Store, K: Signer, const R: usize, const M: usize, const N: usize>(
+    /// Handles one Client2Server write at `now`. A payment is decided by the acceptor (SPEC
+    /// §8.2), which stores it with its receipt when it accepts. An error ends the session
+    /// (see [`poll_event`](Self::poll_event)) and is returned too.
+    pub fn handle_input<S: Store, K: Signer, const R: usize, const M: usize, const N: usize>(
         &mut self,
         chunk: &[u8],
+        now: Instant,
         acceptor: &mut Acceptor<S, K, R, M>,
         ctx: &Context<'_, N>,
     ) -> Result<(), BleError> {
-        match self.state {
-            MerchantState::Failed(_) => return Err(BleError::Closed),
-            MerchantState::Done(_) if self.late_error.is_some() => return Err(BleError::Closed),
-            MerchantState::Done(_) => return self.fail(BleError::ChunkAfterLast),
-            MerchantState::AwaitHello | MerchantState::AwaitPayment => {}
-        }
-        if self.outbox.pending {
-            return self.fail(BleError::Unexpected);
-        }
-        // A chunk is at most MTU − 3 bytes, flag included (§14.3).
-        if chunk.len() > chunk_len(self.mtu).unwrap_or(0) {
-            return self.fail(BleError::BadChunk);
-        }
         let mut frame = [0u8; MAX_FRAME];
-        let len = match self.inbox.push(chunk) {
+        let len = match self.core.take_frame(chunk, now, &mut frame) {
+            Ok(Some(len)) => len,
             Ok(None) => return Ok(()),
-            Ok(Some(f)) => {
-                frame[..f.len()].copy_from_slice(f);
-                f.len()
+            Err(e) => {
+                self.after_error(e);
+                return Err(e);
             }
-            Err(e) => return self.fail(e),
         };
-        let r = match self.state {
-            MerchantState::AwaitHello => self.on_hello(&frame[..len], acceptor),
-            _ => self.on_payment(&mut frame[..len], acceptor, ctx),
+        let frame = frame.get_mut(..len).ok_or(BleError::TooLarge)?;
+        let r = match core::mem::replace(&mut self.state, MerchantState::Over) {
+            MerchantState::AwaitHello => self.on_hello(frame, now, acceptor),
+            MerchantState::AwaitPayment(mut keys) => {
+                let r = self.on_payment(frame, &mut keys, acceptor, ctx);
+                if r.is_err() {
+                    self.state = MerchantState::AwaitPayment(keys);
+                }
+                r
+            }
+            MerchantState::Over => Err(BleError::Closed),
         };
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => self.fail(e),
+        r.inspect_err(|&e| self.end_failed(Event::Failed(e), e))
+    }
+
+    /// After the prologue ended the session: the customer hears why when keys exist.
+    fn after_error(&mut self, e: BleError) {
+        if self.core.is_over() && !matches!(self.state, MerchantState::Over) {
+            self.end_failed(Event::Failed(e), e);
         }
+    }
+
+    /// Ends the session with `event`; with keys, the customer gets a sealed refusal `e`.
+    fn end_failed(&mut self, event: Event, e: BleError) {
+        if let MerchantState::AwaitPayment(mut keys) =
+            core::mem::replace(&mut self.state, MerchantState::Over)
+        {
+            self.core.outbox.pending = false;
+            let _ = self
+                .core
+                .outbox
+                .seal(&mut keys.s2c, KIND_REFUSAL, &e.code().to_be_bytes());
+        } else {
+            self.core.outbox.pending = false;
+        }
+        self.core.finish(event);
     }
 
     fn on_hello<S: Store, K: Signer, const R: usize, const M: usize>(
         &mut self,
         hello: &[u8],
+        now: Instant,
         acceptor: &Acceptor<S, K, R, M>,
     ) -> Result<(), BleError> {
         let e = self.engagement;
-        if hello.len() != HELLO_LEN || hello[0] != engagement::VERSION || hello[1] != HELLO_TYPE {
+        let [version, ty, rest @ ..] = hello else {
+            return Err(BleError::Handshake);
+        };
+        if hello.len() != HELLO_LEN || *version != engagement::VERSION || *ty != HELLO_TYPE {
             return Err(BleError::Handshake);
         }
-        if hello[2..18] != e.service_uuid {
+        let (uuid, key) = rest.split_at_checked(16).ok_or(BleError::Handshake)?;
+        if uuid != e.service_uuid {
             return Err(BleError::WrongSession);
         }
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&hello[18..]);
+        let key: [u8; 32] = key.try_into().map_err(|_| BleError::Handshake)?;
         let shared = self.secret.diffie_hellman(&PublicKey::from(key));
         if !shared.was_contributory() {
             return Err(BleError::Handshake);
@@ -177,43 +187,58 @@ impl MerchantSession {
         let mut body = [0u8; MAX_FRAME];
         let n = self.request.len();
         let bound = body.get_mut(..n + BINDING_LEN).ok_or(BleError::TooLarge)?;
-        bound[..n].copy_from_slice(&self.request);
-        bound[n..].copy_from_slice(&binding);
-        self.outbox.seal(&mut s2c, KIND_BOUND_REQUEST, bound)?;
-        self.keys = Some((c2s, s2c));
-        self.state = MerchantState::AwaitPayment;
+        let (req, sig) = bound.split_at_mut(n);
+        req.copy_from_slice(&self.request);
+        sig.copy_from_slice(&binding);
+        self.core.outbox.seal(&mut s2c, KIND_BOUND_REQUEST, bound)?;
+        self.state = MerchantState::AwaitPayment(Keys { c2s, s2c });
+        // A person reads the request now.
+        self.core.wait(now, self.core.timeouts.approval);
+        self.core.show();
         Ok(())
     }
 
     fn on_payment<S: Store, K: Signer, const R: usize, const M: usize, const N: usize>(
         &mut self,
         frame: &mut [u8],
+        keys: &mut Keys,
         acceptor: &mut Acceptor<S, K, R, M>,
         ctx: &Context<'_, N>,
     ) -> Result<(), BleError> {
-        let (c2s, s2c) = self.keys.as_mut().ok_or(BleError::Unexpected)?;
-        let n = c2s.open(frame)?;
-        let (k, body) = kind(&frame[..n])?;
+        let n = keys.c2s.open(frame)?;
+        let (k, body) = kind(frame.get(..n).ok_or(BleError::Decrypt)?)?;
         if k == KIND_REFUSAL {
             let code = refusal_code(body)?;
-            self.state = MerchantState::Done(MerchantOutcome::CustomerRefused(code));
+            self.core.finish(Event::Refused {
+                by: Party::Customer,
+                code,
+            });
             return Ok(());
         }
-        let outcome = match acceptor.accept(body, ctx) {
+        if k != KIND_MESSAGE {
+            return Err(BleError::Unexpected);
+        }
+        let event = match acceptor.accept(body, ctx) {
             Ok(receipt) => {
-                self.outbox.seal(s2c, KIND_MESSAGE, &receipt)?;
                 let id = offpay_protocol::decode_signed::<offpay_protocol::msg::Payment<'_>>(body)
                     .map(|p| p.id())
                     .map_err(|_| BleError::Unexpected)?;
-                MerchantOutcome::Accepted(id)
+                self.core
+                    .outbox
+                    .seal(&mut keys.s2c, KIND_MESSAGE, &receipt)?;
+                Event::Accepted(id)
             }
             Err(e) => {
-                self.outbox
-                    .seal(s2c, KIND_REFUSAL, &e.code().to_be_bytes())?;
-                MerchantOutcome::Refused(e.code())
+                self.core
+                    .outbox
+                    .seal(&mut keys.s2c, KIND_REFUSAL, &e.code().to_be_bytes())?;
+                Event::Refused {
+                    by: Party::Merchant,
+                    code: e.code(),
+                }
             }
         };
-        self.state = MerchantState::Done(outcome);
+        self.core.finish(event);
         Ok(())
     }
 }

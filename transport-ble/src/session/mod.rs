@@ -1,5 +1,8 @@
-//! The customer and merchant session state machines (SPEC §14.5): chunks and `now` in,
-//! chunks out, no IO. They drive offpay-protocol's `Wallet` and `Acceptor`.
+//! The customer and merchant session state machines (SPEC §14.5), sans-IO in the shape of
+//! quinn-proto's `Connection`: chunks and the time in ([`handle_input`], [`handle_timeout`]),
+//! chunks, a deadline and events out ([`poll_transmit`], [`poll_timeout`], [`poll_event`]).
+//! They drive offpay-protocol's `Wallet` and `Acceptor`; [`crate::driver`] is the one loop
+//! that runs either role over a link.
 //!
 //! The exchange, after the customer writes State = start:
 //!
@@ -8,17 +11,26 @@
 //!    merchant's signature over this session's transcript (SPEC §14.5);
 //! 3. customer → merchant: sealed `0x01 ‖ Payment`, or `0x02 ‖ code` when the wallet refuses
 //!    or the customer declines;
-//! 4. merchant → customer: sealed `0x01 ‖ Receipt`, or `0x02 ‖ code` when the acceptor refuses.
+//! 4. merchant → customer: sealed `0x01 ‖ Receipt`, or `0x02 ‖ code` when the acceptor refuses
+//!    or the session fails after the handshake (a frame that does not open, a timeout).
 //!
-//! After the handshake a payment takes one and a half round trips. Any error ends the session:
-//! the state machine refuses all further input with [`BleError::Closed`]. A dropped link is
-//! resumed by a new session over the same engagement; the merchant sends the same request
-//! again, and `Wallet::pay` and `Acceptor::accept` return what they stored the first time.
+//! After the handshake a payment takes one and a half round trips. Every session ends with
+//! exactly one final [`Event`]; after it the state machine refuses all further input with
+//! [`BleError::Closed`]. A dropped link is resumed by a new session over the same engagement;
+//! the merchant sends the same request again, and `Wallet::pay` and `Acceptor::accept` return
+//! what they stored the first time.
+//!
+//! [`handle_input`]: MerchantSession::handle_input
+//! [`handle_timeout`]: MerchantSession::handle_timeout
+//! [`poll_transmit`]: MerchantSession::poll_transmit
+//! [`poll_timeout`]: MerchantSession::poll_timeout
+//! [`poll_event`]: MerchantSession::poll_event
 
-use crate::chunk::{LAST, MORE, Reassembler};
+use crate::chunk::{LAST, MORE};
 use crate::engagement::{self, Engagement, MerchantEngagement};
 use crate::seal::{self, Direction, TAG_LEN};
 use crate::{BleError, MAX_FRAME, chunk_len};
+use core::time::Duration;
 use offpay_protocol::acceptor::Context;
 use offpay_protocol::msg::RevocationList;
 use offpay_protocol::{Acceptor, PaymentId, Signer, Store, TrustStore, Wallet};
@@ -27,9 +39,89 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 mod customer;
 mod merchant;
+mod shared;
 
-pub use customer::{CustomerOutcome, CustomerSession};
-pub use merchant::{MerchantOutcome, MerchantSession};
+pub use customer::CustomerSession;
+pub use merchant::MerchantSession;
+use shared::Core;
+
+/// A point on the driver's monotonic clock: the time since an origin of the driver's choosing
+/// (its start, the device's boot). Sessions compare instants only with each other.
+pub type Instant = Duration;
+
+/// The session timeouts (SPEC §14.7). Each one ends the session with [`Event::TimedOut`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The longest silence within a step: before the hello's first chunk (from State =
+    /// start), between the chunks of a frame, and for the answer to a frame a machine sent
+    /// (the request for the customer, the receipt after a payment).
+    pub idle: Duration,
+    /// The longest wait for the customer's answer to the request once it was sent: a person
+    /// reads it and approves. A payment's chunks then follow under `idle`.
+    pub approval: Duration,
+    /// The longest session, from State = start to the final event.
+    pub session: Duration,
+}
+
+impl Timeouts {
+    /// The values of SPEC §14.7: 10 s idle, 60 s for approval, 120 s in all.
+    pub const SPEC: Timeouts = Timeouts {
+        idle: Duration::from_secs(10),
+        approval: Duration::from_secs(60),
+        session: Duration::from_secs(120),
+    };
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::SPEC
+    }
+}
+
+/// Who refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Party {
+    /// The customer: its wallet refused the request or the receipt, or the person declined
+    /// ([`DECLINED`]).
+    Customer,
+    /// The merchant: its acceptor refused the payment, or its session failed after the
+    /// handshake and said why in a sealed refusal (a `ble-*` code).
+    Merchant,
+}
+
+/// What happened in a session, from [`poll_event`](MerchantSession::poll_event). Every session
+/// ends with exactly one final event (all but [`RequestShown`](Event::RequestShown)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Customer: the merchant's request arrived, bound to this session; show it
+    /// ([`CustomerSession::request`]), then approve or decline. Merchant: the request was
+    /// sent; the customer is deciding.
+    RequestShown,
+    /// Customer: paid; the merchant's receipt verified and is stored with the payment.
+    Paid(PaymentId),
+    /// Merchant: the payment was accepted; it is stored with its receipt, which was queued.
+    Accepted(PaymentId),
+    /// A side refused with a SPEC code. When the customer refuses a receipt, or the merchant
+    /// refuses a payment, the payment stays stored in the wallet: it was signed, and only the
+    /// issuer's sync report may prune it.
+    Refused {
+        /// The side that refused.
+        by: Party,
+        /// Its SPEC code.
+        code: u16,
+    },
+    /// The session failed (a malformed, forged or unexpected frame; a dropped link).
+    Failed(BleError),
+    /// A timeout of [`Timeouts`] passed.
+    TimedOut,
+}
+
+impl Event {
+    /// Whether this event ends the session.
+    pub const fn is_final(&self) -> bool {
+        !matches!(self, Event::RequestShown)
+    }
+}
 
 /// Type byte of the customer's hello (after the version byte 0x01).
 pub const HELLO_TYPE: u8 = 0x21;
@@ -65,7 +157,16 @@ impl Outbox {
         }
     }
 
-    fn load(&mut self, len: usize) {
+    /// Queues `frame` as it is (the plain hello).
+    fn load(&mut self, frame: &[u8]) {
+        let n = frame.len().min(MAX_FRAME);
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(..n), frame.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.queue(n);
+    }
+
+    fn queue(&mut self, len: usize) {
         self.len = len;
         self.pos = 0;
         self.pending = true;
@@ -74,28 +175,31 @@ impl Outbox {
     /// Seals `kind ‖ body` under `dir` into the outbox.
     fn seal(&mut self, dir: &mut Direction, kind: u8, body: &[u8]) -> Result<(), BleError> {
         let n = 1 + body.len();
-        if n + TAG_LEN > MAX_FRAME {
-            return Err(BleError::TooLarge);
-        }
-        self.buf[0] = kind;
-        self.buf[1..n].copy_from_slice(body);
+        let plain = self
+            .buf
+            .get_mut(..n)
+            .filter(|_| n + TAG_LEN <= MAX_FRAME)
+            .ok_or(BleError::TooLarge)?;
+        let (k, rest) = plain.split_at_mut(1);
+        k.copy_from_slice(&[kind]);
+        rest.copy_from_slice(body);
         let len = dir.seal(&mut self.buf, n)?;
-        self.load(len);
+        self.queue(len);
         Ok(())
     }
 
+    /// The next chunk (flag byte, then at most MTU − 4 bytes of the frame) into `out`.
     fn next_chunk(&mut self, mtu: u16, out: &mut [u8]) -> Option<usize> {
         if !self.pending {
             return None;
         }
-        let data = chunk_len(mtu)
-            .ok()?
-            .checked_sub(1)?
-            .min(out.len().checked_sub(1)?);
-        let n = (self.len - self.pos).min(data);
-        out[1..=n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        let (flag, data) = out.split_first_mut()?;
+        let room = chunk_len(mtu).ok()?.checked_sub(1)?.min(data.len());
+        let rest = self.buf.get(self.pos..self.len)?;
+        let n = rest.len().min(room);
+        data.get_mut(..n)?.copy_from_slice(rest.get(..n)?);
         self.pos += n;
-        out[0] = if self.pos == self.len { LAST } else { MORE };
+        *flag = if self.pos == self.len { LAST } else { MORE };
         self.pending = self.pos < self.len;
         Some(n + 1)
     }
