@@ -40,8 +40,9 @@ impl<'a> Chunker<'a> {
             .min(self.data_len)
             .min(out.len().checked_sub(1)?);
         let (now, rest) = self.rest.split_at(n);
-        out[0] = if rest.is_empty() { LAST } else { MORE };
-        out[1..=n].copy_from_slice(now);
+        let (flag, data) = out.split_first_mut()?;
+        *flag = if rest.is_empty() { LAST } else { MORE };
+        data.get_mut(..n)?.copy_from_slice(now);
         self.rest = rest;
         self.done = rest.is_empty();
         Some(n + 1)
@@ -112,6 +113,7 @@ impl<const N: usize> Reassembler<N> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

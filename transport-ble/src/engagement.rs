@@ -38,13 +38,12 @@ impl Engagement {
 
     /// Reads engagement bytes: exactly 50, this version, the engagement type.
     pub fn from_bytes(b: &[u8]) -> Result<Self, BleError> {
-        if b.len() != LEN || b[0] != VERSION || b[1] != TYPE {
+        let [VERSION, TYPE, rest @ ..] = b else {
             return Err(BleError::Engagement);
-        }
-        let mut service_uuid = [0u8; 16];
-        service_uuid.copy_from_slice(&b[2..18]);
-        let mut merchant_key = [0u8; 32];
-        merchant_key.copy_from_slice(&b[18..]);
+        };
+        let (uuid, key) = rest.split_at_checked(16).ok_or(BleError::Engagement)?;
+        let service_uuid: [u8; 16] = uuid.try_into().map_err(|_| BleError::Engagement)?;
+        let merchant_key: [u8; 32] = key.try_into().map_err(|_| BleError::Engagement)?;
         Ok(Engagement {
             service_uuid,
             merchant_key,

@@ -7,9 +7,11 @@
 //! | Client2Server | write without response, write | customer → merchant chunks |
 //! | Server2Client | notify | merchant → customer chunks |
 //!
-//! The customer (GATT client) subscribes to Server2Client and State, writes State = start,
-//! then writes its chunks to Client2Server; the merchant (GATT server) notifies its chunks on
-//! Server2Client. Either side writes or notifies State = end when the session is over.
+//! The customer (GATT client) subscribes to Server2Client and State (`0x0001` to each one's
+//! CCCD), writes State = start, then writes its chunks to Client2Server, with or without
+//! response; the merchant (GATT server) notifies its chunks on Server2Client. At the end the
+//! merchant notifies State = end after its last chunk, and the customer writes State = end and
+//! disconnects first (SPEC §14.6). UUIDs are big-endian here; on the air they are reversed.
 
 /// State characteristic UUID.
 pub const STATE_UUID: [u8; 16] = uuid(0x0001);

@@ -105,6 +105,14 @@ struct Air {
     report: RefCell<LinkReport>,
 }
 
+impl Air {
+    /// The chunks in flight to `side` (0 or 1: a [`Half`]'s side, never another).
+    fn queue(&self, side: usize) -> &RefCell<VecDeque<Vec<u8>>> {
+        let [customer, merchant] = &self.queues;
+        if side == CUSTOMER { customer } else { merchant }
+    }
+}
+
 struct Half<'a> {
     air: &'a Air,
     side: usize,
@@ -148,7 +156,7 @@ impl Link for Half<'_> {
             r.chunks_s2c += 1;
             r.bytes_s2c += chunk.len() + 3;
         }
-        air.queues[1 - self.side]
+        air.queue(1 - self.side)
             .borrow_mut()
             .push_back(chunk.to_vec());
         air.moved.set(air.moved.get() + 1);
@@ -166,29 +174,35 @@ impl Link for Half<'_> {
             if side == CUSTOMER && air.silent.get() {
                 return Poll::Pending;
             }
-            if let Some(chunk) = air.queues[side].borrow_mut().pop_front() {
+            if let Some(chunk) = air.queue(side).borrow_mut().pop_front() {
                 let n = chunk.len().min(buf.len());
-                buf[..n].copy_from_slice(&chunk[..n]);
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), chunk.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
                 air.moved.set(air.moved.get() + 1);
                 return Poll::Ready(Ok(Some(n)));
             }
             if air.cut.get() {
                 return Poll::Ready(Err(LinkError::Cut));
             }
-            if air.ended[1 - side].get() {
+            if air.ended.get(1 - side).is_some_and(Cell::get) {
                 return Poll::Ready(Err(LinkError::PeerLeft));
             }
             if deadline.is_some_and(|d| air.clock.get() >= d) {
                 return Poll::Ready(Ok(None));
             }
-            air.deadlines[side].set(deadline);
+            if let Some(d) = air.deadlines.get(side) {
+                d.set(deadline);
+            }
             Poll::Pending
         })
         .await
     }
 
     async fn end(&mut self) -> Result<(), LinkError> {
-        self.air.ended[self.side].set(true);
+        if let Some(e) = self.air.ended.get(self.side) {
+            e.set(true);
+        }
         self.air.moved.set(self.air.moved.get() + 1);
         Ok(())
     }

@@ -66,14 +66,13 @@ impl Direction {
 
     /// Encrypts `buf[..len]` in place and appends the tag; returns the frame length.
     pub fn seal(&mut self, buf: &mut [u8], len: usize) -> Result<usize, BleError> {
-        if len + TAG_LEN > buf.len() {
-            return Err(BleError::TooLarge);
-        }
+        let frame = buf.get_mut(..len + TAG_LEN).ok_or(BleError::TooLarge)?;
+        let (body, tag_out) = frame.split_at_mut(len);
         let cipher = ChaCha20Poly1305::new((&*self.key).into());
         let tag = cipher
-            .encrypt_in_place_detached(&self.nonce(), &[], &mut buf[..len])
+            .encrypt_in_place_detached(&self.nonce(), &[], body)
             .map_err(|_| BleError::TooLarge)?;
-        buf[len..len + TAG_LEN].copy_from_slice(&tag);
+        tag_out.copy_from_slice(&tag);
         self.counter = self.counter.checked_add(1).ok_or(BleError::Closed)?;
         Ok(len + TAG_LEN)
     }
