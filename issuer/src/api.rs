@@ -49,13 +49,25 @@ pub mod path {
 pub const CREDENTIAL_HEADER: &str = "offpay-instrument-credential";
 
 macro_rules! api_errors {
-    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $name:literal, $status:literal), )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = ($code:literal, $name:literal, $status:literal), )*) => {
         /// Why the service refused a request, beside the protocol's own codes (SPEC §15.4,
         /// codes 800–899). Each has a stable code, name and HTTP status.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum ApiError {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl offpay_protocol::codes::Codes for ApiError {
+            type Code = u16;
+            const TABLE: &'static [offpay_protocol::codes::Row<u16>] = &[
+                $( offpay_protocol::codes::Row {
+                    variant: stringify!($variant),
+                    code: $code,
+                    name: $name,
+                    doc: concat!($($doc, "\n"),*),
+                }, )*
+            ];
         }
 
         impl ApiError {

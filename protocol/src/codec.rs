@@ -22,67 +22,39 @@ pub const VERSION: u8 = 1;
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
-/// The type byte of each message (SPEC §3.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum MessageType {
-    /// [`PreAuthRequest`](crate::msg::PreAuthRequest).
-    PreAuthRequest = 0x01,
-    /// [`Voucher`](crate::msg::Voucher).
-    Voucher = 0x02,
-    /// [`MerchantCertificate`](crate::msg::MerchantCertificate).
-    MerchantCertificate = 0x03,
-    /// [`PaymentRequest`](crate::msg::PaymentRequest).
-    PaymentRequest = 0x04,
-    /// [`Payment`](crate::msg::Payment).
-    Payment = 0x05,
-    /// [`Receipt`](crate::msg::Receipt).
-    Receipt = 0x06,
-    /// [`RevocationList`](crate::msg::RevocationList).
-    RevocationList = 0x07,
-    /// [`SyncBatch`](crate::msg::SyncBatch).
-    SyncBatch = 0x08,
-    /// [`SyncReport`](crate::msg::SyncReport).
-    SyncReport = 0x09,
-    /// [`FraudProof`](crate::msg::FraudProof).
-    FraudProof = 0x0A,
+crate::codes! {
+    /// The type byte of each message (SPEC §3.2), and the message's name in SPEC.md and the
+    /// vectors.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum MessageType: repr(u8) {
+        /// [`PreAuthRequest`](crate::msg::PreAuthRequest).
+        PreAuthRequest = (0x01, "PreAuthRequest"),
+        /// [`Voucher`](crate::msg::Voucher).
+        Voucher = (0x02, "Voucher"),
+        /// [`MerchantCertificate`](crate::msg::MerchantCertificate).
+        MerchantCertificate = (0x03, "MerchantCertificate"),
+        /// [`PaymentRequest`](crate::msg::PaymentRequest).
+        PaymentRequest = (0x04, "PaymentRequest"),
+        /// [`Payment`](crate::msg::Payment).
+        Payment = (0x05, "Payment"),
+        /// [`Receipt`](crate::msg::Receipt).
+        Receipt = (0x06, "Receipt"),
+        /// [`RevocationList`](crate::msg::RevocationList).
+        RevocationList = (0x07, "RevocationList"),
+        /// [`SyncBatch`](crate::msg::SyncBatch).
+        SyncBatch = (0x08, "SyncBatch"),
+        /// [`SyncReport`](crate::msg::SyncReport).
+        SyncReport = (0x09, "SyncReport"),
+        /// [`FraudProof`](crate::msg::FraudProof).
+        FraudProof = (0x0A, "FraudProof"),
+    }
 }
 
 impl MessageType {
-    /// All types, in type-byte order.
-    pub const ALL: [MessageType; 10] = [
-        Self::PreAuthRequest,
-        Self::Voucher,
-        Self::MerchantCertificate,
-        Self::PaymentRequest,
-        Self::Payment,
-        Self::Receipt,
-        Self::RevocationList,
-        Self::SyncBatch,
-        Self::SyncReport,
-        Self::FraudProof,
-    ];
-
     /// The type named by a type byte, if any.
     pub fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| *t as u8 == b)
-    }
-
-    /// The message name used in SPEC.md and the vectors.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::PreAuthRequest => "PreAuthRequest",
-            Self::Voucher => "Voucher",
-            Self::MerchantCertificate => "MerchantCertificate",
-            Self::PaymentRequest => "PaymentRequest",
-            Self::Payment => "Payment",
-            Self::Receipt => "Receipt",
-            Self::RevocationList => "RevocationList",
-            Self::SyncBatch => "SyncBatch",
-            Self::SyncReport => "SyncReport",
-            Self::FraudProof => "FraudProof",
-        }
+        Self::from_code(b)
     }
 
     /// Reads the type of a message from its first two bytes without decoding the rest.

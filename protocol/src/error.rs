@@ -7,111 +7,121 @@
 
 use core::fmt;
 
-/// Why bytes could not be decoded into a message (SPEC §9, codes 100–199).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input ended before the message did.
-    Truncated,
-    /// Bytes remain after a complete message.
-    TrailingBytes,
-    /// The version byte is not one this implementation speaks.
-    UnknownVersion,
-    /// The type byte names no message, or a different message than expected here.
-    WrongType,
-    /// A value was encoded in more bytes than needed (e.g. an overlong varint).
-    NonCanonical,
-    /// A field holds a value outside its allowed range (zero amount, bad currency, bad UTF-8,
-    /// unsorted list, window with `not_after <= not_before`, …).
-    OutOfRange,
-    /// The input is longer than the hard maximum for its message type.
-    OverSize,
+crate::codes! {
+    /// Why bytes could not be decoded into a message (SPEC §9, codes 100–199).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum DecodeError: u16 {
+        /// The input ended before the message did.
+        Truncated = (100, "truncated"),
+        /// Bytes remain after a complete message.
+        TrailingBytes = (101, "trailing-bytes"),
+        /// The version byte is not one this implementation speaks.
+        UnknownVersion = (102, "unknown-version"),
+        /// The type byte names no message, or a different message than expected here.
+        WrongType = (103, "wrong-type"),
+        /// A value was encoded in more bytes than needed (e.g. an overlong varint).
+        NonCanonical = (104, "non-canonical"),
+        /// A field holds a value outside its allowed range (zero amount, bad currency, bad UTF-8,
+        /// unsorted list, window with `not_after <= not_before`, …).
+        OutOfRange = (105, "out-of-range"),
+        /// The input is longer than the hard maximum for its message type.
+        OverSize = (106, "over-size"),
+    }
 }
 
-/// Why a well-formed message failed cryptographic verification (SPEC §9, codes 200–299).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// The signature does not verify under the expected key (includes every case that
-    /// `verify_strict` refuses: non-canonical scalar, small-order R).
-    BadSignature,
-    /// The message names an issuer key id that is not in the trust store.
-    UnknownIssuerKey,
-    /// The issuer key exists but its validity window does not cover the time of use.
-    IssuerKeyNotValid,
-    /// A public key in the message is of small order (a "weak" key), names no point, or is
-    /// not canonically encoded (`y ≥ p`).
-    WeakKey,
+crate::codes! {
+    /// Why a well-formed message failed cryptographic verification (SPEC §9, codes 200–299).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum VerifyError: u16 {
+        /// The signature does not verify under the expected key (includes every case that
+        /// `verify_strict` refuses: non-canonical scalar, small-order R).
+        BadSignature = (200, "bad-signature"),
+        /// The message names an issuer key id that is not in the trust store.
+        UnknownIssuerKey = (201, "unknown-issuer-key"),
+        /// The issuer key exists but its validity window does not cover the time of use.
+        IssuerKeyNotValid = (202, "issuer-key-not-valid"),
+        /// A public key in the message is of small order (a "weak" key), names no point, or is
+        /// not canonically encoded (`y ≥ p`).
+        WeakKey = (203, "weak-key"),
+    }
 }
 
-/// Why a verified message was refused by the wallet, acceptor or settlement rules
-/// (SPEC §9, codes 300–399).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Rejection {
-    /// A voucher or certificate is past its `not_after` (plus the clock-skew tolerance).
-    Expired,
-    /// A voucher or certificate is before its `not_before` (minus the clock-skew tolerance).
-    NotYetValid,
-    /// The currency differs from the one requested or held.
-    WrongCurrency,
-    /// The cumulative amount would exceed the voucher limit.
-    OverLimit,
-    /// The payment breaks the voucher's acceptance policy (largest single payment, most payments).
-    OverPolicy,
-    /// This voucher sequence number was already seen with different content.
-    SequenceReused,
-    /// The payment names another merchant.
-    WrongMerchant,
-    /// The payment answers no open request of this merchant.
-    WrongNonce,
-    /// The payment amount differs from the requested amount.
-    WrongAmount,
-    /// The voucher or the merchant is on the revocation list.
-    Revoked,
-    /// The payment contradicts an earlier payment of the same voucher (sequence, link or
-    /// cumulative amount).
-    ChainInconsistent,
-    /// No installed voucher can pay this request.
-    InsufficientFunds,
-    /// A receipt or report refers to a payment that is not known here.
-    UnknownPayment,
-    /// A record names a merchant the settlement has no certificate for.
-    UnknownMerchant,
-    /// The voucher's settlement closed (its `not_after` plus grace has passed).
-    SettlementClosed,
-    /// A fixed-capacity table (vouchers, open requests) is full.
-    CapacityExceeded,
-    /// The voucher is bound to a different holder key than this wallet's.
-    WrongHolder,
-    /// A revocation list older than (or equal to) the installed one.
-    StaleRevocationList,
+crate::codes! {
+    /// Why a verified message was refused by the wallet, acceptor or settlement rules
+    /// (SPEC §9, codes 300–399).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum Rejection: u16 {
+        /// A voucher or certificate is past its `not_after` (plus the clock-skew tolerance).
+        Expired = (300, "expired"),
+        /// A voucher or certificate is before its `not_before` (minus the clock-skew tolerance).
+        NotYetValid = (301, "not-yet-valid"),
+        /// The currency differs from the one requested or held.
+        WrongCurrency = (302, "wrong-currency"),
+        /// The cumulative amount would exceed the voucher limit.
+        OverLimit = (303, "over-limit"),
+        /// The payment breaks the voucher's acceptance policy (largest single payment, most payments).
+        OverPolicy = (304, "over-policy"),
+        /// This voucher sequence number was already seen with different content.
+        SequenceReused = (305, "sequence-reused"),
+        /// The payment names another merchant.
+        WrongMerchant = (306, "wrong-merchant"),
+        /// The payment answers no open request of this merchant.
+        WrongNonce = (307, "wrong-nonce"),
+        /// The payment amount differs from the requested amount.
+        WrongAmount = (308, "wrong-amount"),
+        /// The voucher or the merchant is on the revocation list.
+        Revoked = (309, "revoked"),
+        /// The payment contradicts an earlier payment of the same voucher (sequence, link or
+        /// cumulative amount).
+        ChainInconsistent = (310, "chain-inconsistent"),
+        /// No installed voucher can pay this request.
+        InsufficientFunds = (311, "insufficient-funds"),
+        /// A receipt or report refers to a payment that is not known here.
+        UnknownPayment = (312, "unknown-payment"),
+        /// A record names a merchant the settlement has no certificate for.
+        UnknownMerchant = (313, "unknown-merchant"),
+        /// The voucher's settlement closed (its `not_after` plus grace has passed).
+        SettlementClosed = (314, "settlement-closed"),
+        /// A fixed-capacity table (vouchers, open requests) is full.
+        CapacityExceeded = (315, "capacity-exceeded"),
+        /// The voucher is bound to a different holder key than this wallet's.
+        WrongHolder = (316, "wrong-holder"),
+        /// A revocation list older than (or equal to) the installed one.
+        StaleRevocationList = (317, "stale-revocation-list"),
+    }
 }
 
-/// Why a store could not complete an operation (SPEC §9, codes 400–499).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The operating system reported an I/O failure; nothing was committed.
-    Io,
-    /// Stored data fails its checksum or framing somewhere other than a torn tail.
-    Corrupt,
-    /// The store has no room for the record.
-    Full,
-    /// The record is larger than the store's per-record maximum.
-    RecordTooLarge,
+crate::codes! {
+    /// Why a store could not complete an operation (SPEC §9, codes 400–499).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum StoreError: u16 {
+        /// The operating system reported an I/O failure; nothing was committed.
+        Io = (400, "io"),
+        /// Stored data fails its checksum or framing somewhere other than a torn tail.
+        Corrupt = (401, "corrupt"),
+        /// The store has no room for the record.
+        Full = (402, "full"),
+        /// The record is larger than the store's per-record maximum.
+        RecordTooLarge = (403, "record-too-large"),
+    }
 }
 
-/// Why a message could not be encoded or signed (SPEC §9, codes 500–599).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EncodeError {
-    /// The output buffer is too small, or the message would exceed its maximum size.
-    BufferTooSmall,
-    /// A field value is outside its allowed range (the encoder refuses what a decoder would).
-    OutOfRange,
-    /// The signer (for example a secure element) failed.
-    Signer,
+crate::codes! {
+    /// Why a message could not be encoded or signed (SPEC §9, codes 500–599).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum EncodeError: u16 {
+        /// The output buffer is too small, or the message would exceed its maximum size.
+        BufferTooSmall = (500, "buffer-too-small"),
+        /// A field value is outside its allowed range (the encoder refuses what a decoder would).
+        OutOfRange = (501, "encode-out-of-range"),
+        /// The signer (for example a secure element) failed.
+        Signer = (502, "signer-failed"),
+    }
 }
 
 /// Any offpay error: the layer and its reason.
@@ -128,143 +138,6 @@ pub enum Error {
     Store(StoreError),
     /// Could not build a message.
     Encode(EncodeError),
-}
-
-impl DecodeError {
-    /// The stable SPEC code.
-    pub const fn code(self) -> u16 {
-        match self {
-            Self::Truncated => 100,
-            Self::TrailingBytes => 101,
-            Self::UnknownVersion => 102,
-            Self::WrongType => 103,
-            Self::NonCanonical => 104,
-            Self::OutOfRange => 105,
-            Self::OverSize => 106,
-        }
-    }
-    /// The stable SPEC name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Truncated => "truncated",
-            Self::TrailingBytes => "trailing-bytes",
-            Self::UnknownVersion => "unknown-version",
-            Self::WrongType => "wrong-type",
-            Self::NonCanonical => "non-canonical",
-            Self::OutOfRange => "out-of-range",
-            Self::OverSize => "over-size",
-        }
-    }
-}
-
-impl VerifyError {
-    /// The stable SPEC code.
-    pub const fn code(self) -> u16 {
-        match self {
-            Self::BadSignature => 200,
-            Self::UnknownIssuerKey => 201,
-            Self::IssuerKeyNotValid => 202,
-            Self::WeakKey => 203,
-        }
-    }
-    /// The stable SPEC name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::BadSignature => "bad-signature",
-            Self::UnknownIssuerKey => "unknown-issuer-key",
-            Self::IssuerKeyNotValid => "issuer-key-not-valid",
-            Self::WeakKey => "weak-key",
-        }
-    }
-}
-
-impl Rejection {
-    /// The stable SPEC code.
-    pub const fn code(self) -> u16 {
-        match self {
-            Self::Expired => 300,
-            Self::NotYetValid => 301,
-            Self::WrongCurrency => 302,
-            Self::OverLimit => 303,
-            Self::OverPolicy => 304,
-            Self::SequenceReused => 305,
-            Self::WrongMerchant => 306,
-            Self::WrongNonce => 307,
-            Self::WrongAmount => 308,
-            Self::Revoked => 309,
-            Self::ChainInconsistent => 310,
-            Self::InsufficientFunds => 311,
-            Self::UnknownPayment => 312,
-            Self::UnknownMerchant => 313,
-            Self::SettlementClosed => 314,
-            Self::CapacityExceeded => 315,
-            Self::WrongHolder => 316,
-            Self::StaleRevocationList => 317,
-        }
-    }
-    /// The stable SPEC name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Expired => "expired",
-            Self::NotYetValid => "not-yet-valid",
-            Self::WrongCurrency => "wrong-currency",
-            Self::OverLimit => "over-limit",
-            Self::OverPolicy => "over-policy",
-            Self::SequenceReused => "sequence-reused",
-            Self::WrongMerchant => "wrong-merchant",
-            Self::WrongNonce => "wrong-nonce",
-            Self::WrongAmount => "wrong-amount",
-            Self::Revoked => "revoked",
-            Self::ChainInconsistent => "chain-inconsistent",
-            Self::InsufficientFunds => "insufficient-funds",
-            Self::UnknownPayment => "unknown-payment",
-            Self::UnknownMerchant => "unknown-merchant",
-            Self::SettlementClosed => "settlement-closed",
-            Self::CapacityExceeded => "capacity-exceeded",
-            Self::WrongHolder => "wrong-holder",
-            Self::StaleRevocationList => "stale-revocation-list",
-        }
-    }
-}
-
-impl StoreError {
-    /// The stable SPEC code.
-    pub const fn code(self) -> u16 {
-        match self {
-            Self::Io => 400,
-            Self::Corrupt => 401,
-            Self::Full => 402,
-            Self::RecordTooLarge => 403,
-        }
-    }
-    /// The stable SPEC name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Io => "io",
-            Self::Corrupt => "corrupt",
-            Self::Full => "full",
-            Self::RecordTooLarge => "record-too-large",
-        }
-    }
-}
-
-impl EncodeError {
-    /// The stable SPEC code.
-    pub const fn code(self) -> u16 {
-        match self {
-            Self::BufferTooSmall => 500,
-            Self::OutOfRange => 501,
-            Self::Signer => 502,
-        }
-    }
-    /// The stable SPEC name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::BufferTooSmall => "buffer-too-small",
-            Self::OutOfRange => "encode-out-of-range",
-            Self::Signer => "signer-failed",
-        }
-    }
 }
 
 impl Error {

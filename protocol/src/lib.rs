@@ -98,6 +98,7 @@ extern crate std;
 
 pub mod acceptor;
 pub mod codec;
+pub mod codes;
 pub mod crypto;
 pub mod error;
 pub mod issuer;

@@ -53,97 +53,42 @@ pub const MAX_FRAME: usize = 512;
 /// The smallest ATT MTU (Bluetooth Core, Vol 3, Part F, 3.2.8).
 pub const MIN_MTU: u16 = 23;
 
-/// Why a BLE session ended. Every variant has a stable SPEC code (§12).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BleError {
-    /// A chunk is empty or its first byte is neither 0x00 (last) nor 0x01 (more follows).
-    BadChunk,
-    /// A message grew beyond the reassembly bound.
-    TooLarge,
-    /// A chunk arrived after the last message of the exchange.
-    ChunkAfterLast,
-    /// A frame failed authenticated decryption: forged, replayed, reordered, truncated or
-    /// sealed under another key.
-    Decrypt,
-    /// The customer's hello names another session's service UUID.
-    WrongSession,
-    /// The handshake is malformed, of another version, or its key is of low order.
-    Handshake,
-    /// A frame arrived that the exchange does not allow at this point, or its content is
-    /// malformed.
-    Unexpected,
-    /// Input after the session ended.
-    Closed,
-    /// The ATT MTU is below 23 or above 517.
-    Mtu,
-    /// The engagement bytes are malformed or of another version.
-    Engagement,
-    /// The customer declined the request (sent as a refusal code; never a local error).
-    Declined,
-    /// The request is not bound to this session: its binding signature is missing or does not
-    /// verify under the certificate's merchant key, or the merchant could not sign one
-    /// (SPEC §14.5).
-    Unbound,
-    /// A timeout of SPEC §14.7 passed (sent in a sealed refusal when the merchant's session
-    /// times out after the handshake).
-    TimedOut,
-}
-
-impl BleError {
-    /// Every variant, in code order.
-    pub const ALL: [BleError; 13] = [
-        Self::BadChunk,
-        Self::TooLarge,
-        Self::ChunkAfterLast,
-        Self::Decrypt,
-        Self::WrongSession,
-        Self::Handshake,
-        Self::Unexpected,
-        Self::Closed,
-        Self::Mtu,
-        Self::Engagement,
-        Self::Declined,
-        Self::Unbound,
-        Self::TimedOut,
-    ];
-
-    /// The stable SPEC code.
-    pub const fn code(self) -> u16 {
-        match self {
-            Self::BadChunk => 700,
-            Self::TooLarge => 701,
-            Self::ChunkAfterLast => 702,
-            Self::Decrypt => 703,
-            Self::WrongSession => 704,
-            Self::Handshake => 705,
-            Self::Unexpected => 706,
-            Self::Closed => 707,
-            Self::Mtu => 708,
-            Self::Engagement => 709,
-            Self::Declined => 710,
-            Self::Unbound => 711,
-            Self::TimedOut => 712,
-        }
-    }
-
-    /// The stable SPEC name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::BadChunk => "ble-bad-chunk",
-            Self::TooLarge => "ble-too-large",
-            Self::ChunkAfterLast => "ble-chunk-after-last",
-            Self::Decrypt => "ble-decrypt",
-            Self::WrongSession => "ble-wrong-session",
-            Self::Handshake => "ble-handshake",
-            Self::Unexpected => "ble-unexpected",
-            Self::Closed => "ble-closed",
-            Self::Mtu => "ble-mtu",
-            Self::Engagement => "ble-engagement",
-            Self::Declined => "ble-declined",
-            Self::Unbound => "ble-unbound",
-            Self::TimedOut => "ble-timed-out",
-        }
+offpay_protocol::codes! {
+    /// Why a BLE session ended. Every variant has a stable SPEC code (§9).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum BleError: u16 {
+        /// A chunk is empty or its first byte is neither 0x00 (last) nor 0x01 (more follows).
+        BadChunk = (700, "ble-bad-chunk"),
+        /// A message grew beyond the reassembly bound.
+        TooLarge = (701, "ble-too-large"),
+        /// A chunk arrived after the last message of the exchange.
+        ChunkAfterLast = (702, "ble-chunk-after-last"),
+        /// A frame failed authenticated decryption: forged, replayed, reordered, truncated or
+        /// sealed under another key.
+        Decrypt = (703, "ble-decrypt"),
+        /// The customer's hello names another session's service UUID.
+        WrongSession = (704, "ble-wrong-session"),
+        /// The handshake is malformed, of another version, or its key is of low order.
+        Handshake = (705, "ble-handshake"),
+        /// A frame arrived that the exchange does not allow at this point, or its content is
+        /// malformed.
+        Unexpected = (706, "ble-unexpected"),
+        /// Input after the session ended.
+        Closed = (707, "ble-closed"),
+        /// The ATT MTU is below 23 or above 517.
+        Mtu = (708, "ble-mtu"),
+        /// The engagement bytes are malformed or of another version.
+        Engagement = (709, "ble-engagement"),
+        /// The customer declined the request (sent as a refusal code; never a local error).
+        Declined = (710, "ble-declined"),
+        /// The request is not bound to this session: its binding signature is missing or does not
+        /// verify under the certificate's merchant key, or the merchant could not sign one
+        /// (SPEC §14.5).
+        Unbound = (711, "ble-unbound"),
+        /// A timeout of SPEC §14.7 passed (sent in a sealed refusal when the merchant's session
+        /// times out after the handshake).
+        TimedOut = (712, "ble-timed-out"),
     }
 }
 

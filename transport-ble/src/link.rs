@@ -2,7 +2,7 @@
 //! benchmarks: a chosen ATT MTU, a one-way latency, a cut after N chunks (a customer who walks
 //! out of range) and a customer who goes silent after N chunks while staying connected. Time
 //! is virtual: nothing sleeps; when both sides wait, the clock jumps to the earlier deadline.
-//! Both sides run [`driver::drive`](crate::driver::drive), the loop of every adapter.
+//! Both sides run [`driver::drive`], the loop of every adapter.
 
 use crate::driver::{self, Customer, Link, Merchant};
 use crate::session::{CustomerSession, Event, Instant, MerchantSession};

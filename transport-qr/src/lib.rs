@@ -38,63 +38,32 @@ pub use scanner::{Progress, Scanner};
 use core::fmt;
 use qrcode::{QrCode, Version};
 
-/// Why QR encoding, decoding or scanning failed (SPEC §9, codes 600–699).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum QrError {
-    /// The text is neither a single frame (`OP1:`) nor an offpay UR part.
-    WrongPrefix,
-    /// A single frame holds characters outside base45, an impossible base45 length, or a
-    /// group whose value is out of range.
-    NotBase45,
-    /// The message is longer than the configured maximum.
-    TooLarge,
-    /// An animated frame's header is malformed, out of bounds or inconsistent.
-    ForgedHeader,
-    /// A frame of another message arrived while one is being assembled.
-    MixedMessages,
-    /// The reassembled message fails its checksum.
-    Checksum,
-    /// More frames arrived than any honest transfer of this message needs.
-    TooManyFrames,
-    /// No QR code was found in the image.
-    NoQrCode,
-    /// The image could not be read or written.
-    Image,
-    /// The message cannot be drawn within the configured version (even as animated frames).
-    Encode,
-}
-
-impl QrError {
-    /// The stable SPEC code.
-    pub const fn code(self) -> u16 {
-        match self {
-            Self::WrongPrefix => 600,
-            Self::NotBase45 => 601,
-            Self::TooLarge => 602,
-            Self::ForgedHeader => 603,
-            Self::MixedMessages => 604,
-            Self::Checksum => 605,
-            Self::TooManyFrames => 606,
-            Self::NoQrCode => 607,
-            Self::Image => 608,
-            Self::Encode => 609,
-        }
-    }
-    /// The stable SPEC name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::WrongPrefix => "qr-wrong-prefix",
-            Self::NotBase45 => "qr-not-base45",
-            Self::TooLarge => "qr-too-large",
-            Self::ForgedHeader => "qr-forged-header",
-            Self::MixedMessages => "qr-mixed-messages",
-            Self::Checksum => "qr-checksum",
-            Self::TooManyFrames => "qr-too-many-frames",
-            Self::NoQrCode => "qr-no-code",
-            Self::Image => "qr-image",
-            Self::Encode => "qr-encode",
-        }
+offpay_protocol::codes! {
+    /// Why QR encoding, decoding or scanning failed (SPEC §9, codes 600–699).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum QrError: u16 {
+        /// The text is neither a single frame (`OP1:`) nor an offpay UR part.
+        WrongPrefix = (600, "qr-wrong-prefix"),
+        /// A single frame holds characters outside base45, an impossible base45 length, or a
+        /// group whose value is out of range.
+        NotBase45 = (601, "qr-not-base45"),
+        /// The message is longer than the configured maximum.
+        TooLarge = (602, "qr-too-large"),
+        /// An animated frame's header is malformed, out of bounds or inconsistent.
+        ForgedHeader = (603, "qr-forged-header"),
+        /// A frame of another message arrived while one is being assembled.
+        MixedMessages = (604, "qr-mixed-messages"),
+        /// The reassembled message fails its checksum.
+        Checksum = (605, "qr-checksum"),
+        /// More frames arrived than any honest transfer of this message needs.
+        TooManyFrames = (606, "qr-too-many-frames"),
+        /// No QR code was found in the image.
+        NoQrCode = (607, "qr-no-code"),
+        /// The image could not be read or written.
+        Image = (608, "qr-image"),
+        /// The message cannot be drawn within the configured version (even as animated frames).
+        Encode = (609, "qr-encode"),
     }
 }
 

@@ -7,26 +7,19 @@ use crate::msg::Payment;
 use crate::trust::TrustStore;
 use serde::{Deserialize, Serialize};
 
-/// Which rule of SPEC §8.3 the two payments break together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FraudKind {
-    /// Two different payments with the same sequence number (`first.id < second.id`).
-    SameSequence,
-    /// `second.seq == first.seq + 1` but `second.prev` is not `first`'s link: the holder made
-    /// another payment with `first`'s sequence number.
-    BrokenLink,
-    /// `second` links to `first` but its cumulative amount is not `first.cumulative + second.amount`.
-    CumulativeMismatch,
-}
-
-impl FraudKind {
-    /// The stable name (SPEC §8.3) used by the ledger, the vectors and every report.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FraudKind::SameSequence => "same-sequence",
-            FraudKind::BrokenLink => "broken-link",
-            FraudKind::CumulativeMismatch => "cumulative-mismatch",
-        }
+crate::codes! {
+    /// Which rule of SPEC §8.3 the two payments break together. The code is the value on the
+    /// wire (the kind byte); the name is the one the ledger, the vectors and every report use.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum FraudKind: u8 {
+        /// Two different payments with the same sequence number (`first.id < second.id`).
+        SameSequence = (0, "same-sequence"),
+        /// `second.seq == first.seq + 1` but `second.prev` is not `first`'s link: the holder
+        /// made another payment with `first`'s sequence number.
+        BrokenLink = (1, "broken-link"),
+        /// `second` links to `first` but its cumulative amount is not
+        /// `first.cumulative + second.amount`.
+        CumulativeMismatch = (2, "cumulative-mismatch"),
     }
 }
 

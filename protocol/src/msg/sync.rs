@@ -150,34 +150,27 @@ impl<'b> ItemsWriter<'b> {
     }
 }
 
-/// What settlement did with one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
-    /// The payment was credited to its merchant by this batch.
-    Credited,
-    /// Already known (credited or recorded by an earlier batch); nothing changed.
-    Duplicate,
-    /// Recorded, waiting for the other half (a receipt, or the payment a receipt names).
-    Pending,
-    /// Refused, with the SPEC error code; nothing was recorded.
-    Rejected(u16),
-    /// Credited or recorded, and it revealed a double spend: the report carries the FraudProof.
-    Conflict,
+crate::codes! {
+    /// What settlement did with one record. The code is the value on the wire (the outcome
+    /// byte of a report entry); the name is the one the ledger, the vectors and `inspect` use
+    /// (`rejected` for every [`Outcome::Rejected`]: its SPEC error code says why).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Outcome: u8 {
+        /// The payment was credited to its merchant by this batch.
+        Credited = (0, "credited"),
+        /// Already known (credited or recorded by an earlier batch); nothing changed.
+        Duplicate = (1, "duplicate"),
+        /// Recorded, waiting for the other half (a receipt, or the payment a receipt names).
+        Pending = (2, "pending"),
+        /// Refused, with the SPEC error code; nothing was recorded.
+        Rejected(u16) = (3, "rejected"),
+        /// Credited or recorded, and it revealed a double spend: the report carries the
+        /// FraudProof.
+        Conflict = (4, "conflict"),
+    }
 }
 
 impl Outcome {
-    /// The stable name of the outcome (`rejected` for every [`Outcome::Rejected`]; its code
-    /// says why).
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Outcome::Credited => "credited",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Pending => "pending",
-            Outcome::Rejected(_) => "rejected",
-            Outcome::Conflict => "conflict",
-        }
-    }
-
     /// Whether the issuer is done with the record, so that a device may prune it (SPEC §8.4).
     pub fn is_final(&self) -> bool {
         !matches!(self, Outcome::Pending)
