@@ -335,6 +335,7 @@ pub fn parse_key(hex_key: &str) -> Option<PublicKey> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -24,6 +24,7 @@
 //! `default-features = false, features = ["client"]`: no axum, tokio or database driver.
 
 #![forbid(unsafe_code)]
+#![deny(clippy::indexing_slicing)]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -386,8 +386,12 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         rec[1..3].copy_from_slice(&(payment.len() as u16).to_le_bytes());
         let total = 3 + payment.len() + receipt.len();
         let rec = rec.get_mut(..total).ok_or(StoreError::RecordTooLarge)?;
-        rec[3..3 + payment.len()].copy_from_slice(payment);
-        rec[3 + payment.len()..].copy_from_slice(&receipt);
+        let (p_out, r_out) = rec
+            .get_mut(3..)
+            .ok_or(StoreError::RecordTooLarge)?
+            .split_at_mut(payment.len());
+        p_out.copy_from_slice(payment);
+        r_out.copy_from_slice(&receipt);
         self.store.append(rec)?;
         remove_open(&mut self.open, &p.request_nonce);
         self.memory.remember(seen(&p));

@@ -227,6 +227,8 @@ const Y8: [u8; 32] = [
     0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
 ];
 /// p - Y8.
+// In a const block: `i` runs below 32, the length of all three arrays.
+#[allow(clippy::indexing_slicing)]
 const Y8_NEG: [u8; 32] = {
     let mut out = [0u8; 32];
     let p = p_minus(0);
@@ -319,6 +321,7 @@ mod fuzzing {
 }
 
 #[cfg(all(test, feature = "alloc"))]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     extern crate alloc;
     use super::SMALL_ORDER_ENCODINGS;

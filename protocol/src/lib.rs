@@ -87,6 +87,7 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(clippy::indexing_slicing)]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]

@@ -83,7 +83,9 @@ impl KeyId {
         use sha2::Digest;
         let h = sha2::Sha256::digest(key.0);
         let mut id = [0u8; 8];
-        id.copy_from_slice(&h[..8]);
+        for (d, s) in id.iter_mut().zip(h.iter()) {
+            *d = *s;
+        }
         KeyId(id)
     }
 }

@@ -185,7 +185,9 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         let rec = rec
             .get_mut(..1 + voucher.len())
             .ok_or(StoreError::RecordTooLarge)?;
-        rec[1..].copy_from_slice(voucher);
+        rec.get_mut(1..)
+            .ok_or(StoreError::RecordTooLarge)?
+            .copy_from_slice(voucher);
         self.store.append(rec)?;
         let slot = Slot {
             record: self.store.len() - 1,
@@ -285,7 +287,9 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         let rec = rec
             .get_mut(..33 + bytes.len())
             .ok_or(StoreError::RecordTooLarge)?;
-        rec[33..].copy_from_slice(&bytes);
+        rec.get_mut(33..)
+            .ok_or(StoreError::RecordTooLarge)?
+            .copy_from_slice(&bytes);
         self.store.append(rec)?;
         let id = PaymentId(crate::crypto::sha256(&bytes));
         if let Some(s) = self.slots.get_mut(index) {
@@ -385,7 +389,9 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         let rec = rec
             .get_mut(..1 + receipt.len())
             .ok_or(StoreError::RecordTooLarge)?;
-        rec[1..].copy_from_slice(receipt);
+        rec.get_mut(1..)
+            .ok_or(StoreError::RecordTooLarge)?
+            .copy_from_slice(receipt);
         self.store.append(rec)?;
         Ok(r.payment_id)
     }

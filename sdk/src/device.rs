@@ -305,6 +305,7 @@ pub fn check_text(what: &str, text: &str) -> Result<(), Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -13,6 +13,7 @@
 //! calls on one object are serialized; online calls have a time limit (30 s by default).
 //!
 #![doc = include_str!("../walkthrough.md")]
+#![deny(clippy::indexing_slicing)]
 
 pub mod ble;
 mod customer;

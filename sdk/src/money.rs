@@ -170,7 +170,7 @@ fn parse(text: &str, currency: Currency) -> Result<Amount, Error> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     fn m(text: &str, code: &str) -> Result<u64, String> {

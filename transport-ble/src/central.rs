@@ -9,10 +9,10 @@
 //! btleplug exposes no ATT MTU on every platform, so the session chunks for the smallest MTU
 //! (23) unless the caller knows better ([`Options::mtu`]): always correct, at worst more chunks.
 
-use crate::driver::{self, Customer, Link};
+use crate::Engagement;
+use crate::driver::{self, AdapterError, Customer, Link};
 use crate::gatt::{CLIENT2SERVER_UUID, SERVER2CLIENT_UUID, STATE_END, STATE_START, STATE_UUID};
 use crate::session::{CustomerSession, Event, Instant};
-use crate::{BleError, Engagement};
 use btleplug::api::{
     Central as _, CentralEvent, Characteristic, Peripheral as _, ScanFilter, WriteType,
 };
@@ -26,48 +26,12 @@ use rand_core::CryptoRngCore;
 use std::vec;
 use uuid::Uuid;
 
-/// Why a payment over btleplug did not complete.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CentralError {
-    /// The session failed (typed, with its SPEC code).
-    Ble(BleError),
-    /// The platform's Bluetooth stack failed.
-    Bluetooth(btleplug::Error),
-    /// No merchant advertising the session's UUID was found in time.
-    NotFound,
-    /// The merchant's GATT service lacks an offpay characteristic.
-    MissingCharacteristic,
-    /// The link dropped, or the merchant wrote State = end, before the session finished; a
-    /// new call resumes it.
-    Disconnected,
-}
-
-impl core::fmt::Display for CentralError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Ble(e) => write!(f, "BLE session failed: {e}"),
-            Self::Bluetooth(e) => write!(f, "Bluetooth: {e}"),
-            Self::NotFound => f.write_str("no merchant advertising this session was found"),
-            Self::MissingCharacteristic => {
-                f.write_str("the merchant's offpay service is incomplete")
-            }
-            Self::Disconnected => f.write_str("the link dropped before the payment finished"),
-        }
-    }
-}
-
-impl std::error::Error for CentralError {}
-
-impl From<BleError> for CentralError {
-    fn from(e: BleError) -> Self {
-        Self::Ble(e)
-    }
-}
+/// Why a payment over btleplug did not complete (the host failure is btleplug's).
+pub type CentralError = AdapterError<btleplug::Error>;
 
 impl From<btleplug::Error> for CentralError {
     fn from(e: btleplug::Error) -> Self {
-        Self::Bluetooth(e)
+        Self::Host(e)
     }
 }
 
@@ -89,6 +53,8 @@ impl Default for Options {
         }
     }
 }
+
+const DAY: Duration = Duration::from_secs(86_400);
 
 fn uuid(b: &[u8; 16]) -> Uuid {
     Uuid::from_bytes(*b)
@@ -231,29 +197,18 @@ impl Link for CentralLink<'_> {
         deadline: Option<Instant>,
         buf: &mut [u8],
     ) -> Result<Option<usize>, CentralError> {
-        loop {
-            let next = match deadline {
-                Some(d) => {
-                    match tokio::time::timeout_at(self.origin + d, self.notifications.next()).await
-                    {
-                        Ok(n) => n,
-                        Err(_) => return Ok(None),
-                    }
-                }
-                None => self.notifications.next().await,
-            };
+        // No deadline: a day, far past any session's limit (SPEC §14.7).
+        let at = self.origin + deadline.unwrap_or(self.origin.elapsed() + DAY);
+        while let Ok(next) = tokio::time::timeout_at(at, self.notifications.next()).await {
             let n = next.ok_or(CentralError::Disconnected)?;
             if n.uuid == uuid(&SERVER2CLIENT_UUID) {
-                let len = n.value.len().min(buf.len());
-                if let (Some(dst), Some(src)) = (buf.get_mut(..len), n.value.get(..len)) {
-                    dst.copy_from_slice(src);
-                }
-                return Ok(Some(len));
+                return Ok(Some(crate::driver::copy_chunk(&n.value, buf)));
             }
             if n.uuid == uuid(&STATE_UUID) && n.value.first() == Some(&STATE_END) {
                 return Err(CentralError::Disconnected);
             }
         }
+        Ok(None)
     }
 
     async fn end(&mut self) -> Result<(), CentralError> {

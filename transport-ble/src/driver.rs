@@ -9,10 +9,49 @@
 //! next deadline, and hand it the chunk or the timeout.
 
 use crate::BleError;
-use crate::session::{CustomerSession, Event, Instant, MerchantSession};
+use crate::session::{
+    CustomerRole, CustomerSession, Event, Instant, MerchantRole, MerchantSession, Role, Session,
+};
 use offpay_protocol::acceptor::Context;
 use offpay_protocol::msg::RevocationList;
 use offpay_protocol::{Acceptor, Signer, Store, Timestamp, TrustStore, Wallet};
+
+/// Why a session over an adapter did not complete; `H` is the host stack's own failure.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AdapterError<H> {
+    /// The session failed (typed, with its SPEC code).
+    Ble(BleError),
+    /// The BLE host stack, controller or platform failed.
+    Host(H),
+    /// No merchant advertising the session's UUID was found in time.
+    NotFound,
+    /// The peer's GATT service lacks an offpay characteristic.
+    MissingCharacteristic,
+    /// The link dropped, or the peer wrote State = end, before the session finished; a new
+    /// session resumes the exchange.
+    Disconnected,
+}
+
+impl<H: core::fmt::Debug> core::fmt::Display for AdapterError<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Ble(e) => write!(f, "BLE session failed: {e}"),
+            Self::Host(e) => write!(f, "BLE host: {e:?}"),
+            Self::NotFound => f.write_str("no merchant advertising this session was found"),
+            Self::MissingCharacteristic => f.write_str("the offpay service is incomplete"),
+            Self::Disconnected => f.write_str("the link dropped before the payment finished"),
+        }
+    }
+}
+
+impl<H: core::fmt::Debug> core::error::Error for AdapterError<H> {}
+
+impl<H> From<BleError> for AdapterError<H> {
+    fn from(e: BleError) -> Self {
+        Self::Ble(e)
+    }
+}
 
 /// The largest chunk on any link (ATT MTU 517 − 3).
 const MAX_CHUNK: usize = 514;
@@ -47,22 +86,16 @@ pub trait Link {
     async fn end(&mut self) -> Result<(), Self::Error>;
 }
 
-/// A session with what its role decides with, as the driver runs it.
+/// A session with what its role decides with, as the driver runs it: everything the roles
+/// share goes through [`session`](Self::session); only what the role decides with differs.
 pub trait Endpoint {
-    /// State = start at `now`, over a link of `mtu`.
-    fn start(&mut self, now: Instant, mtu: u16) -> Result<(), BleError>;
-    /// The ATT MTU changed (the customer may exchange it after connecting).
-    fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError>;
-    /// A chunk from the peer.
+    /// The session's role.
+    type Role: Role;
+    /// The session.
+    fn session(&mut self) -> &mut Session<Self::Role>;
+    /// A chunk from the peer, at `now`. An error ends the session and comes back as its final
+    /// event.
     fn handle_input(&mut self, chunk: &[u8], now: Instant);
-    /// The next chunk to send.
-    fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize>;
-    /// When the session next needs [`handle_timeout`](Self::handle_timeout).
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// The clock reached a deadline.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The next event.
-    fn poll_event(&mut self) -> Option<Event>;
     /// After [`Event::RequestShown`]: the customer decides; the merchant waits.
     fn request_shown(&mut self, now: Instant);
 }
@@ -86,29 +119,16 @@ pub struct Customer<'a, S: Store, K: Signer, const V: usize, const N: usize, F> 
 impl<S: Store, K: Signer, const V: usize, const N: usize, F: FnMut(&[u8]) -> bool> Endpoint
     for Customer<'_, S, K, V, N, F>
 {
-    fn start(&mut self, now: Instant, mtu: u16) -> Result<(), BleError> {
-        self.session.set_mtu(mtu)?;
-        self.session.start(now)
+    type Role = CustomerRole;
+
+    fn session(&mut self) -> &mut CustomerSession {
+        self.session
     }
-    fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
-        self.session.set_mtu(mtu)
-    }
+
     fn handle_input(&mut self, chunk: &[u8], now: Instant) {
-        // An error ends the session and comes back as its final event.
         let _ = self.session.handle_input(chunk, now, self.wallet);
     }
-    fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
-        self.session.poll_transmit(out)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.session.handle_timeout(now);
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.session.poll_event()
-    }
+
     fn request_shown(&mut self, now: Instant) {
         let Some(request) = self.session.request() else {
             return;
@@ -137,31 +157,18 @@ pub struct Merchant<'a, S: Store, K: Signer, const R: usize, const M: usize, con
 impl<S: Store, K: Signer, const R: usize, const M: usize, const N: usize> Endpoint
     for Merchant<'_, S, K, R, M, N>
 {
-    fn start(&mut self, now: Instant, mtu: u16) -> Result<(), BleError> {
-        self.session.set_mtu(mtu)?;
-        self.session.start(now)
+    type Role = MerchantRole;
+
+    fn session(&mut self) -> &mut MerchantSession {
+        self.session
     }
-    fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
-        self.session.set_mtu(mtu)
-    }
+
     fn handle_input(&mut self, chunk: &[u8], now: Instant) {
-        // An error ends the session and comes back as its final event.
         let _ = self
             .session
             .handle_input(chunk, now, self.acceptor, self.ctx);
     }
-    fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
-        self.session.poll_transmit(out)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.session.handle_timeout(now);
-    }
-    fn poll_event(&mut self) -> Option<Event> {
-        self.session.poll_event()
-    }
+
     fn request_shown(&mut self, _now: Instant) {}
 }
 
@@ -172,17 +179,21 @@ pub async fn drive<E: Endpoint, L: Link>(
     endpoint: &mut E,
     link: &mut L,
 ) -> Result<Event, L::Error> {
-    if let Err(e) = endpoint.start(link.now(), link.mtu()) {
+    let (now, mtu) = (link.now(), link.mtu());
+    if let Err(e) = endpoint.session().set_mtu(mtu) {
+        return Ok(Event::Failed(e));
+    }
+    if let Err(e) = endpoint.session().start(now) {
         return Ok(Event::Failed(e));
     }
     let mut buf = [0u8; MAX_CHUNK];
     loop {
-        while let Some(n) = endpoint.poll_transmit(&mut buf) {
+        while let Some(n) = endpoint.session().poll_transmit(&mut buf) {
             if let Err(e) = link.send(buf.get(..n).unwrap_or_default()).await {
                 return settled(endpoint, e);
             }
         }
-        match endpoint.poll_event() {
+        match endpoint.session().poll_event() {
             Some(Event::RequestShown) => {
                 endpoint.request_shown(link.now());
                 continue;
@@ -194,22 +205,34 @@ pub async fn drive<E: Endpoint, L: Link>(
             }
             None => {}
         }
-        match link.recv(endpoint.poll_timeout(), &mut buf).await {
+        match link.recv(endpoint.session().poll_timeout(), &mut buf).await {
             Ok(Some(n)) => {
                 // A link's MTU is valid (23 to 517); the last valid one stays otherwise.
-                let _ = endpoint.set_mtu(link.mtu());
+                let _ = endpoint.session().set_mtu(link.mtu());
                 endpoint.handle_input(buf.get(..n).unwrap_or_default(), link.now());
             }
-            Ok(None) => endpoint.handle_timeout(link.now()),
+            Ok(None) => {
+                let now = link.now();
+                endpoint.session().handle_timeout(now);
+            }
             Err(e) => return settled(endpoint, e),
         }
     }
 }
 
+/// Copies what fits of a received chunk into `buf`; returns its length.
+pub(crate) fn copy_chunk(data: &[u8], buf: &mut [u8]) -> usize {
+    let len = data.len().min(buf.len());
+    if let (Some(dst), Some(src)) = (buf.get_mut(..len), data.get(..len)) {
+        dst.copy_from_slice(src);
+    }
+    len
+}
+
 /// After a link error: the session's final event if it had one (an accepted payment stays
 /// accepted when the receipt's notification failed), else the error.
 fn settled<E: Endpoint, X>(endpoint: &mut E, e: X) -> Result<Event, X> {
-    while let Some(event) = endpoint.poll_event() {
+    while let Some(event) = endpoint.session().poll_event() {
         if event.is_final() {
             return Ok(event);
         }

@@ -175,10 +175,7 @@ impl Link for Half<'_> {
                 return Poll::Pending;
             }
             if let Some(chunk) = air.queue(side).borrow_mut().pop_front() {
-                let n = chunk.len().min(buf.len());
-                if let (Some(dst), Some(src)) = (buf.get_mut(..n), chunk.get(..n)) {
-                    dst.copy_from_slice(src);
-                }
+                let n = driver::copy_chunk(&chunk, buf);
                 air.moved.set(air.moved.get() + 1);
                 return Poll::Ready(Ok(Some(n)));
             }

@@ -5,10 +5,10 @@
 //! UUIDs: the GATT profile's UUIDs are written big-endian, as text; on the air (and in
 //! trouble-host's `Uuid::new_long`) 128-bit UUIDs are little-endian, so they are reversed here.
 
-use crate::driver::{self, Customer, Link, Merchant};
+use crate::MAX_FRAME;
+use crate::driver::{self, AdapterError, Customer, Link, Merchant};
 use crate::gatt::{CLIENT2SERVER_UUID, SERVER2CLIENT_UUID, STATE_END, STATE_START, STATE_UUID};
 use crate::session::{Event, Instant};
-use crate::{BleError, MAX_FRAME};
 use core::task::Poll;
 use embassy_futures::poll_once;
 use embassy_futures::select::{Either, Either3, select, select3};
@@ -20,52 +20,30 @@ use trouble_host::prelude::*;
 /// Attributes in the merchant's table: GAP (3), GATT (1), the offpay service (1 + 3 × 3).
 const ATTRIBUTES: usize = 20;
 
-/// Why a session over trouble-host did not complete.
+/// What failed below the session on trouble-host.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum TroubleError {
-    /// The session failed (typed, with its SPEC code).
-    Ble(BleError),
+pub enum HostError {
     /// The host stack failed.
-    Host(trouble_host::Error),
+    Stack(trouble_host::Error),
     /// The controller failed.
     Controller,
-    /// The peer's GATT service lacks an offpay characteristic.
-    MissingCharacteristic,
-    /// The link dropped, or the peer wrote State = end, before the session finished; a new
-    /// session resumes the exchange.
-    Disconnected,
 }
 
-impl core::fmt::Display for TroubleError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Ble(e) => write!(f, "BLE session failed: {e}"),
-            Self::Host(e) => write!(f, "BLE host: {e:?}"),
-            Self::Controller => f.write_str("BLE controller error"),
-            Self::MissingCharacteristic => f.write_str("the offpay service is incomplete"),
-            Self::Disconnected => f.write_str("the link dropped before the payment finished"),
-        }
-    }
-}
-
-impl From<BleError> for TroubleError {
-    fn from(e: BleError) -> Self {
-        Self::Ble(e)
-    }
-}
+/// Why a session over trouble-host did not complete.
+pub type TroubleError = AdapterError<HostError>;
 
 impl From<trouble_host::Error> for TroubleError {
     fn from(e: trouble_host::Error) -> Self {
-        Self::Host(e)
+        Self::Host(HostError::Stack(e))
     }
 }
 
 impl<E> From<BleHostError<E>> for TroubleError {
     fn from(e: BleHostError<E>) -> Self {
         match e {
-            BleHostError::BleHost(e) => Self::Host(e),
-            BleHostError::Controller(_) => Self::Controller,
+            BleHostError::BleHost(e) => Self::Host(HostError::Stack(e)),
+            BleHostError::Controller(_) => Self::Host(HostError::Controller),
         }
     }
 }
@@ -95,15 +73,6 @@ pub enum WriteMode {
 
 fn embassy(d: core::time::Duration) -> EmbassyDuration {
     EmbassyDuration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// Copies what fits of `data` into `buf`.
-fn copy(data: &[u8], buf: &mut [u8]) -> usize {
-    let len = data.len().min(buf.len());
-    if let (Some(dst), Some(src)) = (buf.get_mut(..len), data.get(..len)) {
-        dst.copy_from_slice(src);
-    }
-    len
 }
 
 fn since(origin: EmbassyInstant) -> Instant {
@@ -179,7 +148,7 @@ where
         ],
         &mut adv[..],
     )
-    .map_err(|_| TroubleError::Host(trouble_host::Error::InsufficientSpace))?;
+    .map_err(|_| TroubleError::from(trouble_host::Error::InsufficientSpace))?;
     let advertiser = peripheral
         .advertise(
             &Default::default(),
@@ -437,14 +406,14 @@ impl<C: Controller, P: PacketPool, const L: usize> Link for ClientLink<'_, '_, C
                 // State = end follows the merchant's last chunk: take a chunk already queued,
                 // else the merchant has left.
                 return match poll_once(self.chunks.next()) {
-                    Poll::Ready(n) => Ok(Some(copy(n.as_ref(), buf))),
+                    Poll::Ready(n) => Ok(Some(driver::copy_chunk(n.as_ref(), buf))),
                     Poll::Pending => Err(TroubleError::Disconnected),
                 };
             }
             // Both listeners share one queue: each must keep up with it.
             match select3(self.states.next(), self.chunks.next(), Timer::at(at)).await {
                 Either3::First(s) => self.merchant_ended = s.as_ref().first() == Some(&STATE_END),
-                Either3::Second(n) => return Ok(Some(copy(n.as_ref(), buf))),
+                Either3::Second(n) => return Ok(Some(driver::copy_chunk(n.as_ref(), buf))),
                 Either3::Third(()) => return Ok(None),
             }
         }

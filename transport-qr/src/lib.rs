@@ -24,6 +24,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![deny(clippy::indexing_slicing)]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

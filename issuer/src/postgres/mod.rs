@@ -376,6 +376,7 @@ impl SqlBackend for PgStorage {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::translate;
 

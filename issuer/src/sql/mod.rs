@@ -216,7 +216,9 @@ pub fn key(k: Key<'_>) -> i64 {
     }
     let d = h.finalize();
     let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
+    for (out, byte) in b.iter_mut().zip(d.iter()) {
+        *out = *byte;
+    }
     i64::from_be_bytes(b)
 }
 

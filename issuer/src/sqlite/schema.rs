@@ -158,7 +158,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<u32, Failure> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::sqlite::SqliteStorage;
 

@@ -112,8 +112,8 @@ impl FixedKeyTables {
             }
             for row in 0..COMB_ROWS {
                 let i = COMB_PASSES * row + pass;
-                add_digit(&mut acc, &self.basepoint[row], ds[i])?;
-                add_digit(&mut acc, &self.point[row], -dk[i])?;
+                add_digit(&mut acc, self.basepoint.get(row)?, *ds.get(i)?)?;
+                add_digit(&mut acc, self.point.get(row)?, -*dk.get(i)?)?;
             }
         }
         Some(acc.unwrap_or_else(EdwardsPoint::identity))
@@ -158,11 +158,17 @@ fn comb_digits(s: &Scalar) -> [i8; COMB_DIGITS] {
             *digit |= (bit(i * w + b) << b) as i8;
         }
     }
+    // Recentre every digit but the last into [-half, half), carrying into the next.
     let half = 1i8 << (COMB_WIDTH - 1);
-    for i in 0..COMB_DIGITS - 1 {
-        let carry = (d[i] + half) >> COMB_WIDTH;
-        d[i] -= carry << COMB_WIDTH;
-        d[i + 1] += carry;
+    let mut carry = 0i8;
+    let last = COMB_DIGITS - 1;
+    for (i, digit) in d.iter_mut().enumerate() {
+        *digit += carry;
+        if i == last {
+            break;
+        }
+        carry = (*digit + half) >> COMB_WIDTH;
+        *digit -= carry << COMB_WIDTH;
     }
     d
 }
@@ -188,6 +194,7 @@ fn add_digit(
 }
 
 #[cfg(all(test, feature = "alloc"))]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     extern crate alloc;
     use crate::types::PublicKey;

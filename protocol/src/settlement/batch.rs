@@ -7,6 +7,9 @@ impl<const N: usize> Settlement<N> {
     /// Verifies every candidate's voucher (once per distinct voucher, and never again once
     /// verified) and holder signature, in one ed25519 batch; when the batch fails, one by one
     /// to find the bad ones. A bad voucher fails every payment drawn on it.
+    // Every index into `verdicts` is a candidate's position (`Job::Holder(i)` from
+    // `enumerate` over `candidates`), and `verdicts` has one slot per candidate.
+    #[allow(clippy::indexing_slicing)]
     pub(super) fn verify_signatures(
         &mut self,
         candidates: &[Candidate<'_>],

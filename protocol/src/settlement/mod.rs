@@ -143,6 +143,9 @@ impl<const N: usize> Settlement<N> {
 
     /// Ingests one sync batch at `now` (SPEC §8.3). A batch that does not decode is refused
     /// whole; otherwise every record gets its own outcome.
+    // Every index into `outcomes` is a record's position in `records` (from `enumerate`, kept
+    // in the candidates), and `outcomes` has one slot per record.
+    #[allow(clippy::indexing_slicing)]
     pub fn ingest(&mut self, batch: &[u8], now: Timestamp) -> Result<Ingested, Error> {
         let b = decode_unsigned::<SyncBatch<'_>>(batch)?;
         let records: Vec<&[u8]> = b.records().collect();

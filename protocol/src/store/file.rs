@@ -155,7 +155,9 @@ fn frames_follow(tail: &[u8]) -> bool {
             continue;
         }
         if frame_at(tail, o).is_some() {
-            reaches_end[o] = true;
+            if let Some(r) = reaches_end.get_mut(o) {
+                *r = true;
+            }
             found = true;
         }
     }

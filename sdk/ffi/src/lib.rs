@@ -6,6 +6,8 @@
 //! Objects are safe to share between threads. No call panics across the boundary: the SDK
 //! does not panic, and UniFFI turns a panic that would happen anyway into an error.
 
+#![deny(clippy::indexing_slicing)]
+
 mod ble;
 mod customer;
 mod error;

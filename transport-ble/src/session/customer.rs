@@ -11,12 +11,11 @@ enum CustomerState {
     Over,
 }
 
-/// The customer's side: a GATT client that writes Client2Server and reads Server2Client
-/// notifications. Its keys are derived when it is made: the engagement carries the
+/// The customer's role: a GATT client that writes Client2Server and reads Server2Client
+/// notifications. Its keys are derived when the session is made: the engagement carries the
 /// merchant's key.
-pub struct CustomerSession {
+pub struct CustomerRole {
     state: CustomerState,
-    core: Core,
     engagement: Engagement,
     hello: [u8; HELLO_LEN],
     transcript: [u8; 32],
@@ -25,16 +24,35 @@ pub struct CustomerSession {
     request: heapless::Vec<u8, MAX_FRAME>,
 }
 
-impl core::fmt::Debug for CustomerSession {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("CustomerSession")
-            .field("state", &self.state)
-            .field("mtu", &self.core.mtu)
-            .finish_non_exhaustive()
+impl Role for CustomerRole {
+    fn start(session: &mut Session<Self>, now: Instant) -> Result<(), BleError> {
+        if session.role.state != CustomerState::New {
+            return Err(BleError::Unexpected);
+        }
+        session.core.start(now)?;
+        session.core.outbox.load(&session.role.hello);
+        session.role.state = CustomerState::AwaitRequest;
+        Ok(())
+    }
+
+    fn timed_out(session: &mut Session<Self>) {
+        session.core.outbox.pending = false;
+        session.core.finish(Event::TimedOut);
+        session.role.state = CustomerState::Over;
+    }
+
+    fn state_name(&self) -> &'static str {
+        match self.state {
+            CustomerState::New => "new",
+            CustomerState::AwaitRequest => "await-request",
+            CustomerState::Approve => "approve",
+            CustomerState::AwaitReceipt => "await-receipt",
+            CustomerState::Over => "over",
+        }
     }
 }
 
-impl CustomerSession {
+impl Session<CustomerRole> {
     /// A session with the merchant of `engagement` and a fresh X25519 key. Fails when the
     /// merchant's key is of low order.
     pub fn new(engagement: &Engagement, rng: &mut impl CryptoRngCore) -> Result<Self, BleError> {
@@ -60,81 +78,30 @@ impl CustomerSession {
         }
         let t = seal::transcript(&engagement.to_bytes(), &hello);
         let (c2s, s2c) = seal::derive(shared.as_bytes(), &t);
-        Ok(CustomerSession {
-            state: CustomerState::New,
+        Ok(Session {
             core: Core::new(),
-            engagement: *engagement,
-            hello,
-            transcript: t,
-            c2s,
-            s2c,
-            request: heapless::Vec::new(),
+            role: CustomerRole {
+                state: CustomerState::New,
+                engagement: *engagement,
+                hello,
+                transcript: t,
+                c2s,
+                s2c,
+                request: heapless::Vec::new(),
+            },
         })
     }
 
     /// The engagement this session was made for (its service UUID is what to scan for).
     pub fn engagement(&self) -> &Engagement {
-        &self.engagement
-    }
-
-    /// Replaces the SPEC §14.7 timeouts (before [`start`](Self::start)).
-    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.core.timeouts = timeouts;
-    }
-
-    /// Sets the negotiated ATT MTU (23 to 517).
-    pub fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
-        self.core.set_mtu(mtu)
-    }
-
-    /// Starts the session at `now` (after writing State = start): queues the hello.
-    pub fn start(&mut self, now: Instant) -> Result<(), BleError> {
-        if self.state != CustomerState::New {
-            return Err(BleError::Unexpected);
-        }
-        self.core.start(now)?;
-        self.core.outbox.load(&self.hello);
-        self.state = CustomerState::AwaitRequest;
-        Ok(())
-    }
-
-    /// The next chunk to write to Client2Server, if any.
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
-        self.core.outbox.next_chunk(self.core.mtu, out)
-    }
-
-    /// The next event; the final one ends the session.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.core.poll_event()
-    }
-
-    /// The instant at which [`handle_timeout`](Self::handle_timeout) is due, while the session
-    /// runs.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
-    }
-
-    /// Ends the session with [`Event::TimedOut`] when a limit passed at `now`. A payment
-    /// already sent stays stored in the wallet (SPEC §8.1).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.core.expired(now) {
-            self.core.outbox.pending = false;
-            self.core.finish(Event::TimedOut);
-            self.state = CustomerState::Over;
-        }
-    }
-
-    /// Whether the session is over and everything was sent: time to write State = end and
-    /// disconnect.
-    pub fn is_finished(&self) -> bool {
-        self.core.is_finished()
+        &self.role.engagement
     }
 
     /// The request waiting for the customer's approval (after [`Event::RequestShown`]): show
     /// its amount and merchant, then call [`approve`](Self::approve) or
     /// [`decline`](Self::decline).
     pub fn request(&self) -> Option<&[u8]> {
-        (self.state == CustomerState::Approve).then_some(&self.request[..])
+        (self.role.state == CustomerState::Approve).then_some(&self.role.request[..])
     }
 
     /// Handles one Server2Client notification at `now`. The wallet stores the merchant's
@@ -146,8 +113,8 @@ impl CustomerSession {
         now: Instant,
         wallet: &mut Wallet<S, K, V>,
     ) -> Result<(), BleError> {
-        if matches!(self.state, CustomerState::New | CustomerState::Approve) {
-            self.state = CustomerState::Over;
+        if matches!(self.role.state, CustomerState::New | CustomerState::Approve) {
+            self.role.state = CustomerState::Over;
             return Err(self.core.fail(BleError::Unexpected));
         }
         let mut frame = [0u8; MAX_FRAME];
@@ -159,7 +126,7 @@ impl CustomerSession {
         r.inspect_err(|&e| {
             self.core.fail(e);
             if self.core.is_over() {
-                self.state = CustomerState::Over;
+                self.role.state = CustomerState::Over;
             }
         })
     }
@@ -170,16 +137,17 @@ impl CustomerSession {
         now: Instant,
         wallet: &mut Wallet<S, K, V>,
     ) -> Result<(), BleError> {
-        let n = self.s2c.open(frame)?;
+        let n = self.role.s2c.open(frame)?;
         let (k, body) = kind(frame.get(..n).ok_or(BleError::Decrypt)?)?;
-        match (self.state, k) {
+        match (self.role.state, k) {
             (CustomerState::AwaitRequest, KIND_BOUND_REQUEST) => {
-                let request = bound_request(body, &self.transcript)?;
-                self.request.clear();
-                self.request
+                let request = bound_request(body, &self.role.transcript)?;
+                self.role.request.clear();
+                self.role
+                    .request
                     .extend_from_slice(request)
                     .map_err(|_| BleError::TooLarge)?;
-                self.state = CustomerState::Approve;
+                self.role.state = CustomerState::Approve;
                 self.core.wait(now, self.core.timeouts.approval);
                 self.core.show();
                 Ok(())
@@ -192,7 +160,7 @@ impl CustomerSession {
                         code: e.code(),
                     },
                 });
-                self.state = CustomerState::Over;
+                self.role.state = CustomerState::Over;
                 Ok(())
             }
             (_, KIND_REFUSAL) => {
@@ -201,7 +169,7 @@ impl CustomerSession {
                     by: Party::Merchant,
                     code,
                 });
-                self.state = CustomerState::Over;
+                self.role.state = CustomerState::Over;
                 Ok(())
             }
             _ => Err(BleError::Unexpected),
@@ -219,15 +187,15 @@ impl CustomerSession {
         time: offpay_protocol::Timestamp,
         now: Instant,
     ) -> Result<(), BleError> {
-        if self.state != CustomerState::Approve {
+        if self.role.state != CustomerState::Approve {
             return Err(BleError::Unexpected);
         }
-        match wallet.pay(&self.request, trust, revocations, time) {
+        match wallet.pay(&self.role.request, trust, revocations, time) {
             Ok(payment) => {
                 self.core
                     .outbox
-                    .seal(&mut self.c2s, KIND_MESSAGE, &payment)?;
-                self.state = CustomerState::AwaitReceipt;
+                    .seal(&mut self.role.c2s, KIND_MESSAGE, &payment)?;
+                self.role.state = CustomerState::AwaitReceipt;
                 self.core.wait(now, self.core.timeouts.idle);
                 Ok(())
             }
@@ -237,7 +205,7 @@ impl CustomerSession {
 
     /// Declines the pending request: the merchant is told ([`DECLINED`]) and nothing is paid.
     pub fn decline(&mut self) -> Result<(), BleError> {
-        if self.state != CustomerState::Approve {
+        if self.role.state != CustomerState::Approve {
             return Err(BleError::Unexpected);
         }
         self.refuse(DECLINED)
@@ -246,12 +214,12 @@ impl CustomerSession {
     fn refuse(&mut self, code: u16) -> Result<(), BleError> {
         self.core
             .outbox
-            .seal(&mut self.c2s, KIND_REFUSAL, &code.to_be_bytes())?;
+            .seal(&mut self.role.c2s, KIND_REFUSAL, &code.to_be_bytes())?;
         self.core.finish(Event::Refused {
             by: Party::Customer,
             code,
         });
-        self.state = CustomerState::Over;
+        self.role.state = CustomerState::Over;
         Ok(())
     }
 }

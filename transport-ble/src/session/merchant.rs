@@ -15,89 +15,48 @@ enum MerchantState {
     Over,
 }
 
-/// The merchant's side: a GATT server that receives Client2Server writes and notifies
+/// The merchant's role: a GATT server that receives Client2Server writes and notifies
 /// Server2Client.
-pub struct MerchantSession {
+pub struct MerchantRole {
     state: MerchantState,
-    core: Core,
     engagement: Engagement,
     secret: StaticSecret,
     request: heapless::Vec<u8, MAX_FRAME>,
 }
 
-impl core::fmt::Debug for MerchantSession {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let state = match self.state {
+impl Role for MerchantRole {
+    fn start(session: &mut Session<Self>, now: Instant) -> Result<(), BleError> {
+        session.core.start(now)
+    }
+
+    fn timed_out(session: &mut Session<Self>) {
+        session.end_failed(Event::TimedOut, BleError::TimedOut);
+    }
+
+    fn state_name(&self) -> &'static str {
+        match self.state {
             MerchantState::AwaitHello => "await-hello",
             MerchantState::AwaitPayment(_) => "await-payment",
             MerchantState::Over => "over",
-        };
-        f.debug_struct("MerchantSession")
-            .field("state", &state)
-            .field("mtu", &self.core.mtu)
-            .finish_non_exhaustive()
+        }
     }
 }
 
-impl MerchantSession {
+impl Session<MerchantRole> {
     /// A session for one connection: it will send `request` (from
     /// `Acceptor::create_request`, the same bytes again when a customer reconnects). The
     /// session keeps its own copy of the engagement key, zeroized when it is dropped. Its
     /// clock starts at [`start`](Self::start).
     pub fn new(engagement: &MerchantEngagement, request: &[u8]) -> Result<Self, BleError> {
-        Ok(MerchantSession {
-            state: MerchantState::AwaitHello,
+        Ok(Session {
             core: Core::new(),
-            engagement: *engagement.engagement(),
-            secret: engagement.secret.clone(),
-            request: heapless::Vec::from_slice(request).map_err(|_| BleError::TooLarge)?,
+            role: MerchantRole {
+                state: MerchantState::AwaitHello,
+                engagement: *engagement.engagement(),
+                secret: engagement.secret.clone(),
+                request: heapless::Vec::from_slice(request).map_err(|_| BleError::TooLarge)?,
+            },
         })
-    }
-
-    /// Replaces the SPEC §14.7 timeouts (before [`start`](Self::start)).
-    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.core.timeouts = timeouts;
-    }
-
-    /// Sets the negotiated ATT MTU (23 to 517).
-    pub fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
-        self.core.set_mtu(mtu)
-    }
-
-    /// The customer wrote State = start at `now`: the hello is due within the idle limit.
-    pub fn start(&mut self, now: Instant) -> Result<(), BleError> {
-        self.core.start(now)
-    }
-
-    /// The next chunk to notify on Server2Client, if any.
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
-        self.core.outbox.next_chunk(self.core.mtu, out)
-    }
-
-    /// The next event; the final one ends the session.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.core.poll_event()
-    }
-
-    /// The instant at which [`handle_timeout`](Self::handle_timeout) is due, while the session
-    /// runs.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
-    }
-
-    /// Ends the session with [`Event::TimedOut`] when a limit passed at `now`. After the
-    /// handshake the customer is told in a sealed refusal (`ble-timed-out`). Nothing is
-    /// stored: the acceptor decides only on a whole payment.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if !self.core.expired(now) {
-            return;
-        }
-        self.end_failed(Event::TimedOut, BleError::TimedOut);
-    }
-
-    /// Whether the session is over and everything was sent: time to notify State = end.
-    pub fn is_finished(&self) -> bool {
-        self.core.is_finished()
     }
 
     /// Handles one Client2Server write at `now`. A payment is decided by the acceptor (SPEC
@@ -120,12 +79,12 @@ impl MerchantSession {
             }
         };
         let frame = frame.get_mut(..len).ok_or(BleError::TooLarge)?;
-        let r = match core::mem::replace(&mut self.state, MerchantState::Over) {
+        let r = match core::mem::replace(&mut self.role.state, MerchantState::Over) {
             MerchantState::AwaitHello => self.on_hello(frame, now, acceptor),
             MerchantState::AwaitPayment(mut keys) => {
                 let r = self.on_payment(frame, &mut keys, acceptor, ctx);
                 if r.is_err() {
-                    self.state = MerchantState::AwaitPayment(keys);
+                    self.role.state = MerchantState::AwaitPayment(keys);
                 }
                 r
             }
@@ -136,7 +95,7 @@ impl MerchantSession {
 
     /// After the prologue ended the session: the customer hears why when keys exist.
     fn after_error(&mut self, e: BleError) {
-        if self.core.is_over() && !matches!(self.state, MerchantState::Over) {
+        if self.core.is_over() && !matches!(self.role.state, MerchantState::Over) {
             self.end_failed(Event::Failed(e), e);
         }
     }
@@ -144,7 +103,7 @@ impl MerchantSession {
     /// Ends the session with `event`; with keys, the customer gets a sealed refusal `e`.
     fn end_failed(&mut self, event: Event, e: BleError) {
         if let MerchantState::AwaitPayment(mut keys) =
-            core::mem::replace(&mut self.state, MerchantState::Over)
+            core::mem::replace(&mut self.role.state, MerchantState::Over)
         {
             self.core.outbox.pending = false;
             let _ = self
@@ -163,7 +122,7 @@ impl MerchantSession {
         now: Instant,
         acceptor: &Acceptor<S, K, R, M>,
     ) -> Result<(), BleError> {
-        let e = self.engagement;
+        let e = self.role.engagement;
         let [version, ty, rest @ ..] = hello else {
             return Err(BleError::Handshake);
         };
@@ -175,7 +134,7 @@ impl MerchantSession {
             return Err(BleError::WrongSession);
         }
         let key: [u8; 32] = key.try_into().map_err(|_| BleError::Handshake)?;
-        let shared = self.secret.diffie_hellman(&PublicKey::from(key));
+        let shared = self.role.secret.diffie_hellman(&PublicKey::from(key));
         if !shared.was_contributory() {
             return Err(BleError::Handshake);
         }
@@ -185,13 +144,13 @@ impl MerchantSession {
             .sign_session_binding(&t)
             .map_err(|_| BleError::Unbound)?;
         let mut body = [0u8; MAX_FRAME];
-        let n = self.request.len();
+        let n = self.role.request.len();
         let bound = body.get_mut(..n + BINDING_LEN).ok_or(BleError::TooLarge)?;
         let (req, sig) = bound.split_at_mut(n);
-        req.copy_from_slice(&self.request);
+        req.copy_from_slice(&self.role.request);
         sig.copy_from_slice(&binding);
         self.core.outbox.seal(&mut s2c, KIND_BOUND_REQUEST, bound)?;
-        self.state = MerchantState::AwaitPayment(Keys { c2s, s2c });
+        self.role.state = MerchantState::AwaitPayment(Keys { c2s, s2c });
         // A person reads the request now.
         self.core.wait(now, self.core.timeouts.approval);
         self.core.show();

@@ -41,8 +41,13 @@ mod customer;
 mod merchant;
 mod shared;
 
-pub use customer::CustomerSession;
-pub use merchant::MerchantSession;
+pub use customer::CustomerRole;
+pub use merchant::MerchantRole;
+
+/// The customer's side of a session.
+pub type CustomerSession = Session<CustomerRole>;
+/// The merchant's side of a session.
+pub type MerchantSession = Session<MerchantRole>;
 use shared::Core;
 
 /// A point on the driver's monotonic clock: the time since an origin of the driver's choosing
@@ -75,6 +80,90 @@ impl Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Self::SPEC
+    }
+}
+
+/// A session of either role: one shared core (chunks, outbox, MTU, clock, events) under the
+/// role's own states ([`CustomerRole`] or [`MerchantRole`]). Use the aliases [`CustomerSession`] and
+/// [`MerchantSession`].
+pub struct Session<R: Role> {
+    core: Core,
+    role: R,
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::CustomerRole {}
+    impl Sealed for super::MerchantRole {}
+}
+
+/// A session's role: [`CustomerRole`] or [`MerchantRole`]. Sealed: the two are all there is.
+pub trait Role: Sized + sealed::Sealed {
+    /// Arms the clock at State = start and queues what the role sends first.
+    #[doc(hidden)]
+    fn start(session: &mut Session<Self>, now: Instant) -> Result<(), BleError>;
+    /// A limit passed: ends the session as the role does.
+    #[doc(hidden)]
+    fn timed_out(session: &mut Session<Self>);
+    /// The role's state, for `Debug`.
+    #[doc(hidden)]
+    fn state_name(&self) -> &'static str;
+}
+
+impl<R: Role> core::fmt::Debug for Session<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.role.state_name())
+            .field("mtu", &self.core.mtu)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Role> Session<R> {
+    /// Replaces the SPEC §14.7 timeouts (before [`start`](Self::start)).
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.core.timeouts = timeouts;
+    }
+
+    /// Sets the negotiated ATT MTU (23 to 517).
+    pub fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
+        self.core.set_mtu(mtu)
+    }
+
+    /// State = start at `now`: the customer queues its hello; the merchant's hello is due
+    /// within the idle limit.
+    pub fn start(&mut self, now: Instant) -> Result<(), BleError> {
+        R::start(self, now)
+    }
+
+    /// The next chunk to send (a Client2Server write, a Server2Client notification), if any.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
+        self.core.outbox.next_chunk(self.core.mtu, out)
+    }
+
+    /// The next event; the final one ends the session.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.poll_event()
+    }
+
+    /// The instant at which [`handle_timeout`](Self::handle_timeout) is due, while the session
+    /// runs.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    /// Ends the session with [`Event::TimedOut`] when a limit passed at `now`. A merchant
+    /// past the handshake tells the customer in a sealed refusal (`ble-timed-out`); nothing
+    /// is stored beyond what the protocol had committed (a wallet keeps a payment it sent).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.core.expired(now) {
+            R::timed_out(self);
+        }
+    }
+
+    /// Whether the session is over and everything was sent: time for State = end.
+    pub fn is_finished(&self) -> bool {
+        self.core.is_finished()
     }
 }
 
