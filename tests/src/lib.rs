@@ -12,7 +12,6 @@
 
 pub mod fixture;
 pub mod fuzz_targets;
-pub mod size_report;
 pub mod vectors;
 
 /// Where the vector files live.
