@@ -11,6 +11,7 @@
 
 use crate::error::Doing;
 use crate::{CustomerWallet, Error, MerchantTill, Money};
+pub use offpay_ble::Timeouts;
 use offpay_ble::{
     BleError, CustomerSession, Engagement, Event, MerchantEngagement, MerchantSession, Party,
 };
@@ -224,6 +225,11 @@ impl TillBleSession {
         Ok(())
     }
 
+    /// Replaces the SPEC §14.7 time limits (before [`start`](Self::start)).
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.session.set_timeouts(timeouts);
+    }
+
     /// A customer connected: the session's clock starts (the hello is due within the idle
     /// limit). [`receive`](Self::receive) starts it too, if this was not called.
     pub fn start(&mut self) -> Result<(), Error> {
@@ -331,6 +337,11 @@ impl WalletBleSession {
         self.session
             .set_mtu(mtu)
             .map_err(|e| ble("setting the MTU", e))
+    }
+
+    /// Replaces the SPEC §14.7 time limits (before [`start`](Self::start)).
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.session.set_timeouts(timeouts);
     }
 
     /// Starts the exchange (after State = start was written): queues the hello.

@@ -27,7 +27,7 @@ mod relay;
 mod signer;
 mod sync;
 
-pub use ble::{BleOutcome, TillBleSession, WalletBleSession};
+pub use ble::{BleOutcome, TillBleSession, Timeouts, WalletBleSession};
 pub use customer::{Authorization, Balance, CustomerWallet, PaymentMade, PaymentReview};
 pub use device::{Config, RefreshSummary, check_text, merchant_id, merchant_text};
 pub use error::Error;

@@ -7,8 +7,9 @@ mod common;
 
 use common::{eur, till, wallet, world};
 use offpay_sdk::{
-    BleOutcome, Config, CustomerWallet, MerchantTill, TillBleSession, WalletBleSession,
+    BleOutcome, Config, CustomerWallet, MerchantTill, TillBleSession, Timeouts, WalletBleSession,
 };
+use std::time::Duration;
 
 /// Moves chunks both ways until neither side has anything to send; the customer approves
 /// (or declines) the request when it arrives. `tamper` may change a chunk in flight.
@@ -130,4 +131,41 @@ fn a_declined_or_broken_session_pays_and_stores_nothing() {
 
     // Engagement bytes that are not one are refused before anything is sent.
     assert!(alice.ble_session(b"not an engagement").is_err());
+}
+
+/// A customer who connects and goes silent: the till's session times out at its limit with
+/// nothing stored, and the next customer pays. (Limits shortened to keep the test quick.)
+#[test]
+fn a_silent_customer_times_out_and_the_next_one_pays() {
+    let world = world();
+    let alice = wallet(&world, "alice", 10_000);
+    let shop = till(&world, &world.root.join("shop"), "SHOP", Config::default());
+    let before = shop.fetch_offline_payments().len();
+    let mut t = shop.ble_session(eur("2.00"), Some("silent")).unwrap();
+    t.set_timeouts(Timeouts {
+        idle: Duration::from_millis(200),
+        ..Timeouts::SPEC
+    });
+    t.start().unwrap();
+    let left = t.next_timeout().expect("a running session has a deadline");
+    assert!(left <= Duration::from_millis(200), "{left:?}");
+    assert_eq!(t.handle_timeout(), None, "not yet");
+    std::thread::sleep(left + Duration::from_millis(20));
+    assert_eq!(t.handle_timeout(), Some(BleOutcome::TimedOut));
+    assert_eq!(t.next_timeout(), None, "the session is over");
+    assert_eq!(
+        shop.fetch_offline_payments().len(),
+        before,
+        "nothing stored"
+    );
+    // The next customer, a new session for the same request.
+    t.reconnect().unwrap();
+    let mut w = alice.ble_session(&t.engagement()).unwrap();
+    run(&alice, &mut w, &shop, &mut t, true, |_, _| {});
+    assert!(
+        matches!(w.outcome(), Some(BleOutcome::Completed { .. })),
+        "{:?}",
+        w.outcome()
+    );
+    assert_eq!(shop.fetch_offline_payments().len(), before + 1);
 }
