@@ -220,8 +220,9 @@ pub async fn drive<E: Endpoint, L: Link>(
     }
 }
 
-/// Copies what fits of a received chunk into `buf`; returns its length.
-pub(crate) fn copy_chunk(data: &[u8], buf: &mut [u8]) -> usize {
+/// Copies what fits of a received chunk into `buf` and returns its length: what a
+/// [`Link::recv`] does with the chunk its stack handed it.
+pub fn copy_chunk(data: &[u8], buf: &mut [u8]) -> usize {
     let len = data.len().min(buf.len());
     if let (Some(dst), Some(src)) = (buf.get_mut(..len), data.get(..len)) {
         dst.copy_from_slice(src);
