@@ -332,6 +332,54 @@ fn a_silent_customer_times_out_at_the_stated_time_and_the_next_customer_pays() {
     }
 }
 
+/// A person who approves after the customer's approval limit (approval − idle, SPEC §14.7)
+/// is too late: the session times out and the wallet signs nothing.
+#[test]
+fn an_approval_after_the_limit_signs_nothing() {
+    let mut w = World::new(420);
+    let mut customer =
+        CustomerSession::new(w.engagement.engagement(), &mut Fixture::rng(1)).unwrap();
+    let mut merchant = MerchantSession::new(&w.engagement, &w.request).unwrap();
+    let ctx = Context {
+        trust: &w.f.trust,
+        revocations: None,
+        now: w.now,
+    };
+    let at = std::time::Duration::from_secs;
+    merchant.start(at(0)).unwrap();
+    customer.start(at(0)).unwrap();
+    let mut buf = [0u8; 20];
+    while let Some(n) = customer.poll_transmit(&mut buf) {
+        merchant
+            .handle_input(&buf[..n], at(0), &mut w.shop, &ctx)
+            .unwrap();
+    }
+    while let Some(n) = merchant.poll_transmit(&mut buf) {
+        customer
+            .handle_input(&buf[..n], at(1), &mut w.wallet)
+            .unwrap();
+    }
+    assert_eq!(customer.poll_event(), Some(Event::RequestShown));
+    let limits = Timeouts::SPEC;
+    // The customer gives up an idle limit before the merchant does.
+    assert_eq!(
+        customer.poll_timeout(),
+        Some(at(1) + limits.approval - limits.idle)
+    );
+    assert_eq!(merchant.poll_timeout(), Some(at(0) + limits.approval));
+    let late = at(1) + limits.approval - limits.idle;
+    let e = customer
+        .approve(&mut w.wallet, &w.f.trust, None, w.now, late)
+        .unwrap_err();
+    assert_eq!(e, BleError::TimedOut);
+    assert_eq!(customer.end(), Some(Event::TimedOut));
+    assert_eq!(
+        w.counts(),
+        (0, 0, 0, w.shop.store().len()),
+        "nothing signed or stored"
+    );
+}
+
 /// The whole-session limit holds even when every step keeps within its own.
 #[test]
 fn the_whole_session_limit_ends_a_session_that_keeps_every_step_limit() {
@@ -353,18 +401,16 @@ fn the_whole_session_limit_ends_a_session_that_keeps_every_step_limit() {
     merchant.start(at(0)).unwrap();
     customer.start(at(0)).unwrap();
     let mut buf = [0u8; 20];
-    // The hello arrives one chunk every 9 s: each within the idle limit.
+    // The hello arrives one chunk every 9 s: each within the idle limit. No timer fires: the
+    // chunk that comes after the session limit is itself refused as too late.
     let mut t = 0;
     while let Some(n) = customer.poll_transmit(&mut buf) {
         assert_eq!(merchant.poll_timeout(), Some(at(t + 10).min(at(15))));
         t += 9;
-        merchant.handle_timeout(at(t));
-        if merchant.poll_timeout().is_none() {
-            break;
+        match merchant.handle_input(&buf[..n], at(t), &mut w.shop, &ctx) {
+            Err(BleError::TimedOut) => break,
+            r => r.unwrap(),
         }
-        merchant
-            .handle_input(&buf[..n], at(t), &mut w.shop, &ctx)
-            .unwrap();
     }
     assert_eq!(merchant.end(), Some(Event::TimedOut));
     assert_eq!(t, 18, "the third chunk came after the 15 s session limit");

@@ -7,7 +7,8 @@
 //! logic, timeouts included (SPEC §14.7), stays in the sans-IO core; this module only does IO.
 //!
 //! btleplug exposes no ATT MTU on every platform, so the session chunks for the smallest MTU
-//! (23) unless the caller knows better ([`Options::mtu`]): always correct, at worst more chunks.
+//! (23) unless the caller knows better ([`Options::mtu`]), and takes the merchant's chunks at
+//! any MTU the platform may have negotiated (up to 517): always correct, at worst more chunks.
 
 use crate::Engagement;
 use crate::driver::{self, AdapterError, Customer, Link};
@@ -55,6 +56,9 @@ impl Default for Options {
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
+
+/// How long the customer waits for the merchant's State = end (SPEC §14.6).
+const END_WAIT: Duration = Duration::from_secs(2);
 
 fn uuid(b: &[u8; 16]) -> Uuid {
     Uuid::from_bytes(*b)
@@ -131,23 +135,34 @@ pub async fn pay<S: Store, K: Signer, const V: usize, const N: usize>(
     options: Options,
 ) -> Result<Event, CentralError> {
     let service = engagement.service_uuid;
-    let p = connect(adapter, &service, options.scan_timeout).await?;
-    let c2s = characteristic(&p, &service, &CLIENT2SERVER_UUID)?;
-    let s2c = characteristic(&p, &service, &SERVER2CLIENT_UUID)?;
-    let state = characteristic(&p, &service, &STATE_UUID)?;
     let mut session = CustomerSession::new(engagement, rng)?;
-    let notifications = p.notifications().await?;
-    p.subscribe(&s2c).await?;
-    p.subscribe(&state).await?;
-    p.write(&state, &[STATE_START], WriteType::WithoutResponse)
-        .await?;
-    let mut link = CentralLink {
-        p: &p,
-        c2s,
-        state,
-        notifications,
-        mtu: options.mtu,
-        origin: tokio::time::Instant::now(),
+    let p = connect(adapter, &service, options.scan_timeout).await?;
+    let setup = async {
+        let c2s = characteristic(&p, &service, &CLIENT2SERVER_UUID)?;
+        let s2c = characteristic(&p, &service, &SERVER2CLIENT_UUID)?;
+        let state = characteristic(&p, &service, &STATE_UUID)?;
+        let notifications = p.notifications().await?;
+        p.subscribe(&s2c).await?;
+        p.subscribe(&state).await?;
+        p.write(&state, &[STATE_START], WriteType::WithoutResponse)
+            .await?;
+        Ok::<_, CentralError>(CentralLink {
+            p: &p,
+            c2s,
+            state,
+            notifications,
+            mtu: options.mtu,
+            merchant_ended: false,
+            origin: tokio::time::Instant::now(),
+        })
+    };
+    let mut link = match setup.await {
+        Ok(link) => link,
+        Err(e) => {
+            // Connected but not usable: leave rather than hold the merchant's link.
+            let _ = p.disconnect().await;
+            return Err(e);
+        }
     };
     let mut endpoint = Customer {
         session: &mut session,
@@ -159,7 +174,9 @@ pub async fn pay<S: Store, K: Signer, const V: usize, const N: usize>(
     };
     let result = driver::drive(&mut endpoint, &mut link).await;
     if result.is_err() {
-        link.end().await?;
+        // The driver ends the link with the session's final event; after a link error there
+        // is none, and only the connection to drop.
+        let _ = p.disconnect().await;
     }
     result
 }
@@ -171,6 +188,8 @@ struct CentralLink<'a> {
     state: Characteristic,
     notifications: BoxStream<'static, btleplug::api::ValueNotification>,
     mtu: u16,
+    /// Whether the merchant's State = end arrived.
+    merchant_ended: bool,
     origin: tokio::time::Instant,
 }
 
@@ -183,6 +202,11 @@ impl Link for CentralLink<'_> {
 
     fn mtu(&self) -> u16 {
         self.mtu
+    }
+
+    /// The platform may have negotiated any MTU: the merchant's chunks may be up to 514 bytes.
+    fn receive_mtu(&self) -> u16 {
+        517
     }
 
     async fn send(&mut self, chunk: &[u8]) -> Result<(), CentralError> {
@@ -205,13 +229,25 @@ impl Link for CentralLink<'_> {
                 return Ok(Some(crate::driver::copy_chunk(&n.value, buf)));
             }
             if n.uuid == uuid(&STATE_UUID) && n.value.first() == Some(&STATE_END) {
+                self.merchant_ended = true;
                 return Err(CentralError::Disconnected);
             }
         }
         Ok(None)
     }
 
-    async fn end(&mut self) -> Result<(), CentralError> {
+    async fn end(&mut self, _event: &Event) -> Result<(), CentralError> {
+        // SPEC §14.6: wait up to 2 s for the merchant's State = end, then leave first.
+        if !self.merchant_ended {
+            let _ = tokio::time::timeout(END_WAIT, async {
+                while let Some(n) = self.notifications.next().await {
+                    if n.uuid == uuid(&STATE_UUID) && n.value.first() == Some(&STATE_END) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         let _ = self
             .p
             .write(&self.state, &[STATE_END], WriteType::WithoutResponse)

@@ -66,8 +66,14 @@ pub trait Link {
     /// The driver's monotonic clock.
     fn now(&self) -> Instant;
 
-    /// The negotiated ATT MTU.
+    /// The negotiated ATT MTU: this side cuts its chunks for it.
     fn mtu(&self) -> u16;
+
+    /// The largest ATT MTU the peer's chunks may come at: the MTU, unless the stack does not
+    /// say what it negotiated.
+    fn receive_mtu(&self) -> u16 {
+        self.mtu()
+    }
 
     /// Sends one chunk to the peer (a Client2Server write or a Server2Client notification).
     async fn send(&mut self, chunk: &[u8]) -> Result<(), Self::Error>;
@@ -81,9 +87,10 @@ pub trait Link {
         buf: &mut [u8],
     ) -> Result<Option<usize>, Self::Error>;
 
-    /// The session ended and everything was sent: State = end, then the role's leave-taking
-    /// (SPEC §14.6: the customer disconnects; the merchant waits a bounded time for that).
-    async fn end(&mut self) -> Result<(), Self::Error>;
+    /// The session ended with `event` and everything was sent: State = end, then the role's
+    /// leave-taking (SPEC §14.6: the customer disconnects; the merchant waits a bounded time
+    /// for that).
+    async fn end(&mut self, event: &Event) -> Result<(), Self::Error>;
 }
 
 /// A session with what its role decides with, as the driver runs it: everything the roles
@@ -179,12 +186,16 @@ pub async fn drive<E: Endpoint, L: Link>(
     endpoint: &mut E,
     link: &mut L,
 ) -> Result<Event, L::Error> {
-    let (now, mtu) = (link.now(), link.mtu());
-    if let Err(e) = endpoint.session().set_mtu(mtu) {
-        return Ok(Event::Failed(e));
-    }
-    if let Err(e) = endpoint.session().start(now) {
-        return Ok(Event::Failed(e));
+    let (now, mtu, rx) = (link.now(), link.mtu(), link.receive_mtu());
+    let session = endpoint.session();
+    if let Err(e) = session
+        .set_mtu(mtu)
+        .and_then(|()| session.set_receive_mtu(rx))
+        .and_then(|()| session.start(now))
+    {
+        let event = Event::Failed(e);
+        let _ = link.end(&event).await;
+        return Ok(event);
     }
     let mut buf = [0u8; MAX_CHUNK];
     loop {
@@ -200,7 +211,7 @@ pub async fn drive<E: Endpoint, L: Link>(
             }
             Some(event) => {
                 // The final frame (a receipt, a refusal) was sent above; State = end follows.
-                let _ = link.end().await;
+                let _ = link.end(&event).await;
                 return Ok(event);
             }
             None => {}
@@ -208,7 +219,10 @@ pub async fn drive<E: Endpoint, L: Link>(
         match link.recv(endpoint.session().poll_timeout(), &mut buf).await {
             Ok(Some(n)) => {
                 // A link's MTU is valid (23 to 517); the last valid one stays otherwise.
-                let _ = endpoint.session().set_mtu(link.mtu());
+                let session = endpoint.session();
+                let _ = session
+                    .set_mtu(link.mtu())
+                    .and_then(|()| session.set_receive_mtu(link.receive_mtu()));
                 endpoint.handle_input(buf.get(..n).unwrap_or_default(), link.now());
             }
             Ok(None) => {

@@ -196,7 +196,7 @@ impl Link for Half<'_> {
         .await
     }
 
-    async fn end(&mut self) -> Result<(), LinkError> {
+    async fn end(&mut self, _event: &Event) -> Result<(), LinkError> {
         if let Some(e) = self.air.ended.get(self.side) {
             e.set(true);
         }

@@ -9,6 +9,7 @@ use crate::MAX_FRAME;
 use crate::driver::{self, AdapterError, Customer, Link, Merchant};
 use crate::gatt::{CLIENT2SERVER_UUID, SERVER2CLIENT_UUID, STATE_END, STATE_START, STATE_UUID};
 use crate::session::{Event, Instant};
+use core::cell::Cell;
 use core::task::Poll;
 use embassy_futures::poll_once;
 use embassy_futures::select::{Either, Either3, select, select3};
@@ -248,7 +249,7 @@ impl<S2c: AsGatt> Link for ServerLink<'_, '_, '_, S2c> {
         }
     }
 
-    async fn end(&mut self) -> Result<(), TroubleError> {
+    async fn end(&mut self, _event: &Event) -> Result<(), TroubleError> {
         self.state
             .notify_raw(self.conn, &[STATE_END], false)
             .await?;
@@ -312,6 +313,7 @@ where
     let conn = central.connect(&config).await?;
     let client = GattClient::<C, P, 4>::new(stack, &conn).await?;
     let service_uuid = endpoint.session.engagement().service_uuid;
+    let ended_with = Cell::new(None);
     let exchange = async {
         let services = client.services_by_uuid(&air_uuid(&service_uuid)).await?;
         let service = services
@@ -341,6 +343,7 @@ where
             states,
             write,
             merchant_ended: false,
+            ended_with: &ended_with,
             origin: EmbassyInstant::now(),
         };
         let event = driver::drive(endpoint, &mut link).await?;
@@ -351,11 +354,19 @@ where
         })
     };
     match select(client.task(), exchange).await {
-        Either::First(r) => {
-            r?;
-            Err(TroubleError::Disconnected)
-        }
         Either::Second(r) => r,
+        // The link dropped while the customer took its leave: the session had ended.
+        Either::First(r) => match ended_with.get() {
+            Some(event) => Ok(CustomerReport {
+                event,
+                merchant_ended: false,
+                mtu: conn.att_mtu(),
+            }),
+            None => {
+                r?;
+                Err(TroubleError::Disconnected)
+            }
+        },
     }
 }
 
@@ -369,6 +380,7 @@ struct ClientLink<'a, 'c, C: Controller, P: PacketPool, const L: usize> {
     states: NotificationListener<'a, L>,
     write: WriteMode,
     merchant_ended: bool,
+    ended_with: &'a Cell<Option<Event>>,
     origin: EmbassyInstant,
 }
 
@@ -419,7 +431,9 @@ impl<C: Controller, P: PacketPool, const L: usize> Link for ClientLink<'_, '_, C
         }
     }
 
-    async fn end(&mut self) -> Result<(), TroubleError> {
+    async fn end(&mut self, event: &Event) -> Result<(), TroubleError> {
+        // Known before the leave-taking: a link that drops now cannot hide it.
+        self.ended_with.set(Some(*event));
         if !self.merchant_ended {
             if let Ok(s) = with_timeout(embassy(CUSTOMER_END_WAIT), self.states.next()).await {
                 self.merchant_ended = s.as_ref().first() == Some(&STATE_END);

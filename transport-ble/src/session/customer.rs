@@ -22,6 +22,8 @@ pub struct CustomerRole {
     c2s: Direction,
     s2c: Direction,
     request: heapless::Vec<u8, MAX_FRAME>,
+    /// The id of the payment sent in this session: the only one its receipt may name.
+    sent: Option<PaymentId>,
 }
 
 impl Role for CustomerRole {
@@ -88,6 +90,7 @@ impl Session<CustomerRole> {
                 c2s,
                 s2c,
                 request: heapless::Vec::new(),
+                sent: None,
             },
         })
     }
@@ -113,7 +116,8 @@ impl Session<CustomerRole> {
         now: Instant,
         wallet: &mut Wallet<S, K, V>,
     ) -> Result<(), BleError> {
-        if matches!(self.role.state, CustomerState::New | CustomerState::Approve) {
+        self.too_late(now)?;
+        if self.role.state == CustomerState::New {
             self.role.state = CustomerState::Over;
             return Err(self.core.fail(BleError::Unexpected));
         }
@@ -148,11 +152,25 @@ impl Session<CustomerRole> {
                     .extend_from_slice(request)
                     .map_err(|_| BleError::TooLarge)?;
                 self.role.state = CustomerState::Approve;
-                self.core.wait(now, self.core.timeouts.approval);
+                // The person's limit ends an idle limit before the merchant's (SPEC §14.7).
+                let t = self.core.timeouts;
+                self.core.wait(now, t.approval.saturating_sub(t.idle));
                 self.core.show();
                 Ok(())
             }
             (CustomerState::AwaitReceipt, KIND_MESSAGE) => {
+                // A receipt for another payment (an earlier one to this merchant) does not end
+                // this one: refused, and not stored.
+                let names = offpay_protocol::decode_signed::<offpay_protocol::msg::Receipt>(body)
+                    .map(|r| Some(r.payment_id) == self.role.sent);
+                if names == Ok(false) {
+                    self.core.finish(Event::Refused {
+                        by: Party::Customer,
+                        code: offpay_protocol::error::Rejection::UnknownPayment.code(),
+                    });
+                    self.role.state = CustomerState::Over;
+                    return Ok(());
+                }
                 self.core.finish(match wallet.receive_receipt(body) {
                     Ok(id) => Event::Paid(id),
                     Err(e) => Event::Refused {
@@ -190,8 +208,10 @@ impl Session<CustomerRole> {
         if self.role.state != CustomerState::Approve {
             return Err(BleError::Unexpected);
         }
+        self.too_late(now)?;
         match wallet.pay(&self.role.request, trust, revocations, time) {
             Ok(payment) => {
+                self.role.sent = Some(PaymentId(offpay_protocol::crypto::sha256(&payment)));
                 self.core
                     .outbox
                     .seal(&mut self.role.c2s, KIND_MESSAGE, &payment)?;

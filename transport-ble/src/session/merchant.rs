@@ -69,6 +69,7 @@ impl Session<MerchantRole> {
         acceptor: &mut Acceptor<S, K, R, M>,
         ctx: &Context<'_, N>,
     ) -> Result<(), BleError> {
+        self.too_late(now)?;
         let mut frame = [0u8; MAX_FRAME];
         let len = match self.core.take_frame(chunk, now, &mut frame) {
             Ok(Some(len)) => len,

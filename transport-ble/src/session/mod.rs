@@ -15,8 +15,9 @@
 //!    or the session fails after the handshake (a frame that does not open, a timeout).
 //!
 //! After the handshake a payment takes one and a half round trips. Every session ends with
-//! exactly one final [`Event`]; after it the state machine refuses all further input with
-//! [`BleError::Closed`]. A dropped link is resumed by a new session over the same engagement;
+//! exactly one final [`Event`]; after it the state machine refuses further input (the first
+//! chunk after a completed exchange with [`BleError::ChunkAfterLast`], then
+//! [`BleError::Closed`]). A dropped link is resumed by a new session over the same engagement;
 //! the merchant sends the same request again, and `Wallet::pay` and `Acceptor::accept` return
 //! what they stored the first time.
 //!
@@ -57,14 +58,16 @@ pub type Instant = Duration;
 /// The session timeouts (SPEC §14.7). Each one ends the session with [`Event::TimedOut`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
-    /// The longest silence within a step: before the hello's first chunk (from State =
-    /// start), between the chunks of a frame, and for the answer to a frame a machine sent
+    /// The longest silence within a step: before the hello's first chunk (from
+    /// [`start`](Session::start): the connection, for the merchant), between the chunks of a
+    /// frame, and for the answer to a frame a machine sent
     /// (the request for the customer, the receipt after a payment).
     pub idle: Duration,
     /// The longest wait for the customer's answer to the request once it was sent: a person
-    /// reads it and approves. A payment's chunks then follow under `idle`.
+    /// reads it and approves. A payment's chunks then follow under `idle`. The customer's own
+    /// wait for the person is `approval − idle`, so that it gives up first.
     pub approval: Duration,
-    /// The longest session, from State = start to the final event.
+    /// The longest session, from [`start`](Session::start) to the final event.
     pub session: Duration,
 }
 
@@ -125,9 +128,17 @@ impl<R: Role> Session<R> {
         self.core.timeouts = timeouts;
     }
 
-    /// Sets the negotiated ATT MTU (23 to 517).
+    /// Sets the negotiated ATT MTU (23 to 517): chunks are cut for it, and the peer's may be
+    /// as long.
     pub fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
         self.core.set_mtu(mtu)
+    }
+
+    /// Lets the peer's chunks be as long as ATT MTU `mtu` allows, while this side keeps
+    /// cutting for the MTU of [`set_mtu`](Self::set_mtu): for a stack that does not say which
+    /// MTU it negotiated (btleplug on some platforms).
+    pub fn set_receive_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
+        self.core.set_receive_mtu(mtu)
     }
 
     /// State = start at `now`: the customer queues its hello; the merchant's hello is due
@@ -159,6 +170,16 @@ impl<R: Role> Session<R> {
         if self.core.expired(now) {
             R::timed_out(self);
         }
+    }
+
+    /// Input or a decision at `now`, after a limit passed: the session times out instead
+    /// (SPEC §14.7), and the caller refuses what came.
+    fn too_late(&mut self, now: Instant) -> Result<(), BleError> {
+        if self.core.expired(now) {
+            R::timed_out(self);
+            return Err(BleError::TimedOut);
+        }
+        Ok(())
     }
 
     /// Whether the session is over and everything was sent: time for State = end.

@@ -10,6 +10,8 @@ pub(super) struct Core {
     pub(super) inbox: Reassembler<MAX_FRAME>,
     pub(super) outbox: Outbox,
     pub(super) mtu: u16,
+    /// The largest ATT MTU the peer may send at (the MTU, unless the link knows better).
+    rx_mtu: u16,
     pub(super) timeouts: Timeouts,
     /// When State = start was seen (`None` before).
     started: Option<Instant>,
@@ -31,6 +33,7 @@ impl Core {
             inbox: Reassembler::new(),
             outbox: Outbox::new(),
             mtu: crate::MIN_MTU,
+            rx_mtu: crate::MIN_MTU,
             timeouts: Timeouts::SPEC,
             started: None,
             waiting_since: Duration::ZERO,
@@ -45,6 +48,13 @@ impl Core {
     pub(super) fn set_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
         chunk_len(mtu)?;
         self.mtu = mtu;
+        self.rx_mtu = mtu;
+        Ok(())
+    }
+
+    pub(super) fn set_receive_mtu(&mut self, mtu: u16) -> Result<(), BleError> {
+        chunk_len(mtu)?;
+        self.rx_mtu = mtu;
         Ok(())
     }
 
@@ -76,7 +86,7 @@ impl Core {
         self.end.is_some() && !self.outbox.pending
     }
 
-    /// The instant the session next needs [`handle_timeout`](Self::handle_timeout): the
+    /// The instant the session next needs its timeout handled: the
     /// earlier of the step's and the session's limit. `None` before start and after the end.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let started = self.started?;
@@ -148,7 +158,7 @@ impl Core {
         if !self.started() || self.outbox.pending {
             return Err(self.fail(BleError::Unexpected));
         }
-        if chunk.len() > chunk_len(self.mtu).unwrap_or(0) {
+        if chunk.len() > chunk_len(self.rx_mtu).unwrap_or(0) {
             return Err(self.fail(BleError::BadChunk));
         }
         match self.inbox.push(chunk) {
