@@ -1,7 +1,7 @@
 //! Paying over BLE with the SDK's sessions: chunks moved between a wallet's and a till's
 //! session as a GATT link would, at the smallest and a common MTU.
 
-#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
 
