@@ -346,8 +346,9 @@ pub fn preauth(
         .doing("pre-authorizing")
         .map_err(|e| match e.code() {
             Some(c) if c == offpay_protocol::Rejection::CapacityExceeded.code() => e.todo(
-                "the wallet holds its maximum of 8 vouchers; start a new wallet with \
-                 `offpay --data NEW-DIR wallet init` for further pre-authorizations",
+                "spend what is left on a voucher, or wait until one is past its window, then \
+                 `offpay wallet sync`: a spent-out or closed voucher whose payments the issuer \
+                 has acknowledged frees its slot",
             ),
             _ => e,
         })?;

@@ -91,6 +91,9 @@ crate::codes! {
         WrongHolder = (316, "wrong-holder"),
         /// A revocation list older than (or equal to) the installed one.
         StaleRevocationList = (317, "stale-revocation-list"),
+        /// The voucher was retired from this wallet (spent out or closed, and settled): it is
+        /// never installed again, since it would restart at sequence 1 (SPEC §8.1.1).
+        Retired = (318, "voucher-retired"),
     }
 }
 
@@ -199,6 +202,7 @@ pub const ALL: &[Error] = &[
     Error::Rejected(Rejection::CapacityExceeded),
     Error::Rejected(Rejection::WrongHolder),
     Error::Rejected(Rejection::StaleRevocationList),
+    Error::Rejected(Rejection::Retired),
     Error::Store(StoreError::Io),
     Error::Store(StoreError::Corrupt),
     Error::Store(StoreError::Full),

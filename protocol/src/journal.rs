@@ -24,6 +24,9 @@ pub(crate) mod kind {
     pub const OPEN_REQUEST: u8 = 0x05;
     /// Acceptor: an accepted payment (`payment length (u16 LE) ‖ payment ‖ receipt`).
     pub const ACCEPTED: u8 = 0x06;
+    /// Wallet: a voucher retired (`voucher id (16) ‖ not_after (u32 LE)`): its slot is free,
+    /// and it is never installed again (SPEC §8.1.1).
+    pub const RETIRED: u8 = 0x07;
 }
 
 /// Splits a record into its kind and body.

@@ -62,6 +62,13 @@ pub struct Wallet<S: Store, K: Signer, const V: usize = 8> {
     slots: heapless::Vec<Slot, V>,
 }
 
+/// A retirement record's voucher id and `not_after`.
+fn retired_parts(body: &[u8]) -> Option<(VoucherId, Timestamp)> {
+    let (id, rest) = body.split_first_chunk::<16>()?;
+    let not_after = rest.first_chunk::<4>()?;
+    (rest.len() == 4).then(|| (VoucherId(*id), Timestamp(u32::from_le_bytes(*not_after))))
+}
+
 fn payment_parts(body: &[u8]) -> Option<(PublicKey, &[u8])> {
     let (key, payment) = body.split_first_chunk::<32>()?;
     Some((PublicKey(*key), payment))
@@ -106,6 +113,14 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
                         slot.cumulative = p.cumulative;
                         slot.last = p.id().link();
                     }
+                }
+                Some((kind::RETIRED, body)) => {
+                    let (id, _) = retired_parts(body).ok_or(StoreError::Corrupt)?;
+                    let at = slots
+                        .iter()
+                        .position(|s| s.id == id)
+                        .ok_or(StoreError::Corrupt)?;
+                    slots.remove(at);
                 }
                 Some((kind::RECEIPT | kind::ACK, _)) => {}
                 _ => return Err(StoreError::Corrupt.into()),
@@ -177,6 +192,13 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         if self.slots.iter().any(|s| s.id == v.id) {
             return Ok(v.id);
         }
+        if self.is_retired(&v.id) {
+            return Err(Rejection::Retired.into());
+        }
+        if self.slots.is_full() {
+            // A slot whose voucher is done and settled is reused (SPEC §8.1.1).
+            self.retire(now)?;
+        }
         if self.slots.is_full() {
             return Err(Rejection::CapacityExceeded.into());
         }
@@ -200,6 +222,85 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             .push(slot)
             .map_err(|_| Rejection::CapacityExceeded)?;
         Ok(v.id)
+    }
+
+    /// Whether `id` was retired from this wallet.
+    fn is_retired(&self, id: &VoucherId) -> bool {
+        records(&self.store).any(|r| match journal::split(r) {
+            Some((kind::RETIRED, body)) => retired_parts(body).is_some_and(|(x, _)| x == *id),
+            _ => false,
+        })
+    }
+
+    /// Whether the voucher of `slot` is done at `now`: nothing left, its last payment made, or
+    /// its window closed (past `not_after` plus the clock skew).
+    fn is_done(&self, slot: &Slot, now: Timestamp) -> Result<bool, Error> {
+        let v = self.voucher(slot)?;
+        Ok(slot.cumulative >= v.limit
+            || slot.seq >= v.policy.max_payments
+            || slot.seq == u32::MAX
+            || now > v.not_after.saturating_add(crate::types::CLOCK_SKEW_SECS))
+    }
+
+    /// Whether the issuer acknowledged every payment drawn on `id`, and every receipt of one.
+    fn is_settled(&self, id: &VoucherId) -> bool {
+        records(&self.store).all(|r| {
+            let mine = match journal::split(r) {
+                Some((kind::PAYMENT, body)) => payment_parts(body)
+                    .and_then(|(_, p)| decode_signed::<Payment<'_>>(p).ok())
+                    .map(|p| (p.voucher.id == *id).then(|| p.bytes().to_vec())),
+                _ => Some(None),
+            };
+            match mine {
+                // A record that does not decode was refused at open already.
+                None => true,
+                Some(None) => true,
+                Some(Some(payment)) => {
+                    let pid = crate::types::RecordId(crate::crypto::sha256(&payment));
+                    journal::is_acked(&self.store, &pid) && self.receipt_settled(&pid)
+                }
+            }
+        })
+    }
+
+    /// Whether a receipt stored for payment `pid`, if any, was acknowledged.
+    fn receipt_settled(&self, pid: &crate::types::RecordId) -> bool {
+        records(&self.store).all(|r| match journal::split(r) {
+            Some((kind::RECEIPT, body)) => match decode_signed::<Receipt>(body) {
+                Ok(x) if x.payment_id.0 == pid.0 => journal::is_acked(
+                    &self.store,
+                    &crate::types::RecordId(crate::crypto::sha256(body)),
+                ),
+                _ => true,
+            },
+            _ => true,
+        })
+    }
+
+    /// Retires every voucher that is done at `now` (spent out, its last sequence number used,
+    /// or its window closed) and whose payments and receipts the issuer has all acknowledged
+    /// (SPEC §8.1.1). Its slot is free for the next voucher; a retirement record stays in the
+    /// journal so that the voucher is never installed again. Returns how many were retired.
+    pub fn retire(&mut self, now: Timestamp) -> Result<usize, Error> {
+        let mut retired = 0;
+        let mut i = 0;
+        while let Some(slot) = self.slots.get(i).copied() {
+            if !(self.is_done(&slot, now)? && self.is_settled(&slot.id)) {
+                i += 1;
+                continue;
+            }
+            let not_after = self.voucher(&slot)?.not_after;
+            let mut rec = [0u8; 1 + 16 + 4];
+            let (k, rest) = rec.split_at_mut(1);
+            k.copy_from_slice(&[kind::RETIRED]);
+            let (id, at) = rest.split_at_mut(16);
+            id.copy_from_slice(&slot.id.0);
+            at.copy_from_slice(&not_after.0.to_le_bytes());
+            self.store.append(&rec)?;
+            self.slots.remove(i);
+            retired += 1;
+        }
+        Ok(retired)
     }
 
     /// The installed vouchers and what is left on each.

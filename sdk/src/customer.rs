@@ -242,7 +242,8 @@ impl CustomerWallet {
 
     /// **Online.** Asks the issuer to reserve `amount` on `instrument` (authorized by the
     /// instrument's `credential`) and installs the voucher it signs. At most 8 vouchers are
-    /// held at once.
+    /// held at once; a voucher that is spent out or past its window, and whose payments the
+    /// issuer has acknowledged (a sync), is retired to make room (SPEC §8.1.1).
     pub fn pre_authorize_instrument(
         &self,
         instrument: &str,
@@ -259,13 +260,19 @@ impl CustomerWallet {
         device::check_trusted(&self.issuer, &self.trust(), now)?;
         let pending = self.dir.file(PENDING_PREAUTH);
         let request = {
-            let s = self.state();
+            let mut s = self.state();
+            if s.wallet.balances().count() >= 8 {
+                s.wallet
+                    .retire(now)
+                    .doing("retiring spent and settled vouchers")?;
+            }
             if s.wallet.balances().count() >= 8 {
                 let r = offpay_protocol::Rejection::CapacityExceeded;
                 return Err(Error::Refused {
                     code: r.code(),
                     name: r.name().into(),
-                    message: "the wallet already holds its maximum of 8 vouchers".into(),
+                    message: "all 8 voucher slots hold vouchers still in use: a slot frees once                               its voucher is spent out or past its window and its payments are                               synced"
+                        .into(),
                 });
             }
             // A request sent before whose answer never came is sent again, the same bytes: the
