@@ -1,0 +1,45 @@
+//! A wallet that lives through many vouchers (SPEC §8.1.1), against a live issuer: 100
+//! pre-authorizations in a row, each spent and synced, in a wallet of 8 slots.
+
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use common::{eur, till, world};
+use offpay_sdk::{Config, CustomerWallet};
+
+#[test]
+fn a_wallet_pre_authorizes_spends_and_retires_100_vouchers_in_a_row() {
+    let world = world();
+    let card = world.admin.create_instrument("EUR", None).unwrap();
+    world
+        .admin
+        .fund(&card.instrument.id, 100 * 100, "fund-100")
+        .unwrap();
+    let wallet = CustomerWallet::create(
+        &world.root.join("wallet"),
+        Config::issuer(&world.service.url()),
+    )
+    .unwrap();
+    let shop = till(&world, &world.root.join("shop"), "SHOP", Config::default());
+    for n in 0..100 {
+        wallet
+            .pre_authorize_instrument(&card.instrument.id, &card.credential, eur("1.00"))
+            .unwrap_or_else(|e| panic!("pre-authorization {n}: {e}"));
+        assert!(wallet.balances().unwrap().len() <= 8);
+        let request = shop.create_request(eur("1.00"), None).unwrap();
+        let paid = wallet.pay(&request).unwrap();
+        let accepted = shop.accept(&paid.bytes).unwrap();
+        wallet.receive_receipt(&accepted.receipt).unwrap();
+        // Synced: the spent-out voucher is settled, and its slot may be reused.
+        shop.sync_payments().unwrap();
+        wallet.sync_payments().unwrap();
+    }
+    let paid = wallet.fetch_offline_payments();
+    assert_eq!(paid.len(), 100, "every payment stays listed");
+    assert!(paid.iter().all(|p| p.receipt.is_some()));
+    // The instrument paid 100 × 1.00, each credited once.
+    let card_now = world.admin.instrument(&card.instrument.id).unwrap();
+    assert_eq!(card_now.available_minor, 0, "{card_now:?}");
+    assert_eq!(card_now.spent_minor, 100 * 100, "{card_now:?}");
+}
