@@ -211,6 +211,50 @@ fn pay_one(file: &Value, vector: &Value) -> Result<Vec<u8>, Error> {
     result
 }
 
+/// Context 'install' (SPEC §8.1.1): the steps, then the install of the vector's voucher.
+fn install_one(file: &Value, vector: &Value) -> Result<(), Error> {
+    let trust = trust(file);
+    let holder = SigningKey::from_seed(&[2; 32]);
+    let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), holder).unwrap();
+    let at = |v: &Value| Timestamp(v["at"].as_u64().unwrap() as u32);
+    for step in vector["steps"].as_array().unwrap() {
+        let name = &vector["name"];
+        if let Some(v) = step.get("install") {
+            wallet
+                .install_voucher(&unhex(v), &trust, at(step))
+                .unwrap_or_else(|e| panic!("{name}: install step: {e:?}"));
+        } else if let Some(r) = step.get("pay") {
+            wallet
+                .pay(&unhex(r), &trust, None, at(step))
+                .unwrap_or_else(|e| panic!("{name}: pay step: {e:?}"));
+        } else if let Some(r) = step.get("receipt") {
+            wallet
+                .receive_receipt(&unhex(r))
+                .unwrap_or_else(|e| panic!("{name}: receipt step: {e:?}"));
+        } else if let Some(r) = step.get("report") {
+            wallet
+                .apply_report(&unhex(r), &trust, at(step))
+                .unwrap_or_else(|e| panic!("{name}: report step: {e:?}"));
+        } else {
+            panic!("{name}: unknown step {step}");
+        }
+    }
+    let now = Timestamp(vector["now"].as_u64().unwrap() as u32);
+    let before = wallet.store().len();
+    let r = wallet
+        .install_voucher(&unhex(&vector["hex"]), &trust, now)
+        .map(|_| ());
+    if r.is_err() {
+        assert_eq!(
+            wallet.store().len(),
+            before,
+            "{}: a refused install must store nothing",
+            vector["name"]
+        );
+    }
+    r
+}
+
 fn settle_one(file: &Value, scenario: &Value) {
     let name = scenario["name"].as_str().unwrap();
     let grace = scenario["grace_secs"].as_u64().unwrap() as u32;
@@ -358,7 +402,13 @@ fn tables_attach_only_to_a_trusted_key() {
 fn check_every_vector() {
     let mut count = 0;
     let mut classes = std::collections::BTreeSet::new();
-    for name in ["messages.json", "verify.json", "accept.json", "pay.json"] {
+    for name in [
+        "messages.json",
+        "verify.json",
+        "accept.json",
+        "pay.json",
+        "retire.json",
+    ] {
         let file = load(name);
         for vector in file["vectors"].as_array().unwrap() {
             let mut bytes = unhex(&vector["hex"]);
@@ -377,6 +427,7 @@ fn check_every_vector() {
                     Timestamp(vector["now"].as_u64().unwrap() as u32),
                 )),
                 "accept" => name_of(accept_one(&file, vector)),
+                "install" => name_of(install_one(&file, vector)),
                 "pay" => {
                     let r = pay_one(&file, vector);
                     if let (Ok(out), Some(want)) = (&r, vector["output"].as_str()) {
@@ -424,6 +475,8 @@ fn check_every_vector() {
         "revoked",
         "insufficient-funds",
         "chain-inconsistent",
+        "capacity-exceeded",
+        "voucher-retired",
     ] {
         assert!(classes.contains(class), "no vector for {class}");
     }

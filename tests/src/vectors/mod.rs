@@ -14,6 +14,7 @@ mod bluetooth;
 mod decoding;
 mod paths;
 mod paying;
+mod retiring;
 mod settling;
 mod signatures;
 
@@ -23,6 +24,7 @@ pub use bluetooth::ble_keys;
 use decoding::{codec_raw_payment, messages};
 use paths::uncovered_paths;
 use paying::pay;
+use retiring::retire;
 use settling::settlement;
 pub use signatures::torsion_payments;
 use signatures::{issued_before_key, verify};
@@ -211,6 +213,14 @@ pub fn generate() -> Vec<(String, String)> {
                 &f,
                 "context 'pay': a wallet with the fixture holder key installs each voucher of `vouchers`, in order, at `install_at`, pays each request of `paid` at `paid_at` (no revocation list), then pays the request at `now` with `revocation_list` (if not null) installed; when valid, the payment equals `output`; when refused, the wallet stores nothing",
                 pay(&f),
+            ),
+        ),
+        (
+            "retire.json",
+            file(
+                &f,
+                "context 'install' (SPEC §8.1.1): a wallet with the fixture holder key carries out `steps` in order, each at its `at` and each succeeding: `install` a voucher, `pay` a request (no revocation list), store a `receipt`, or apply the issuer's sync `report`; then it installs the voucher of `hex` at `now`; expect 'valid' or the error name; when refused, the wallet stores nothing",
+                retire(&f),
             ),
         ),
         (
