@@ -201,7 +201,12 @@ pub fn protocol(what: &str, e: Error) -> Failure {
             Rejection::SequenceReused | Rejection::ChainInconsistent => {
                 "this wallet already spent this money: it may be a cloned device; refuse it"
             }
-            Rejection::CapacityExceeded => "the store is full; sync first with `offpay ... sync`",
+            Rejection::CapacityExceeded => {
+                "no room: sync first with `offpay ... sync` (a wallet's spent-out or closed voucher frees its slot once its payments are synced)"
+            }
+            Rejection::Retired => {
+                "this voucher was used up and retired from this wallet; pre-authorize a new one"
+            }
             Rejection::WrongHolder => "the voucher was issued to another wallet",
             Rejection::StaleRevocationList => "a newer revocation list is already installed",
             Rejection::UnknownPayment | Rejection::UnknownMerchant => {

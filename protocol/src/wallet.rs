@@ -248,15 +248,15 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             let mine = match journal::split(r) {
                 Some((kind::PAYMENT, body)) => payment_parts(body)
                     .and_then(|(_, p)| decode_signed::<Payment<'_>>(p).ok())
-                    .map(|p| (p.voucher.id == *id).then(|| p.bytes().to_vec())),
+                    .map(|p| (p.voucher.id == *id).then(|| p.id())),
                 _ => Some(None),
             };
             match mine {
                 // A record that does not decode was refused at open already.
-                None => true,
-                Some(None) => true,
-                Some(Some(payment)) => {
-                    let pid = crate::types::RecordId(crate::crypto::sha256(&payment));
+                None | Some(None) => true,
+                Some(Some(payment_id)) => {
+                    // A payment's record id is its id: the SHA-256 of the signed payment.
+                    let pid = crate::types::RecordId(payment_id.0);
                     journal::is_acked(&self.store, &pid) && self.receipt_settled(&pid)
                 }
             }

@@ -250,6 +250,24 @@ impl CustomerWallet {
         credential: &str,
         amount: Money,
     ) -> Result<Authorization, Error> {
+        let retired = offpay_protocol::Rejection::Retired.code();
+        match self.pre_authorize_once(instrument, credential, amount) {
+            // A request sent again was answered with its voucher, installed after an earlier
+            // answer was lost and retired since: that request is done with. Once more, afresh.
+            Err(e) if e.code() == Some(retired) => {
+                let _ = std::fs::remove_file(self.dir.file(PENDING_PREAUTH));
+                self.pre_authorize_once(instrument, credential, amount)
+            }
+            r => r,
+        }
+    }
+
+    fn pre_authorize_once(
+        &self,
+        instrument: &str,
+        credential: &str,
+        amount: Money,
+    ) -> Result<Authorization, Error> {
         if instrument.is_empty() || instrument.len() > offpay_protocol::msg::MAX_TEXT_LEN {
             return Err(Error::invalid(
                 "the instrument id must be 1 to 32 bytes; give the id the issuer handed out",
@@ -271,8 +289,11 @@ impl CustomerWallet {
                 return Err(Error::Refused {
                     code: r.code(),
                     name: r.name().into(),
-                    message: "all 8 voucher slots hold vouchers still in use: a slot frees once                               its voucher is spent out or past its window and its payments are                               synced"
-                        .into(),
+                    message:
+                        "all 8 voucher slots hold vouchers still in use: a slot frees once its \
+                              voucher is spent out or past its window and its payments are \
+                              synced"
+                            .into(),
                 });
             }
             // A request sent before whose answer never came is sent again, the same bytes: the
