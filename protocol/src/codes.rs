@@ -67,17 +67,7 @@ macro_rules! codes {
             $( $(#[doc = $doc])* $variant = $code, )+
         }
 
-        impl $name {
-            /// Every variant, in code order.
-            pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
-
-            /// The variant with this code; `None` for a code this version does not define.
-            pub fn from_code(code: $repr) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.code() == code)
-            }
-        }
-
-        $crate::codes!(@methods $name: $repr { $( [$($doc)*] $variant () = ($code, $text), )+ });
+        $crate::codes!(@unit $name: $repr { $( [$($doc)*] $variant = ($code, $text), )+ });
     };
     (
         $(#[$meta:meta])*
@@ -93,17 +83,7 @@ macro_rules! codes {
             $( $(#[doc = $doc])* $variant, )+
         }
 
-        impl $name {
-            /// Every variant, in code order.
-            pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
-
-            /// The variant with this code; `None` for a code this version does not define.
-            pub fn from_code(code: $repr) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.code() == code)
-            }
-        }
-
-        $crate::codes!(@methods $name: $repr { $( [$($doc)*] $variant () = ($code, $text), )+ });
+        $crate::codes!(@unit $name: $repr { $( [$($doc)*] $variant = ($code, $text), )+ });
     };
     (
         $(#[$meta:meta])*
@@ -120,6 +100,21 @@ macro_rules! codes {
         }
 
         $crate::codes!(@methods $name: $repr { $( [$($doc)*] $variant ($($field)?) = ($code, $text), )+ });
+    };
+    (@unit $name:ident: $repr:ty {
+        $( [$($doc:literal)*] $variant:ident = ($code:expr, $text:literal), )+
+    }) => {
+        impl $name {
+            /// Every variant, in code order.
+            pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
+
+            /// The variant with this code; `None` for a code this version does not define.
+            pub fn from_code(code: $repr) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.code() == code)
+            }
+        }
+
+        $crate::codes!(@methods $name: $repr { $( [$($doc)*] $variant () = ($code, $text), )+ });
     };
     (@methods $name:ident: $repr:ty {
         $( [$($doc:literal)*] $variant:ident ($($field:ty)?) = ($code:expr, $text:literal), )+
