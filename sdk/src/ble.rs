@@ -12,6 +12,7 @@
 use crate::error::Doing;
 use crate::{CustomerWallet, Error, MerchantTill, Money};
 pub use offpay_ble::Timeouts;
+use offpay_ble::session::{Role, Session};
 use offpay_ble::{
     BleError, CustomerSession, Engagement, Event, MerchantEngagement, MerchantSession, Party,
 };
@@ -126,6 +127,12 @@ impl Clock {
                 self.end = Some(e);
             }
         }
+    }
+
+    /// Lets `session` see the time: a limit that passed ends it; its events are taken.
+    fn tick<R: Role>(&mut self, session: &mut Session<R>) {
+        session.handle_timeout(self.now());
+        self.take(|| session.poll_event());
     }
 
     /// Time left until the session needs `handle_timeout`.
@@ -287,8 +294,7 @@ impl TillBleSession {
     /// is told in a sealed refusal, to notify like any other chunk). Returns the outcome once
     /// the session has one.
     pub fn handle_timeout(&mut self) -> Option<BleOutcome> {
-        self.session.handle_timeout(self.clock.now());
-        self.clock.take(|| self.session.poll_event());
+        self.clock.tick(&mut self.session);
         self.outcome()
     }
 
@@ -376,8 +382,7 @@ impl WalletBleSession {
     /// Ends the session as [`BleOutcome::TimedOut`] when its time limit passed. Returns the
     /// outcome once the session has one.
     pub fn handle_timeout(&mut self) -> Option<BleOutcome> {
-        self.session.handle_timeout(self.clock.now());
-        self.clock.take(|| self.session.poll_event());
+        self.clock.tick(&mut self.session);
         self.outcome()
     }
 
