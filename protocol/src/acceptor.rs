@@ -15,6 +15,8 @@ use crate::trust::TrustStore;
 use crate::types::{Amount, Currency, LinkId, MerchantId, Nonce, PaymentId, Timestamp, VoucherId};
 use rand_core::CryptoRngCore;
 
+mod compact;
+
 /// Bytes of an encoded request.
 pub type RequestBytes = MessageBuf<{ <PaymentRequest<'static> as Message<'static>>::MAX_LEN }>;
 /// Bytes of an encoded receipt.
@@ -264,28 +266,9 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
             open: heapless::Deque::new(),
             memory: VoucherMemory::default(),
         };
-        let mut open: heapless::Deque<OpenRequest, R> = heapless::Deque::new();
-        for r in records(&a.store) {
-            match journal::split(r) {
-                Some((kind::OPEN_REQUEST, body)) => {
-                    let o = open_request(body).ok_or(StoreError::Corrupt)?;
-                    if open.is_full() {
-                        open.pop_front();
-                    }
-                    let _ = open.push_back(o);
-                }
-                Some((kind::ACCEPTED, body)) => {
-                    let (p, _) = accepted_parts(body).ok_or(StoreError::Corrupt)?;
-                    let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
-                    remove_open(&mut open, &p.request_nonce);
-                    a.memory.remember(seen(&p));
-                    a.memory.remember_voucher(sha256(p.voucher.bytes()));
-                }
-                Some((kind::ACK, _)) => {}
-                _ => return Err(StoreError::Corrupt.into()),
-            }
-        }
+        let (open, memory) = replay(&a.store)?;
         a.open = open;
+        a.memory = memory;
         Ok(a)
     }
 
@@ -434,8 +417,43 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         trust: &TrustStore<N>,
         now: Timestamp,
     ) -> Result<usize, Error> {
-        journal::apply_report(&mut self.store, report, trust, now, sync_items)
+        let acked = journal::apply_report(&mut self.store, report, trust, now, sync_items)?;
+        // What the issuer acknowledged may now be dead (SPEC §8.5).
+        #[cfg(feature = "alloc")]
+        if acked > 0 {
+            self.compact_if_worth()?;
+        }
+        Ok(acked)
     }
+}
+
+/// Replays an acceptor's journal: its open requests and its voucher memory (SPEC §8.5).
+type Replayed<const R: usize, const M: usize> = (heapless::Deque<OpenRequest, R>, VoucherMemory<M>);
+
+fn replay<S: Store, const R: usize, const M: usize>(store: &S) -> Result<Replayed<R, M>, Error> {
+    let mut open: heapless::Deque<OpenRequest, R> = heapless::Deque::new();
+    let mut memory = VoucherMemory::default();
+    for r in records(store) {
+        match journal::split(r) {
+            Some((kind::OPEN_REQUEST, body)) => {
+                let o = open_request(body).ok_or(StoreError::Corrupt)?;
+                if open.is_full() {
+                    open.pop_front();
+                }
+                let _ = open.push_back(o);
+            }
+            Some((kind::ACCEPTED, body)) => {
+                let (p, _) = accepted_parts(body).ok_or(StoreError::Corrupt)?;
+                let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
+                remove_open(&mut open, &p.request_nonce);
+                memory.remember(seen(&p));
+                memory.remember_voucher(sha256(p.voucher.bytes()));
+            }
+            Some((kind::ACK, _)) => {}
+            _ => return Err(StoreError::Corrupt.into()),
+        }
+    }
+    Ok((open, memory))
 }
 
 fn remove_open<const R: usize>(open: &mut heapless::Deque<OpenRequest, R>, nonce: &Nonce) {

@@ -27,6 +27,9 @@ pub(crate) mod kind {
     /// Wallet: a voucher retired (`voucher id (16) ‖ not_after (u32 LE)`): its slot is free,
     /// and it is never installed again (SPEC §8.1.1).
     pub const RETIRED: u8 = 0x07;
+    /// Wallet: every voucher ending at or before this time (`not_after`, u32 LE) that is not
+    /// installed is retired: what a compaction leaves of the tombstones it drops (SPEC §8.5).
+    pub const RETIRED_THROUGH: u8 = 0x08;
 }
 
 /// Splits a record into its kind and body.

@@ -14,6 +14,9 @@ use crate::store::{Store, records};
 use crate::trust::TrustStore;
 use crate::types::{Amount, Currency, LinkId, PaymentId, PublicKey, Timestamp, VoucherId};
 
+mod compact;
+pub use compact::Compaction;
+
 /// Bytes of an encoded payment, as returned by [`Wallet::pay`].
 pub type PaymentBytes = MessageBuf<{ <Payment<'static> as Message<'static>>::MAX_LEN }>;
 
@@ -60,6 +63,8 @@ pub struct Wallet<S: Store, K: Signer, const V: usize = 8> {
     store: S,
     signer: K,
     slots: heapless::Vec<Slot, V>,
+    /// Every voucher ending at or before this, and not installed, is retired (SPEC §8.1.1).
+    floor: Option<Timestamp>,
 }
 
 /// A retirement record's voucher id and `not_after`.
@@ -83,53 +88,70 @@ fn sync_items(record: &[u8]) -> [Option<&[u8]>; 2] {
     }
 }
 
+/// Replays a wallet's journal: its installed vouchers and its retirement floor (SPEC §8.5).
+fn replay<S: Store, const V: usize>(
+    store: &S,
+) -> Result<(heapless::Vec<Slot, V>, Option<Timestamp>), Error> {
+    let mut slots: heapless::Vec<Slot, V> = heapless::Vec::new();
+    let mut floor: Option<Timestamp> = None;
+    for (i, r) in records(store).enumerate() {
+        match journal::split(r) {
+            Some((kind::VOUCHER, body)) => {
+                let v = decode_signed::<Voucher>(body).map_err(|_| StoreError::Corrupt)?;
+                let slot = Slot {
+                    record: i,
+                    id: v.id,
+                    seq: 0,
+                    cumulative: Amount(0),
+                    last: LinkId::default(),
+                };
+                slots.push(slot).map_err(|_| StoreError::Corrupt)?;
+            }
+            Some((kind::PAYMENT, body)) => {
+                let (_, p) = payment_parts(body).ok_or(StoreError::Corrupt)?;
+                let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
+                let slot = slots
+                    .iter_mut()
+                    .find(|s| s.id == p.voucher.id)
+                    .ok_or(StoreError::Corrupt)?;
+                if p.seq > slot.seq {
+                    slot.seq = p.seq;
+                    slot.cumulative = p.cumulative;
+                    slot.last = p.id().link();
+                }
+            }
+            Some((kind::RETIRED, body)) => {
+                // After a compaction the tombstone stays and the voucher's record is gone.
+                let (id, _) = retired_parts(body).ok_or(StoreError::Corrupt)?;
+                slots.retain(|s| s.id != id);
+            }
+            Some((kind::RETIRED_THROUGH, body)) => {
+                let t = floor_parts(body).ok_or(StoreError::Corrupt)?;
+                floor = floor.max(Some(t));
+            }
+            Some((kind::RECEIPT | kind::ACK, _)) => {}
+            _ => return Err(StoreError::Corrupt.into()),
+        }
+    }
+    Ok((slots, floor))
+}
+
+/// A retirement floor's `not_after`.
+fn floor_parts(body: &[u8]) -> Option<Timestamp> {
+    let t = body.first_chunk::<4>()?;
+    (body.len() == 4).then(|| Timestamp(u32::from_le_bytes(*t)))
+}
+
 impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     /// Opens a wallet over `store`, replaying it. The store holds only what this wallet wrote,
     /// so a record that does not decode means the store was damaged: [`StoreError::Corrupt`].
     pub fn open(store: S, signer: K) -> Result<Self, Error> {
-        let mut slots: heapless::Vec<Slot, V> = heapless::Vec::new();
-        for (i, r) in records(&store).enumerate() {
-            match journal::split(r) {
-                Some((kind::VOUCHER, body)) => {
-                    let v = decode_signed::<Voucher>(body).map_err(|_| StoreError::Corrupt)?;
-                    let slot = Slot {
-                        record: i,
-                        id: v.id,
-                        seq: 0,
-                        cumulative: Amount(0),
-                        last: LinkId::default(),
-                    };
-                    slots.push(slot).map_err(|_| StoreError::Corrupt)?;
-                }
-                Some((kind::PAYMENT, body)) => {
-                    let (_, p) = payment_parts(body).ok_or(StoreError::Corrupt)?;
-                    let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
-                    let slot = slots
-                        .iter_mut()
-                        .find(|s| s.id == p.voucher.id)
-                        .ok_or(StoreError::Corrupt)?;
-                    if p.seq > slot.seq {
-                        slot.seq = p.seq;
-                        slot.cumulative = p.cumulative;
-                        slot.last = p.id().link();
-                    }
-                }
-                Some((kind::RETIRED, body)) => {
-                    let (id, _) = retired_parts(body).ok_or(StoreError::Corrupt)?;
-                    let at = slots
-                        .iter()
-                        .position(|s| s.id == id)
-                        .ok_or(StoreError::Corrupt)?;
-                    slots.remove(at);
-                }
-                Some((kind::RECEIPT | kind::ACK, _)) => {}
-                _ => return Err(StoreError::Corrupt.into()),
-            }
-        }
+        let (slots, floor) = replay(&store)?;
         Ok(Wallet {
             store,
             signer,
             slots,
+            floor,
         })
     }
 
@@ -192,12 +214,16 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         if self.slots.iter().any(|s| s.id == v.id) {
             return Ok(v.id);
         }
-        if self.is_retired(&v.id) {
+        if self.is_retired(&v.id, v.not_after) {
             return Err(Rejection::Retired.into());
         }
         if self.slots.is_full() {
-            // A slot whose voucher is done and settled is reused (SPEC §8.1.1).
-            self.retire(now)?;
+            // A slot whose voucher is done and settled is reused (SPEC §8.1.1), and the
+            // journal is compacted when what retiring made dead is worth it (SPEC §8.5).
+            if self.retire(now)? > 0 {
+                #[cfg(feature = "alloc")]
+                self.compact_if_worth(now)?;
+            }
         }
         if self.slots.is_full() {
             return Err(Rejection::CapacityExceeded.into());
@@ -224,8 +250,12 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         Ok(v.id)
     }
 
-    /// Whether `id` was retired from this wallet.
-    fn is_retired(&self, id: &VoucherId) -> bool {
+    /// Whether the voucher `id`, ending at `not_after`, was retired from this wallet: its
+    /// tombstone, or the floor the tombstones compacted away left.
+    fn is_retired(&self, id: &VoucherId, not_after: Timestamp) -> bool {
+        if self.floor.is_some_and(|f| not_after <= f) {
+            return true;
+        }
         records(&self.store).any(|r| match journal::split(r) {
             Some((kind::RETIRED, body)) => retired_parts(body).is_some_and(|(x, _)| x == *id),
             _ => false,

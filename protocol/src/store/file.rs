@@ -1,11 +1,11 @@
 //! The file journal: `magic ‖ frame*`, each frame `len (u32 LE) ‖ crc32 (u32 LE) ‖ record`,
 //! where the CRC-32 covers the length bytes and the record. Appends are one `write` followed
-//! by `fsync` (`sync_data`).
+//! by `fsync` (`sync_data`); a compaction writes a new file and renames it over the old.
 
 use super::Store;
 use crate::error::StoreError;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::vec::Vec;
 
@@ -15,14 +15,13 @@ pub const MAGIC: &[u8; 8] = b"OFFPAYJ1";
 pub const MAX_RECORD: usize = 64 * 1024;
 const FRAME_HEAD: usize = 8;
 
-/// An append-only, checksummed journal file.
+/// An append-only, checksummed journal file, over the file system `F`.
 #[derive(Debug)]
-pub struct FileStore {
-    file: File,
+pub struct FileStore<F: Fs = OsFs> {
+    fs: F,
     path: PathBuf,
     data: Vec<u8>,
     spans: Vec<(usize, usize)>,
-    end: u64,
 }
 
 fn crc(len: &[u8; 4], record: &[u8]) -> u32 {
@@ -164,42 +163,158 @@ fn frames_follow(tail: &[u8]) -> bool {
     found
 }
 
-impl FileStore {
-    /// Opens (creating if missing) the journal at `path`, recovering from a torn tail (what
-    /// an interrupted append left) by cutting it off. Refuses, with
-    /// [`StoreError::Corrupt`] and leaving the file untouched, a wrong magic and any damage
-    /// that may hold committed records (SPEC §8.5).
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|_| StoreError::Io)?;
+/// The file operations a [`FileStore`] is made of. [`OsFs`] is the real file system; a test
+/// puts a layer under the store that cuts power between two operations or in the middle of
+/// a write, and checks what the store opens afterwards (SPEC §8.5).
+pub trait Fs {
+    /// The whole content of `path`, which is created empty when missing.
+    fn read(&mut self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Creates `path` empty, or empties it.
+    fn create(&mut self, path: &Path) -> io::Result<()>;
+    /// Whether `path` exists.
+    fn exists(&mut self, path: &Path) -> bool;
+    /// Writes `bytes` at `offset` of the existing file `path`.
+    fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Cuts or extends `path` to `len` bytes.
+    fn set_len(&mut self, path: &Path, len: u64) -> io::Result<()>;
+    /// Makes what was written to `path` durable (`fsync`).
+    fn sync(&mut self, path: &Path) -> io::Result<()>;
+    /// Replaces `to` with `from`, atomically: a reader sees one or the other.
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes `path`.
+    fn remove(&mut self, path: &Path) -> io::Result<()>;
+    /// Makes the names in `dir` durable: a creation, a rename, a removal (`fsync` of the
+    /// directory).
+    fn sync_dir(&mut self, dir: &Path) -> io::Result<()>;
+}
+
+/// The operating system's file system. It keeps the journal's file open between appends.
+#[derive(Debug, Default)]
+pub struct OsFs {
+    open: Option<(PathBuf, File)>,
+}
+
+impl OsFs {
+    fn file(&mut self, path: &Path) -> io::Result<&mut File> {
+        if self.open.as_ref().is_none_or(|(p, _)| p != path) {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?;
+            self.open = Some((path.to_path_buf(), f));
+        }
+        match &mut self.open {
+            Some((_, f)) => Ok(f),
+            None => Err(io::Error::other("no open file")),
+        }
+    }
+    fn forget(&mut self, path: &Path) {
+        if self.open.as_ref().is_some_and(|(p, _)| p == path) {
+            self.open = None;
+        }
+    }
+}
+
+impl Fs for OsFs {
+    fn read(&mut self, path: &Path) -> io::Result<Vec<u8>> {
+        let f = self.file(path)?;
         let mut data = Vec::new();
-        file.read_to_end(&mut data).map_err(|_| StoreError::Io)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.read_to_end(&mut data)?;
+        Ok(data)
+    }
+    fn create(&mut self, path: &Path) -> io::Result<()> {
+        self.file(path)?.set_len(0)
+    }
+    fn exists(&mut self, path: &Path) -> bool {
+        path.exists()
+    }
+    fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let f = self.file(path)?;
+        f.seek(SeekFrom::Start(offset))?;
+        f.write_all(bytes)
+    }
+    fn set_len(&mut self, path: &Path, len: u64) -> io::Result<()> {
+        self.file(path)?.set_len(len)
+    }
+    fn sync(&mut self, path: &Path) -> io::Result<()> {
+        self.file(path)?.sync_data()
+    }
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        self.forget(from);
+        self.forget(to);
+        std::fs::rename(from, to)
+    }
+    fn remove(&mut self, path: &Path) -> io::Result<()> {
+        self.forget(path);
+        std::fs::remove_file(path)
+    }
+    fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
+        // Directories can be opened and fsynced on Unix; elsewhere this is best effort.
+        match File::open(dir) {
+            Ok(d) => {
+                let _ = d.sync_all();
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+fn io(_: io::Error) -> StoreError {
+    StoreError::Io
+}
+
+/// The frame of one record.
+fn push_frame(out: &mut Vec<u8>, record: &[u8]) {
+    let len4 = (record.len() as u32).to_le_bytes();
+    out.extend_from_slice(&len4);
+    out.extend_from_slice(&crc(&len4, record).to_le_bytes());
+    out.extend_from_slice(record);
+}
+
+impl FileStore<OsFs> {
+    /// Opens (creating if missing) the journal at `path`, recovering from a torn tail (what
+    /// an interrupted append left) by cutting it off, and from an interrupted compaction by
+    /// removing its unfinished file. Refuses, with [`StoreError::Corrupt`] and leaving the
+    /// file untouched, a wrong magic and any damage that may hold committed records (SPEC
+    /// §8.5).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_in(OsFs::default(), path)
+    }
+}
+
+impl<F: Fs> FileStore<F> {
+    /// [`FileStore::open`] over the file system `fs`.
+    pub fn open_in(mut fs: F, path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let dir = parent(&path).to_path_buf();
+        let next = compacting(&path);
+        if fs.exists(&next) {
+            // A compaction that did not reach its rename: the journal is still the old one.
+            fs.remove(&next).map_err(io)?;
+            fs.sync_dir(&dir).map_err(io)?;
+        }
+        let mut data = fs.read(&path).map_err(io)?;
         let Scan { spans, valid_len } = scan(&data)?;
         if valid_len < MAGIC.len() {
-            file.set_len(0).map_err(|_| StoreError::Io)?;
-            file.seek(SeekFrom::Start(0)).map_err(|_| StoreError::Io)?;
-            file.write_all(MAGIC).map_err(|_| StoreError::Io)?;
-            file.sync_all().map_err(|_| StoreError::Io)?;
-            sync_dir(&path)?;
+            fs.set_len(&path, 0).map_err(io)?;
+            fs.write_at(&path, 0, MAGIC).map_err(io)?;
+            fs.sync(&path).map_err(io)?;
+            fs.sync_dir(&dir).map_err(io)?;
             data = MAGIC.to_vec();
         } else if valid_len < data.len() {
-            file.set_len(valid_len as u64).map_err(|_| StoreError::Io)?;
-            file.sync_all().map_err(|_| StoreError::Io)?;
+            fs.set_len(&path, valid_len as u64).map_err(io)?;
+            fs.sync(&path).map_err(io)?;
             data.truncate(valid_len);
         }
-        let end = data.len() as u64;
         Ok(FileStore {
-            file,
+            fs,
             path,
             data,
             spans,
-            end,
         })
     }
 
@@ -207,48 +322,53 @@ impl FileStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    // Directories can be opened and fsynced on Unix; elsewhere this is best effort.
-    match File::open(dir) {
-        Ok(d) => {
-            let _ = d.sync_all();
-            Ok(())
-        }
-        Err(_) => Ok(()),
+    /// The journal's size in bytes.
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The file system, for tests.
+    pub fn fs(&mut self) -> &mut F {
+        &mut self.fs
     }
 }
 
-impl Store for FileStore {
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Where a compaction writes the new journal before renaming it over the old one.
+pub(crate) fn compacting(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".compacting");
+    PathBuf::from(name)
+}
+
+impl<F: Fs> Store for FileStore<F> {
     fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
         if record.len() > MAX_RECORD {
             return Err(StoreError::RecordTooLarge);
         }
-        let len4 = (record.len() as u32).to_le_bytes();
         let mut frame = Vec::with_capacity(FRAME_HEAD + record.len());
-        frame.extend_from_slice(&len4);
-        frame.extend_from_slice(&crc(&len4, record).to_le_bytes());
-        frame.extend_from_slice(record);
+        push_frame(&mut frame, record);
+        let end = self.data.len() as u64;
         let written = self
-            .file
-            .seek(SeekFrom::Start(self.end))
-            .and_then(|_| self.file.write_all(&frame))
-            .and_then(|_| self.file.sync_data());
+            .fs
+            .write_at(&self.path, end, &frame)
+            .and_then(|_| self.fs.sync(&self.path));
         if written.is_err() {
             // Leave no partial frame behind; if even this fails, the next open drops it as
             // a torn tail.
-            let _ = self.file.set_len(self.end);
+            let _ = self.fs.set_len(&self.path, end);
             return Err(StoreError::Io);
         }
         let start = self.data.len() + FRAME_HEAD;
         self.data.extend_from_slice(&frame);
         self.spans.push((start, self.data.len()));
-        self.end += frame.len() as u64;
         Ok(())
     }
     fn len(&self) -> usize {
@@ -257,5 +377,38 @@ impl Store for FileStore {
     fn get(&self, index: usize) -> Option<&[u8]> {
         let (s, e) = *self.spans.get(index)?;
         self.data.get(s..e)
+    }
+    /// Writes the new journal to `<path>.compacting`, syncs it, renames it over the journal
+    /// and syncs the directory (SPEC §8.5). A crash before the rename leaves the old journal
+    /// (the unfinished file is removed at the next open), after it the new one. An error
+    /// after the rename leaves the new journal, which this store then holds.
+    fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
+        let mut data = MAGIC.to_vec();
+        let mut spans = Vec::new();
+        let kept = (0..self.len())
+            .filter(|&i| keep(i))
+            .filter_map(|i| self.get(i));
+        for r in kept.chain(extra.iter().copied()) {
+            if r.len() > MAX_RECORD {
+                return Err(StoreError::RecordTooLarge);
+            }
+            push_frame(&mut data, r);
+            spans.push((data.len() - r.len(), data.len()));
+        }
+        let next = compacting(&self.path);
+        let dir = parent(&self.path).to_path_buf();
+        let written = self
+            .fs
+            .create(&next)
+            .and_then(|_| self.fs.write_at(&next, 0, &data))
+            .and_then(|_| self.fs.sync(&next))
+            .and_then(|_| self.fs.rename(&next, &self.path));
+        if written.is_err() {
+            let _ = self.fs.remove(&next);
+            return Err(StoreError::Io);
+        }
+        self.data = data;
+        self.spans = spans;
+        self.fs.sync_dir(&dir).map_err(io)
     }
 }

@@ -19,6 +19,11 @@ pub trait Store {
     }
     /// Record `index` (0-based, in append order).
     fn get(&self, index: usize) -> Option<&[u8]>;
+    /// Compaction (SPEC §8.5): replaces the records with those `keep` selects (by index, in
+    /// order), followed by `extra`, in one step that a crash cannot split. When this returns,
+    /// and after a crash at any point of it, the store holds either every old record or
+    /// exactly the new list. On an error the store is unchanged, unless it says otherwise.
+    fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError>;
 }
 
 /// A store used through a mutable reference: keep a large [`MemStore`] in a `static` or on the
@@ -32,6 +37,9 @@ impl<S: Store + ?Sized> Store for &mut S {
     }
     fn get(&self, index: usize) -> Option<&[u8]> {
         (**self).get(index)
+    }
+    fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
+        (**self).compact(keep, extra)
     }
 }
 
@@ -97,10 +105,45 @@ impl<const BYTES: usize, const RECORDS: usize> Store for MemStore<BYTES, RECORDS
         };
         self.data.get(start..*self.ends.get(index)?)
     }
+    /// Moves the kept records down in place. Memory has no crash to survive: the result is
+    /// checked to fit before anything moves.
+    fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
+        let (mut bytes, mut count) = (0usize, 0usize);
+        for i in (0..self.count).filter(|&i| keep(i)) {
+            bytes += self.get(i).map_or(0, <[u8]>::len);
+            count += 1;
+        }
+        for r in extra {
+            bytes = bytes.checked_add(r.len()).ok_or(StoreError::Full)?;
+            count += 1;
+        }
+        if bytes > BYTES || count > RECORDS {
+            return Err(StoreError::Full);
+        }
+        let (mut at, mut n, mut start) = (0usize, 0usize, 0usize);
+        for i in 0..self.count {
+            let end = self.ends.get(i).copied().ok_or(StoreError::Corrupt)?;
+            if keep(i) {
+                let len = end - start;
+                self.data.copy_within(start..end, at);
+                at += len;
+                if let Some(e) = self.ends.get_mut(n) {
+                    *e = at;
+                }
+                n += 1;
+            }
+            start = end;
+        }
+        self.count = n;
+        for r in extra {
+            self.append(r)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(feature = "std")]
-pub use file::FileStore;
+pub use file::{FileStore, Fs, OsFs};
 
 #[cfg(feature = "std")]
 mod file;
