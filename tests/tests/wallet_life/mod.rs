@@ -96,10 +96,10 @@ pub fn voucher<S: Store>(w: &mut World, wallet: &Life<S>, n: u32, at: Timestamp)
 }
 
 /// The wallet pays `amount` to the shop, which accepts; the wallet keeps the receipt.
-pub fn pay<S: Store, A: Store>(
+pub fn pay<S: Store, A: Store, const R: usize, const M: usize>(
     w: &mut World,
     wallet: &mut Life<S>,
-    shop: &mut Shop<A>,
+    shop: &mut Acceptor<A, SigningKey, R, M>,
     amount: u64,
     now: Timestamp,
 ) {
@@ -126,7 +126,11 @@ pub fn sync<S: Store>(w: &mut World, wallet: &mut Life<S>, now: Timestamp) {
 }
 
 /// Syncs the shop with the issuer and applies its report.
-pub fn sync_shop<A: Store>(w: &mut World, shop: &mut Shop<A>, now: Timestamp) {
+pub fn sync_shop<A: Store, const R: usize, const M: usize>(
+    w: &mut World,
+    shop: &mut Acceptor<A, SigningKey, R, M>,
+    now: Timestamp,
+) {
     let mut buf = vec![0u8; 256 * 1024];
     let n = shop.sync_batch(&mut buf).unwrap();
     let ingested = w.ledger.ingest(&buf[..n], now).unwrap();
