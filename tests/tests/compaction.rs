@@ -142,3 +142,41 @@ fn a_till_drops_what_the_issuer_acknowledged_and_still_catches_a_cloned_wallet()
     let e = shop.accept(&forged, &ctx).unwrap_err();
     assert_eq!(e.name(), "sequence-reused");
 }
+
+/// A journal's file size from its records: the magic and one 8-byte frame header each.
+fn file_size(records: &[Vec<u8>]) -> usize {
+    8 + records.iter().map(|r| 8 + r.len()).sum::<usize>()
+}
+
+#[test]
+fn a_long_lived_wallet_journal_stays_within_twice_a_fresh_one() {
+    let dir = match std::path::Path::new("/dev/shm").is_dir() {
+        true => tempfile::tempdir_in("/dev/shm").unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    };
+    let mut life = wallet_life::LongLife::new(
+        FileStore::open(dir.path().join("wallet.journal")).unwrap(),
+        FileStore::open(dir.path().join("till.journal")).unwrap(),
+    );
+    let mut worst: f64 = 0.0;
+    for _ in 0..1_500 {
+        life.pay_once();
+        if life.paid % 10 == 0 {
+            let fresh = file_size(&wallet_life::fresh_records(&life.wallet));
+            let size = life.wallet.store().size();
+            worst = worst.max(size as f64 / fresh as f64);
+            assert!(size <= 2 * fresh, "{} payments: {size} > 2 × {fresh}", life.paid);
+        }
+    }
+    // 150 vouchers over 25 hours: the first day's tombstones have folded into the floor.
+    assert_eq!(life.vouchers, 150);
+    assert!(
+        life.wallet.store().size() < 64 * 1024,
+        "bounded by what is live, not by 1,500 payments"
+    );
+    // The till keeps its last 256 accepted payments with two acknowledgements each, and less
+    // than half as much again of dead records before it compacts.
+    let till = life.shop.store().len();
+    assert!(till <= 2 * 3 * 256, "the till: {till} records");
+    eprintln!("worst journal / fresh journal over 1,500 payments: {worst:.2}");
+}

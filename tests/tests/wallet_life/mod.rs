@@ -137,3 +137,84 @@ pub fn sync_shop<A: Store, const R: usize, const M: usize>(
     let report = ingested.report(&w.issuer, now).unwrap();
     shop.apply_report(&report, &w.trust, now).unwrap();
 }
+
+/// A wallet's long life (SPEC §8.1.1, §8.5): vouchers of 10 payments of 1.00, valid for a
+/// day, pre-authorized one at a time when nothing is left, spent at one payment a minute,
+/// synced when spent out, and retired when installing into a full wallet.
+pub struct LongLife<S: Store, A: Store> {
+    pub w: World,
+    pub wallet: Life<S>,
+    pub shop: Shop<A>,
+    pub paid: u64,
+    pub vouchers: u32,
+    pub now: Timestamp,
+}
+
+impl<S: Store, A: Store> LongLife<S, A> {
+    pub fn new(wallet: S, shop: A) -> Self {
+        let w = world();
+        let shop = self::shop(&w, shop);
+        LongLife {
+            wallet: self::wallet(wallet),
+            shop,
+            w,
+            paid: 0,
+            vouchers: 0,
+            now: t(1000),
+        }
+    }
+
+    /// One payment, pre-authorizing first when nothing is left, syncing both sides after
+    /// the voucher's last payment.
+    pub fn pay_once(&mut self) {
+        self.now = self.now.saturating_add(60);
+        if self.wallet.remaining(self.w.eur, self.now) == Amount(0) {
+            let v = self.day_voucher();
+            self.wallet
+                .install_voucher(&v, &self.w.trust, self.now)
+                .unwrap();
+            self.vouchers += 1;
+        }
+        pay(&mut self.w, &mut self.wallet, &mut self.shop, 100, self.now);
+        self.paid += 1;
+        if self.wallet.remaining(self.w.eur, self.now) == Amount(0) {
+            sync(&mut self.w, &mut self.wallet, self.now);
+            sync_shop(&mut self.w, &mut self.shop, self.now);
+        }
+    }
+
+    fn day_voucher(&mut self) -> Vec<u8> {
+        let mut nonce = [0u8; 16];
+        nonce[..4].copy_from_slice(&self.vouchers.to_le_bytes());
+        nonce[4] = 1;
+        let preauth = self
+            .wallet
+            .preauth_request(b"acct-1", Amount(1000), self.w.eur, Nonce(nonce), self.now)
+            .unwrap();
+        let terms = VoucherTerms {
+            not_before: self.now,
+            not_after: self.now.saturating_add(DAY),
+            max_single: None,
+            max_payments: 10,
+        };
+        self.w
+            .issuer
+            .issue_voucher(&preauth, terms, &mut self.w.rng)
+            .unwrap()
+            .to_vec()
+    }
+}
+
+/// The records a fresh wallet holding the same installed vouchers, payments, receipts and
+/// acknowledgements would have: what a compaction keeps, without tombstones or floor.
+pub fn fresh_records<S: Store>(wallet: &Life<S>) -> Vec<Vec<u8>> {
+    let mut marks = vec![false; wallet.store().len()];
+    wallet
+        .plan_compaction(Timestamp(u32::MAX), &mut marks)
+        .unwrap();
+    offpay_protocol::store::records(wallet.store())
+        .zip(&marks)
+        .filter(|(r, keep)| **keep && !matches!(r.first(), Some(0x07 | 0x08)))
+        .map(|(r, _)| r.to_vec())
+        .collect()
+}
