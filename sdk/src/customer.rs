@@ -460,8 +460,9 @@ impl CustomerWallet {
         Ok(id.to_string())
     }
 
-    /// Every payment this wallet made, oldest first, with its receipt and whether the issuer
-    /// has settled it.
+    /// Every payment this wallet holds, oldest first, with its receipt and whether the issuer
+    /// has settled it. The payments of a retired voucher, every one settled, are dropped when
+    /// the wallet compacts its journal (SPEC §8.5); keep your own history if you need one.
     pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
         let s = self.state();
         s.wallet

@@ -257,8 +257,9 @@ impl MerchantTill {
         })
     }
 
-    /// Every payment this till accepted, oldest first, with its receipt and whether the issuer
-    /// has settled it.
+    /// Every payment this till holds, oldest first, with its receipt and whether the issuer
+    /// has settled it. Payments the issuer acknowledged and older than the till's memory of
+    /// the last 256 are dropped when it compacts its journal after a sync (SPEC §8.5).
     pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
         let s = self.state();
         s.acceptor

@@ -165,7 +165,11 @@ fn a_long_lived_wallet_journal_stays_within_twice_a_fresh_one() {
             let fresh = file_size(&wallet_life::fresh_records(&life.wallet));
             let size = life.wallet.store().size();
             worst = worst.max(size as f64 / fresh as f64);
-            assert!(size <= 2 * fresh, "{} payments: {size} > 2 × {fresh}", life.paid);
+            assert!(
+                size <= 2 * fresh,
+                "{} payments: {size} > 2 × {fresh}",
+                life.paid
+            );
         }
     }
     // 150 vouchers over 25 hours: the first day's tombstones have folded into the floor.

@@ -226,6 +226,15 @@ fn install_one(file: &Value, vector: &Value) -> Result<(), Error> {
             wallet
                 .apply_report(&unhex(r), &trust, at(step))
                 .unwrap_or_else(|e| panic!("{name}: report step: {e:?}"));
+        } else if step.get("retire").is_some() {
+            wallet
+                .retire(at(step))
+                .unwrap_or_else(|e| panic!("{name}: retire step: {e:?}"));
+        } else if step.get("compact").is_some() {
+            let mut marks = vec![false; wallet.store().len()];
+            wallet
+                .compact(at(step), &mut marks)
+                .unwrap_or_else(|e| panic!("{name}: compact step: {e:?}"));
         } else {
             panic!("{name}: unknown step {step}");
         }

@@ -78,6 +78,7 @@ pub(super) fn retire(f: &Fixture) -> Vec<Value> {
     let one_payment = voucher(f, 0xb1, &|v| v.policy.max_payments = 1);
     let roomy = voucher(f, 0xb1, &|_| {});
     let closing = voucher(f, 0xb1, &|v| v.not_after = t(1000));
+    let roomy_b2 = voucher(f, 0xb2, &|_| {});
     let ninth = voucher(f, 0xb9, &|_| {});
     let pay420 = f.request(false, 420, eur, [0x31; 16], None);
     let mut out = Vec::new();
@@ -126,8 +127,54 @@ pub(super) fn retire(f: &Fixture) -> Vec<Value> {
         "install-when-a-voucher-closes-at-the-skew-edge",
         &ninth,
         1300,
-        steps(f, &eight(closing), &[], false),
+        steps(f, &eight(closing.clone()), &[], false),
         "capacity-exceeded",
+    ));
+
+    // Compaction (§8.5): the closed voucher retired at t(1301); a compaction past its
+    // not_after + skew folds its tombstone into the floor t(1000), one at the edge keeps it.
+    // The wallet's clock is then set back to t(900), inside the vouchers' windows.
+    let compacted = |at: u32| {
+        let mut s = steps(f, &[closing.clone(), roomy_b2.clone()], &[], false);
+        s.push(json!({ "retire": true, "at": t(1301).0 }));
+        s.push(json!({ "compact": true, "at": t(at).0 }));
+        s
+    };
+    let ending = |id: u8, end: u32| voucher(f, id, &|v| v.not_after = t(end));
+    out.push(vector(
+        "install-a-voucher-ending-at-the-floor",
+        &ending(0xc1, 1000),
+        900,
+        compacted(1301),
+        "voucher-retired",
+    ));
+    out.push(vector(
+        "install-a-voucher-ending-after-the-floor",
+        &ending(0xc2, 1001),
+        900,
+        compacted(1301),
+        "valid",
+    ));
+    out.push(vector(
+        "install-a-retired-voucher-after-its-tombstone-folded",
+        &closing,
+        900,
+        compacted(1301),
+        "voucher-retired",
+    ));
+    out.push(vector(
+        "install-a-retired-voucher-whose-tombstone-a-compaction-kept",
+        &closing,
+        900,
+        compacted(1300),
+        "voucher-retired",
+    ));
+    out.push(vector(
+        "install-a-voucher-ending-before-a-kept-tombstone-ends",
+        &ending(0xc1, 1000),
+        900,
+        compacted(1300),
+        "valid",
     ));
     out
 }
