@@ -72,6 +72,26 @@ impl<const BYTES: usize, const RECORDS: usize> MemStore<BYTES, RECORDS> {
             n => self.ends.get(n - 1).copied().unwrap_or(0),
         }
     }
+    /// Whether one more record of `len` bytes fits.
+    pub fn fits(&self, len: usize) -> bool {
+        self.count < RECORDS && self.used().checked_add(len).is_some_and(|e| e <= BYTES)
+    }
+    /// Appends a record of `len` bytes that `fill` writes in place; nothing is appended if
+    /// it fails.
+    #[cfg_attr(not(feature = "flash"), allow(dead_code))]
+    pub(crate) fn append_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let start = self.used();
+        let end = start.checked_add(len).ok_or(StoreError::Full)?;
+        let slot = self.ends.get_mut(self.count).ok_or(StoreError::Full)?;
+        fill(self.data.get_mut(start..end).ok_or(StoreError::Full)?)?;
+        *slot = end;
+        self.count += 1;
+        Ok(())
+    }
 }
 
 impl<const BYTES: usize, const RECORDS: usize> Default for MemStore<BYTES, RECORDS> {
@@ -147,6 +167,11 @@ pub use file::{FileStore, Fs, OsFs};
 
 #[cfg(feature = "std")]
 mod file;
+
+#[cfg(feature = "flash")]
+mod flash;
+#[cfg(feature = "flash")]
+pub use flash::FlashStore;
 
 #[cfg(feature = "std")]
 pub use file::{MAGIC as JOURNAL_MAGIC, MAX_RECORD as JOURNAL_MAX_RECORD};

@@ -1,0 +1,378 @@
+//! The NOR flash store (SPEC §8.5): a log of checksummed frames in one of two banks, the
+//! other bank taking the compacted log, for firmware without an allocator.
+//!
+//! Written here rather than taken from `sequential-storage`: that crate's API is async only
+//! (a `Store` is called synchronously from the wallet and the acceptor), its queue drops
+//! records only from the front, and its map removes items one at a time, while a compaction
+//! must replace a set of records anywhere in the log with a new list in one step that a power
+//! cut cannot split (§8.5). Two banks with a generation number give that step: the new bank's
+//! header is written last, and is the commit.
+//!
+//! The flash `F` is split into two banks of whole erase pages. A bank is `header ‖ frame*`,
+//! the rest erased (0xFF). The header is `"OFFPAYF1" ‖ generation (u32 LE) ‖ crc32 (u32 LE,
+//! over the 12 bytes before it)`, padded with 0xFF to the write alignment; a frame is
+//! `length (u32 LE) ‖ crc32 (u32 LE, over the length bytes and the record) ‖ record`, padded
+//! with 0xFF to the alignment. The bank with a valid header and the higher generation is the
+//! log. Records are kept in RAM as well (a [`MemStore`]), so that [`Store::get`] can lend them.
+
+use super::{MemStore, Store};
+use crate::error::StoreError;
+use embedded_storage::nor_flash::NorFlash;
+
+/// The first 8 bytes of a bank's header.
+pub const FLASH_MAGIC: &[u8; 8] = b"OFFPAYF1";
+/// Reads and writes go through a buffer of this many bytes on the stack; the flash's read and
+/// write sizes must divide it.
+const CHUNK: usize = 64;
+const HEADER: usize = 16;
+const FRAME_HEAD: usize = 8;
+
+const CRC: crc::Crc<u32, crc::Table<1>> =
+    crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+
+/// A store on NOR flash, holding at most `BYTES` bytes in at most `RECORDS` records, mirrored in
+/// RAM.
+#[derive(Debug)]
+pub struct FlashStore<F: NorFlash, const BYTES: usize = 16384, const RECORDS: usize = 128> {
+    flash: F,
+    cache: MemStore<BYTES, RECORDS>,
+    bank: u32,
+    active: u32,
+    generation: u32,
+    /// Where the next frame goes, from the start of the active bank.
+    end: u32,
+    /// A write failed part way: the active bank has bytes after `end` that are not erased.
+    dirty: bool,
+}
+
+fn io<E>(_: E) -> StoreError {
+    StoreError::Io
+}
+
+impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES, RECORDS> {
+    const ALIGN: usize = {
+        assert!(CHUNK % F::WRITE_SIZE == 0 && CHUNK % F::READ_SIZE == 0);
+        let a = if F::WRITE_SIZE > F::READ_SIZE {
+            F::WRITE_SIZE
+        } else {
+            F::READ_SIZE
+        };
+        if a > 4 { a } else { 4 }
+    };
+
+    fn padded(len: usize) -> usize {
+        len.div_ceil(Self::ALIGN) * Self::ALIGN
+    }
+
+    /// Opens the store on `flash`. A region with no valid bank header holds no record (the
+    /// header is written before the first append, and a compaction never touches the live
+    /// bank) and is formatted. A log whose end is not erased holds an interrupted append
+    /// (its frame cut short): at most one frame's length of such bytes is dropped by moving
+    /// the records before them to the other bank; more is refused as
+    /// [`StoreError::Corrupt`], the flash left as it is.
+    pub fn open(flash: F) -> Result<Self, StoreError> {
+        let bank = (flash.capacity() / 2 / F::ERASE_SIZE * F::ERASE_SIZE) as u32;
+        if (bank as usize) < Self::padded(HEADER) + Self::padded(FRAME_HEAD) {
+            return Err(StoreError::Full);
+        }
+        let mut s = FlashStore {
+            flash,
+            cache: MemStore::new(),
+            bank,
+            active: 0,
+            generation: 0,
+            end: 0,
+            dirty: false,
+        };
+        let headers = [s.header(0)?, s.header(1)?];
+        let active = match headers {
+            [Some(a), Some(b)] if a == b => return Err(StoreError::Corrupt),
+            [Some(a), Some(b)] => Some(if a > b { (0, a) } else { (1, b) }),
+            [Some(a), None] => Some((0, a)),
+            [None, Some(b)] => Some((1, b)),
+            [None, None] => None,
+        };
+        let Some((active, generation)) = active else {
+            s.format()?;
+            return Ok(s);
+        };
+        s.active = active;
+        s.generation = generation;
+        s.end = Self::padded(HEADER) as u32;
+        s.replay()?;
+        if s.dirty {
+            s.relocate()?;
+        }
+        Ok(s)
+    }
+
+    /// Bytes left in the active bank for frames.
+    pub fn free(&self) -> usize {
+        (self.bank - self.end) as usize
+    }
+
+    /// The flash, for tests and diagnostics.
+    pub fn flash(&mut self) -> &mut F {
+        &mut self.flash
+    }
+
+    /// Gives the flash back.
+    pub fn into_flash(self) -> F {
+        self.flash
+    }
+
+    fn base(&self, bank: u32) -> u32 {
+        bank * self.bank
+    }
+
+    fn read(&mut self, offset: u32, out: &mut [u8]) -> Result<(), StoreError> {
+        read_at(&mut self.flash, offset, out)
+    }
+
+    /// The generation in `bank`'s header, if the header is valid.
+    fn header(&mut self, bank: u32) -> Result<Option<u32>, StoreError> {
+        let mut h = [0u8; HEADER];
+        self.read(self.base(bank), &mut h)?;
+        let (body, crc) = h.split_at(12);
+        let (magic, generation) = body.split_at(8);
+        let ok = magic == FLASH_MAGIC.as_slice() && CRC.checksum(body).to_le_bytes() == crc;
+        Ok(ok.then(|| {
+            let mut g = [0u8; 4];
+            g.copy_from_slice(generation);
+            u32::from_le_bytes(g)
+        }))
+    }
+
+    /// Erases `bank` and writes its header: the commit of a compaction, or a new store.
+    fn write_header(&mut self, bank: u32, generation: u32) -> Result<(), StoreError> {
+        let mut h = [0xffu8; CHUNK];
+        let (body, rest) = h.split_at_mut(12);
+        body.get_mut(..8)
+            .ok_or(StoreError::Io)?
+            .copy_from_slice(FLASH_MAGIC);
+        body.get_mut(8..)
+            .ok_or(StoreError::Io)?
+            .copy_from_slice(&generation.to_le_bytes());
+        let crc = CRC.checksum(body).to_le_bytes();
+        rest.get_mut(..4)
+            .ok_or(StoreError::Io)?
+            .copy_from_slice(&crc);
+        let header = h.get(..Self::padded(HEADER)).ok_or(StoreError::Io)?;
+        self.flash.write(self.base(bank), header).map_err(io)
+    }
+
+    fn erase(&mut self, bank: u32) -> Result<(), StoreError> {
+        let base = self.base(bank);
+        self.flash.erase(base, base + self.bank).map_err(io)
+    }
+
+    /// A new, empty store in bank 0.
+    fn format(&mut self) -> Result<(), StoreError> {
+        // Bank 1 too: a header left there from an earlier use must not win over the new store.
+        self.erase(1)?;
+        self.erase(0)?;
+        self.write_header(0, 1)?;
+        self.active = 0;
+        self.generation = 1;
+        self.end = Self::padded(HEADER) as u32;
+        self.cache = MemStore::new();
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Reads the active bank's frames into the cache; marks the store dirty when bytes after
+    /// the last valid frame are not erased, and refuses more of them than one frame.
+    fn replay(&mut self) -> Result<(), StoreError> {
+        let base = self.base(self.active);
+        loop {
+            let at = self.end;
+            if (at as usize) + FRAME_HEAD > self.bank as usize {
+                break;
+            }
+            let mut head = [0u8; FRAME_HEAD];
+            self.read(base + at, &mut head)?;
+            if head == [0xff; FRAME_HEAD] {
+                break;
+            }
+            let (len4, crc4) = head.split_at(4);
+            let mut l = [0u8; 4];
+            l.copy_from_slice(len4);
+            let len = u32::from_le_bytes(l) as usize;
+            let span = Self::padded(FRAME_HEAD + len);
+            if len > BYTES || at as usize + span > self.bank as usize {
+                break;
+            }
+            if !self.cache.fits(len) {
+                // More than this build's RAM copy holds: refused rather than cut.
+                return Err(StoreError::Full);
+            }
+            let mut record_ok = false;
+            let flash = &mut self.flash;
+            let appended = self.cache.append_with(len, |dst| {
+                read_at(flash, base + at + FRAME_HEAD as u32, dst)?;
+                let mut digest = CRC.digest();
+                digest.update(len4);
+                digest.update(dst);
+                record_ok = digest.finalize().to_le_bytes() == crc4;
+                if record_ok {
+                    Ok(())
+                } else {
+                    Err(StoreError::Corrupt)
+                }
+            });
+            match appended {
+                Ok(()) => self.end = at + span as u32,
+                Err(StoreError::Corrupt) if !record_ok => break,
+                Err(e) => return Err(e),
+            }
+        }
+        // Everything after the log must be erased; an interrupted append may have left up to
+        // one frame of other bytes.
+        let limit = self.end as usize + Self::padded(FRAME_HEAD + BYTES);
+        let mut at = self.end as usize;
+        let mut buf = [0u8; CHUNK];
+        while at < self.bank as usize {
+            let len = CHUNK.min(self.bank as usize - at);
+            let chunk = buf.get_mut(..len).ok_or(StoreError::Io)?;
+            self.read(base + at as u32, chunk)?;
+            if let Some(i) = chunk.iter().rposition(|b| *b != 0xff) {
+                if at + i >= limit {
+                    return Err(StoreError::Corrupt);
+                }
+                self.dirty = true;
+            }
+            at += len;
+        }
+        Ok(())
+    }
+
+    /// Moves every record to the other bank: what an interrupted append left is dropped.
+    fn relocate(&mut self) -> Result<(), StoreError> {
+        self.compact(&|_| true, &[])
+    }
+}
+
+/// Reads `out.len()` bytes at `offset` through aligned chunks.
+fn read_at<F: NorFlash>(flash: &mut F, offset: u32, out: &mut [u8]) -> Result<(), StoreError> {
+    let mut buf = [0u8; CHUNK];
+    let mut done = 0usize;
+    while done < out.len() {
+        let at = offset as usize + done;
+        let aligned = at / F::READ_SIZE * F::READ_SIZE;
+        let skip = at - aligned;
+        let len = ((out.len() - done + skip).div_ceil(F::READ_SIZE) * F::READ_SIZE).min(CHUNK);
+        let chunk = buf.get_mut(..len).ok_or(StoreError::Io)?;
+        flash.read(aligned as u32, chunk).map_err(io)?;
+        let take = (len - skip).min(out.len() - done);
+        out.get_mut(done..done + take)
+            .ok_or(StoreError::Io)?
+            .copy_from_slice(chunk.get(skip..skip + take).ok_or(StoreError::Io)?);
+        done += take;
+    }
+    Ok(())
+}
+
+/// Writes the frame of `record`, `span` bytes long, at `offset`, through aligned chunks.
+fn write_frame<F: NorFlash>(
+    flash: &mut F,
+    offset: u32,
+    record: &[u8],
+    span: usize,
+) -> Result<(), StoreError> {
+    let len4 = (record.len() as u32).to_le_bytes();
+    let mut digest = CRC.digest();
+    digest.update(&len4);
+    digest.update(record);
+    let crc4 = digest.finalize().to_le_bytes();
+    let mut bytes = len4
+        .iter()
+        .chain(crc4.iter())
+        .chain(record.iter())
+        .copied()
+        .chain(core::iter::repeat(0xff))
+        .take(span);
+    let mut buf = [0xffu8; CHUNK];
+    let mut written = 0usize;
+    while written < span {
+        let n = CHUNK.min(span - written);
+        let chunk = buf.get_mut(..n).ok_or(StoreError::Io)?;
+        for (d, b) in chunk.iter_mut().zip(&mut bytes) {
+            *d = b;
+        }
+        flash.write(offset + written as u32, chunk).map_err(io)?;
+        written += n;
+    }
+    Ok(())
+}
+
+impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> Store
+    for FlashStore<F, BYTES, RECORDS>
+{
+    /// Writes the record's frame after the log; the record is durable when the write
+    /// returns. After a failed write the log is first moved to the other bank.
+    fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
+        if self.dirty {
+            self.relocate()?;
+        }
+        let span = Self::padded(FRAME_HEAD + record.len());
+        if record.len() > BYTES || span > self.free() || !self.cache.fits(record.len()) {
+            return Err(StoreError::Full);
+        }
+        let at = self.base(self.active) + self.end;
+        match write_frame(&mut self.flash, at, record, span) {
+            Ok(()) => {
+                self.end += span as u32;
+                self.cache.append(record)
+            }
+            Err(e) => {
+                self.dirty = true;
+                Err(e)
+            }
+        }
+    }
+    fn len(&self) -> usize {
+        self.cache.len()
+    }
+    fn get(&self, index: usize) -> Option<&[u8]> {
+        self.cache.get(index)
+    }
+    /// Erases the other bank, writes the kept records and `extra` there, then its header
+    /// with the next generation: the commit. A power cut before the header is complete
+    /// leaves the old bank the log (its header is valid and the new one is not); after, the
+    /// new one.
+    fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
+        let (mut need, mut bytes, mut count) = (Self::padded(HEADER), 0usize, 0usize);
+        let kept = (0..self.len())
+            .filter(|&i| keep(i))
+            .filter_map(|i| self.cache.get(i));
+        for r in kept.chain(extra.iter().copied()) {
+            need += Self::padded(FRAME_HEAD + r.len());
+            bytes += r.len();
+            count += 1;
+        }
+        // The RAM copy must take the result too: checked before anything is erased.
+        if need > self.bank as usize || bytes > BYTES || count > RECORDS {
+            return Err(StoreError::Full);
+        }
+        let target = 1 - self.active;
+        self.erase(target)?;
+        let base = self.base(target);
+        let mut at = Self::padded(HEADER) as u32;
+        let kept = (0..self.cache.len())
+            .filter(|&i| keep(i))
+            .filter_map(|i| self.cache.get(i));
+        for r in kept.chain(extra.iter().copied()) {
+            let span = Self::padded(FRAME_HEAD + r.len());
+            write_frame(&mut self.flash, base + at, r, span)?;
+            at += span as u32;
+        }
+        let generation = self.generation.checked_add(1).ok_or(StoreError::Full)?;
+        self.write_header(target, generation)?;
+        self.active = target;
+        self.generation = generation;
+        self.end = at;
+        self.cache.compact(keep, extra)?;
+        self.dirty = false;
+        Ok(())
+    }
+}
