@@ -46,9 +46,12 @@ for profile in release size; do
     dir=target/thumbv7em-none-eabihf/$profile
     echo "== firmware, profile $profile"
     report "$dir/payment" "payment (wallet + acceptor, one payment):"
+    report "$dir/payment-flash" "payment-flash (the same on NOR flash stores):"
     report "$dir/offpay-firmware" "offpay-firmware (vectors + payments + report):"
     qemu "$dir/payment"
     echo "payment: exit 0"
+    qemu "$dir/payment-flash"
+    echo "payment-flash: exit 0"
     qemu "$dir/offpay-firmware"
     qemu "$dir/verify-costs"
 done

@@ -52,6 +52,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "firmware build: offpay-protocol and the offpay-ble core, no_std, no allocator, thumbv7em-none-eabihf"
 cargo build -p offpay-protocol --no-default-features --target thumbv7em-none-eabihf
+cargo build -p offpay-protocol --no-default-features --features flash --target thumbv7em-none-eabihf
 cargo build -p offpay-ble --no-default-features --target thumbv7em-none-eabihf
 cargo build -p offpay-ble --no-default-features --features trouble --target thumbv7em-none-eabihf
 

@@ -474,7 +474,11 @@ fn main() -> ! {
         stack::PAINT_BYTES
     );
     say!(
-        "stack high-water: {used} bytes for the payments, {vectors_stack} bytes for the vector checks"
+        "stack high-water: {} bytes for the payments, {} bytes for the vector checks ({} of \
+         each main's frame)",
+        used + stack::above(top),
+        vectors_stack + stack::above(top),
+        stack::above(top)
     );
     say!(
         "sizes: wallet {} B, acceptor {} B (each store {} B, static)",

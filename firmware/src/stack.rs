@@ -9,6 +9,15 @@ const PAINT: u32 = 0xA5C3_5A3C;
 unsafe extern "C" {
     /// The lowest address the stack may grow to (end of .bss), from cortex-m-rt's link.x.
     static _stack_end: u32;
+    /// Where the stack starts (its highest address), from cortex-m-rt's link.x.
+    static _stack_start: u32;
+}
+
+/// Bytes of stack in use above `top` (the stack pointer when painting began): the frames of
+/// the functions that were running when it was painted, `main`'s and the reset handler's.
+/// They cannot be painted, so a figure of the whole stack adds them to [`high_water`].
+pub fn above(top: usize) -> usize {
+    (core::ptr::addr_of!(_stack_start) as usize).saturating_sub(top)
 }
 
 /// The lowest address to paint: the end of .bss, or `limit` bytes below `sp`.

@@ -72,6 +72,11 @@ impl<const M: usize> Default for VoucherMemory<M> {
 }
 
 impl<const M: usize> VoucherMemory<M> {
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.seen.clear();
+        self.verified.clear();
+    }
     /// Remembers that the voucher whose exact bytes (signature included) hash to `hash`
     /// verified under its issuer key.
     pub fn remember_voucher(&mut self, hash: [u8; 32]) {
@@ -266,9 +271,7 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
             open: heapless::Deque::new(),
             memory: VoucherMemory::default(),
         };
-        let (open, memory) = replay(&a.store)?;
-        a.open = open;
-        a.memory = memory;
+        replay(&a.store, &mut a.open, &mut a.memory)?;
         Ok(a)
     }
 
@@ -427,12 +430,15 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
     }
 }
 
-/// Replays an acceptor's journal: its open requests and its voucher memory (SPEC §8.5).
-type Replayed<const R: usize, const M: usize> = (heapless::Deque<OpenRequest, R>, VoucherMemory<M>);
-
-fn replay<S: Store, const R: usize, const M: usize>(store: &S) -> Result<Replayed<R, M>, Error> {
-    let mut open: heapless::Deque<OpenRequest, R> = heapless::Deque::new();
-    let mut memory = VoucherMemory::default();
+/// Replays an acceptor's journal into its open requests and its voucher memory (SPEC §8.5),
+/// in place: on a device they are most of the acceptor's size, and are not copied.
+fn replay<S: Store, const R: usize, const M: usize>(
+    store: &S,
+    open: &mut heapless::Deque<OpenRequest, R>,
+    memory: &mut VoucherMemory<M>,
+) -> Result<(), Error> {
+    open.clear();
+    memory.clear();
     for r in records(store) {
         match journal::split(r) {
             Some((kind::OPEN_REQUEST, body)) => {
@@ -445,7 +451,7 @@ fn replay<S: Store, const R: usize, const M: usize>(store: &S) -> Result<Replaye
             Some((kind::ACCEPTED, body)) => {
                 let (p, _) = accepted_parts(body).ok_or(StoreError::Corrupt)?;
                 let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
-                remove_open(&mut open, &p.request_nonce);
+                remove_open(open, &p.request_nonce);
                 memory.remember(seen(&p));
                 memory.remember_voucher(sha256(p.voucher.bytes()));
             }
@@ -453,7 +459,7 @@ fn replay<S: Store, const R: usize, const M: usize>(store: &S) -> Result<Replaye
             _ => return Err(StoreError::Corrupt.into()),
         }
     }
-    Ok((open, memory))
+    Ok(())
 }
 
 fn remove_open<const R: usize>(open: &mut heapless::Deque<OpenRequest, R>, nonce: &Nonce) {

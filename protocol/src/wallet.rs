@@ -15,7 +15,7 @@ use crate::trust::TrustStore;
 use crate::types::{Amount, Currency, LinkId, PaymentId, PublicKey, Timestamp, VoucherId};
 
 mod compact;
-pub use compact::Compaction;
+pub use compact::{COMPACT_MIN_BYTES, Compaction};
 
 /// Bytes of an encoded payment, as returned by [`Wallet::pay`].
 pub type PaymentBytes = MessageBuf<{ <Payment<'static> as Message<'static>>::MAX_LEN }>;

@@ -161,7 +161,7 @@ impl<const W: usize> NorFlash for SimNor<W> {
     }
 }
 
-type Flash = FlashStore<SimNor<4>, 4096, 64>;
+type Flash = FlashStore<SimNor<4>, MemStore<4096, 64>>;
 
 /// What the store above the flash has committed, kept outside it so that it survives the cut:
 /// the records after the last operation that returned, and those the operation in flight
@@ -226,7 +226,7 @@ fn life(
     out: &mut Released,
 ) -> Result<(), Error> {
     let store = Recorded {
-        inner: Flash::open(flash)?,
+        inner: Flash::open(flash, MemStore::new())?,
         ledger: ledger.clone(),
     };
     ledger.borrow_mut().committed = records(&store).map(<[u8]>::to_vec).collect();
@@ -273,7 +273,7 @@ fn life(
 
 /// Opens the flash after a cut and checks what the SPEC promises.
 fn check_after_cut(w: &World, flash: SimNor<4>, ledger: &Ledger, out: &Released, at: &str) {
-    let store = Flash::open(flash).unwrap_or_else(|e| panic!("{at}: open: {e:?}"));
+    let store = Flash::open(flash, MemStore::new()).unwrap_or_else(|e| panic!("{at}: open: {e:?}"));
     let got: Vec<Vec<u8>> = records(&store).map(<[u8]>::to_vec).collect();
     // Every committed record, and the operation in flight either whole or not at all.
     assert!(
@@ -314,8 +314,9 @@ fn check_after_cut(w: &World, flash: SimNor<4>, ledger: &Ledger, out: &Released,
     // What the wallet wrote after the cut is there at the next start too: the flash took
     // appends again where the cut one ended.
     let held: Vec<Vec<u8>> = records(wallet.store()).map(<[u8]>::to_vec).collect();
-    let flash = wallet.into_store().into_flash();
-    let store = Flash::open(flash).unwrap_or_else(|e| panic!("{at}: second open: {e:?}"));
+    let (flash, _) = wallet.into_store().into_parts();
+    let store =
+        Flash::open(flash, MemStore::new()).unwrap_or_else(|e| panic!("{at}: second open: {e:?}"));
     let again: Vec<Vec<u8>> = records(&store).map(<[u8]>::to_vec).collect();
     assert_eq!(again, held, "{at}: the records written after the cut");
     let mut wallet =

@@ -5,69 +5,27 @@
 //! `scripts/firmware.sh` reports its sections, and the binary itself prints its own stack
 //! high-water mark (stack painting) and the instructions of its accept (SysTick under
 //! `-icount shift=0`, calibrated in the run), so all of its figures describe one binary.
+//! `payment-flash` is the same payment with both sides on NOR flash.
 
 #![no_std]
 #![no_main]
 
 #[path = "../fastmem.rs"]
 mod fastmem;
+#[path = "../product.rs"]
+mod product;
 #[path = "../stack.rs"]
 mod stack;
 #[path = "../ticks.rs"]
 mod ticks;
 
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hio};
 use offpay_protocol::*;
-use rand_core::SeedableRng;
-
-include!(concat!(env!("OUT_DIR"), "/fixture.rs"));
+use product::{Line, fail};
 
 static mut WALLET_STORE: MemStore<8192, 64> = MemStore::new();
 static mut SHOP_STORE: MemStore<8192, 64> = MemStore::new();
 static mut ISSUER_TABLES: FixedKeyTables = FixedKeyTables::new();
-
-fn fail() -> ! {
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-fn ok<T, E>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|_| fail())
-}
-
-/// A line of text built without `core::fmt`.
-struct Line {
-    buf: [u8; 160],
-    len: usize,
-}
-
-impl Line {
-    fn text(&mut self, text: &[u8]) -> &mut Self {
-        for &b in text {
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
-            }
-        }
-        self
-    }
-    fn number(&mut self, mut n: u64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.text(&digits[i..])
-    }
-}
 
 #[entry]
 fn main() -> ! {
@@ -83,54 +41,27 @@ fn main() -> ! {
             &mut *core::ptr::addr_of_mut!(ISSUER_TABLES),
         )
     };
-    let mut trust = TrustStore::<2>::new();
-    for &(key, from, to) in TRUST {
-        ok(trust.add(PublicKey(key), Timestamp(from), Timestamp(to)));
-    }
-    // Precomputed multiples of the issuer's key: vouchers verify in fewer instructions.
-    ok(tables.build(&PublicKey(TRUST[0].0)));
-    ok(trust.attach_tables(tables));
-    let now = Timestamp(TRUST[0].1 + 86_400 + 3_600);
-    let eur = Currency::parse("EUR").unwrap_or_else(|| fail());
-    let mut wallet: Wallet<_, _, 2> =
-        ok(Wallet::open(wallet_store, SigningKey::from_seed(&[2; 32])));
-    ok(wallet.install_voucher(VOUCHER, &trust, now));
-    let mut shop: Acceptor<_, _, 4, 64> = ok(Acceptor::open(
-        shop_store,
-        SigningKey::from_seed(&[3; 32]),
-        MERCHANT_A_CERT,
-    ));
-    let mut rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
-    let request = ok(shop.create_request(Amount(420), eur, None, now, &mut rng));
-    let payment = ok(wallet.pay(&request, &trust, None, now));
-    let ctx = Context {
-        trust: &trust,
-        revocations: None,
-        now,
-    };
-    let start = ticks.now();
-    let receipt = ok(shop.accept(&payment, &ctx));
-    let accept_ticks = ticks.since(start);
-    ok(wallet.receive_receipt(&receipt));
-    if wallet.remaining(eur, now) != Amount(5000 - 420) || shop.payments().count() != 1 {
+    let (trust, now) = product::trust(tables);
+    let (mut wallet, mut shop) = product::open_sides(wallet_store, shop_store, &trust, now);
+    let accept_ticks = product::pay(&mut wallet, &mut shop, 420, &trust, now, &ticks);
+    if wallet.remaining(product::eur(), now) != Amount(5000 - 420) || shop.payments().count() != 1 {
         fail();
     }
     let (stack_used, exhausted) = stack::high_water(top);
     if exhausted {
         fail();
     }
-    let mut line = Line {
-        buf: [0; 160],
-        len: 0,
-    };
-    line.text(b"payment: stack high-water ")
-        .number(stack_used as u64)
-        .text(b" bytes; instructions per accept (voucher verified, issuer tables) ")
+    Line::new()
+        .text(b"payment: stack high-water ")
+        .number((stack_used + stack::above(top)) as u64)
+        .text(b" bytes (")
+        .number(stack::above(top) as u64)
+        .text(b" of them main's frame)")
+        .text(b"; instructions per accept (voucher verified, issuer tables) ")
         .number(u64::from(accept_ticks) * per_tick_milli / 1000)
-        .text(b"\n");
-    let mut out = hio::hstdout().unwrap_or_else(|_| fail());
-    ok(out.write_all(line.buf.get(..line.len).unwrap_or_default()));
-    debug::exit(debug::EXIT_SUCCESS);
+        .text(b"\n")
+        .print();
+    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
     loop {
         cortex_m::asm::bkpt();
     }

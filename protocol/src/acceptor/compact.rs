@@ -111,9 +111,7 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
             .store
             .compact(&|i| marks.get(i).copied().unwrap_or(false), &[]);
         // The state is derived again from what the store holds now, as an open would.
-        let (open, memory) = replay(&self.store)?;
-        self.open = open;
-        self.memory = memory;
+        replay(&self.store, &mut self.open, &mut self.memory)?;
         Ok(written?)
     }
 }

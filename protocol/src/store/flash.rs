@@ -13,7 +13,8 @@
 //! over the 12 bytes before it)`, padded with 0xFF to the write alignment; a frame is
 //! `length (u32 LE) ‖ crc32 (u32 LE, over the length bytes and the record) ‖ record`, padded
 //! with 0xFF to the alignment. The bank with a valid header and the higher generation is the
-//! log. Records are kept in RAM as well (a [`MemStore`]), so that [`Store::get`] can lend them.
+//! log. Records are kept in RAM as well (a [`Mirror`]: a [`MemStore`], owned or lent), so that
+//! [`Store::get`] can lend them.
 
 use super::{MemStore, Store};
 use crate::error::StoreError;
@@ -30,12 +31,75 @@ const FRAME_HEAD: usize = 8;
 const CRC: crc::Crc<u32, crc::Table<1>> =
     crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
 
-/// A store on NOR flash, holding at most `BYTES` bytes in at most `RECORDS` records, mirrored in
-/// RAM.
+/// The RAM copy of a [`FlashStore`]'s records: a [`MemStore`], owned, or lent (`&mut`) so
+/// that firmware can keep it in a `static` rather than on the stack.
+pub trait Mirror: Store {
+    /// The most record bytes it holds.
+    fn capacity(&self) -> usize;
+    /// Whether one more record of `len` bytes fits.
+    fn fits(&self, len: usize) -> bool;
+    /// Appends a record of `len` bytes that `fill` writes in place; nothing is appended if
+    /// `fill` fails.
+    fn append_with(
+        &mut self,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Drops every record.
+    fn clear(&mut self);
+    /// Whether `extra` records after those `keep` selects fit.
+    fn fits_compacted(&self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> bool;
+}
+
+impl<const BYTES: usize, const RECORDS: usize> Mirror for MemStore<BYTES, RECORDS> {
+    fn capacity(&self) -> usize {
+        BYTES
+    }
+    fn fits(&self, len: usize) -> bool {
+        MemStore::fits(self, len)
+    }
+    fn append_with(
+        &mut self,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        MemStore::append_with(self, len, fill)
+    }
+    fn clear(&mut self) {
+        self.truncate();
+    }
+    fn fits_compacted(&self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> bool {
+        MemStore::fits_compacted(self, keep, extra)
+    }
+}
+
+impl<M: Mirror + ?Sized> Mirror for &mut M {
+    fn capacity(&self) -> usize {
+        (**self).capacity()
+    }
+    fn fits(&self, len: usize) -> bool {
+        (**self).fits(len)
+    }
+    fn append_with(
+        &mut self,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        (**self).append_with(len, fill)
+    }
+    fn clear(&mut self) {
+        (**self).clear();
+    }
+    fn fits_compacted(&self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> bool {
+        (**self).fits_compacted(keep, extra)
+    }
+}
+
+/// A store on NOR flash, mirrored in RAM by `M`, which bounds what it holds.
 #[derive(Debug)]
-pub struct FlashStore<F: NorFlash, const BYTES: usize = 16384, const RECORDS: usize = 128> {
+pub struct FlashStore<F: NorFlash, M: Mirror = MemStore> {
     flash: F,
-    cache: MemStore<BYTES, RECORDS>,
+    cache: M,
     bank: u32,
     active: u32,
     generation: u32,
@@ -49,7 +113,7 @@ fn io<E>(_: E) -> StoreError {
     StoreError::Io
 }
 
-impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES, RECORDS> {
+impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
     const ALIGN: usize = {
         assert!(CHUNK % F::WRITE_SIZE == 0 && CHUNK % F::READ_SIZE == 0);
         let a = if F::WRITE_SIZE > F::READ_SIZE {
@@ -70,14 +134,16 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES,
     /// (its frame cut short): at most one frame's length of such bytes is dropped by moving
     /// the records before them to the other bank; more is refused as
     /// [`StoreError::Corrupt`], the flash left as it is.
-    pub fn open(flash: F) -> Result<Self, StoreError> {
+    /// `cache` takes the records in RAM; what it held is dropped.
+    pub fn open(flash: F, mut cache: M) -> Result<Self, StoreError> {
+        cache.clear();
         let bank = (flash.capacity() / 2 / F::ERASE_SIZE * F::ERASE_SIZE) as u32;
         if (bank as usize) < Self::padded(HEADER) + Self::padded(FRAME_HEAD) {
             return Err(StoreError::Full);
         }
         let mut s = FlashStore {
             flash,
-            cache: MemStore::new(),
+            cache,
             bank,
             active: 0,
             generation: 0,
@@ -116,9 +182,9 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES,
         &mut self.flash
     }
 
-    /// Gives the flash back.
-    pub fn into_flash(self) -> F {
-        self.flash
+    /// Gives the flash and the RAM copy back.
+    pub fn into_parts(self) -> (F, M) {
+        (self.flash, self.cache)
     }
 
     fn base(&self, bank: u32) -> u32 {
@@ -175,7 +241,7 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES,
         self.active = 0;
         self.generation = 1;
         self.end = Self::padded(HEADER) as u32;
-        self.cache = MemStore::new();
+        self.cache.clear();
         self.dirty = false;
         Ok(())
     }
@@ -199,7 +265,7 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES,
             l.copy_from_slice(len4);
             let len = u32::from_le_bytes(l) as usize;
             let span = Self::padded(FRAME_HEAD + len);
-            if len > BYTES || at as usize + span > self.bank as usize {
+            if len > self.cache.capacity() || at as usize + span > self.bank as usize {
                 break;
             }
             if !self.cache.fits(len) {
@@ -208,7 +274,7 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES,
             }
             let mut record_ok = false;
             let flash = &mut self.flash;
-            let appended = self.cache.append_with(len, |dst| {
+            let appended = self.cache.append_with(len, &mut |dst| {
                 read_at(flash, base + at + FRAME_HEAD as u32, dst)?;
                 let mut digest = CRC.digest();
                 digest.update(len4);
@@ -228,7 +294,7 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> FlashStore<F, BYTES,
         }
         // Everything after the log must be erased; an interrupted append may have left up to
         // one frame of other bytes.
-        let limit = self.end as usize + Self::padded(FRAME_HEAD + BYTES);
+        let limit = self.end as usize + Self::padded(FRAME_HEAD + self.cache.capacity());
         let mut at = self.end as usize;
         let mut buf = [0u8; CHUNK];
         while at < self.bank as usize {
@@ -305,9 +371,7 @@ fn write_frame<F: NorFlash>(
     Ok(())
 }
 
-impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> Store
-    for FlashStore<F, BYTES, RECORDS>
-{
+impl<F: NorFlash, M: Mirror> Store for FlashStore<F, M> {
     /// Writes the record's frame after the log; the record is durable when the write
     /// returns. After a failed write the log is first moved to the other bank.
     fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
@@ -315,7 +379,7 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> Store
             self.relocate()?;
         }
         let span = Self::padded(FRAME_HEAD + record.len());
-        if record.len() > BYTES || span > self.free() || !self.cache.fits(record.len()) {
+        if span > self.free() || !self.cache.fits(record.len()) {
             return Err(StoreError::Full);
         }
         let at = self.base(self.active) + self.end;
@@ -341,17 +405,15 @@ impl<F: NorFlash, const BYTES: usize, const RECORDS: usize> Store
     /// leaves the old bank the log (its header is valid and the new one is not); after, the
     /// new one.
     fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
-        let (mut need, mut bytes, mut count) = (Self::padded(HEADER), 0usize, 0usize);
+        let mut need = Self::padded(HEADER);
         let kept = (0..self.len())
             .filter(|&i| keep(i))
             .filter_map(|i| self.cache.get(i));
         for r in kept.chain(extra.iter().copied()) {
             need += Self::padded(FRAME_HEAD + r.len());
-            bytes += r.len();
-            count += 1;
         }
         // The RAM copy must take the result too: checked before anything is erased.
-        if need > self.bank as usize || bytes > BYTES || count > RECORDS {
+        if need > self.bank as usize || !self.cache.fits_compacted(keep, extra) {
             return Err(StoreError::Full);
         }
         let target = 1 - self.active;

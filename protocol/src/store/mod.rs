@@ -76,13 +76,30 @@ impl<const BYTES: usize, const RECORDS: usize> MemStore<BYTES, RECORDS> {
     pub fn fits(&self, len: usize) -> bool {
         self.count < RECORDS && self.used().checked_add(len).is_some_and(|e| e <= BYTES)
     }
+    /// Whether the records `keep` selects, then `extra`, fit.
+    pub fn fits_compacted(&self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> bool {
+        let (mut bytes, mut count) = (0usize, 0usize);
+        for i in (0..self.count).filter(|&i| keep(i)) {
+            bytes += self.get(i).map_or(0, <[u8]>::len);
+            count += 1;
+        }
+        for r in extra {
+            bytes = bytes.saturating_add(r.len());
+            count += 1;
+        }
+        bytes <= BYTES && count <= RECORDS
+    }
+    /// Drops every record.
+    pub fn truncate(&mut self) {
+        self.count = 0;
+    }
     /// Appends a record of `len` bytes that `fill` writes in place; nothing is appended if
     /// it fails.
     #[cfg_attr(not(feature = "flash"), allow(dead_code))]
     pub(crate) fn append_with(
         &mut self,
         len: usize,
-        fill: impl FnOnce(&mut [u8]) -> Result<(), StoreError>,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let start = self.used();
         let end = start.checked_add(len).ok_or(StoreError::Full)?;
@@ -128,16 +145,7 @@ impl<const BYTES: usize, const RECORDS: usize> Store for MemStore<BYTES, RECORDS
     /// Moves the kept records down in place. Memory has no crash to survive: the result is
     /// checked to fit before anything moves.
     fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
-        let (mut bytes, mut count) = (0usize, 0usize);
-        for i in (0..self.count).filter(|&i| keep(i)) {
-            bytes += self.get(i).map_or(0, <[u8]>::len);
-            count += 1;
-        }
-        for r in extra {
-            bytes = bytes.checked_add(r.len()).ok_or(StoreError::Full)?;
-            count += 1;
-        }
-        if bytes > BYTES || count > RECORDS {
+        if !self.fits_compacted(keep, extra) {
             return Err(StoreError::Full);
         }
         let (mut at, mut n, mut start) = (0usize, 0usize, 0usize);
@@ -171,7 +179,7 @@ mod file;
 #[cfg(feature = "flash")]
 mod flash;
 #[cfg(feature = "flash")]
-pub use flash::FlashStore;
+pub use flash::{FLASH_MAGIC, FlashStore, Mirror};
 
 #[cfg(feature = "std")]
 pub use file::{MAGIC as JOURNAL_MAGIC, MAX_RECORD as JOURNAL_MAX_RECORD};
