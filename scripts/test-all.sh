@@ -59,8 +59,11 @@ cargo build -p offpay-ble --no-default-features --features trouble --target thum
 step "firmware: conformance vectors and whole payments on a Cortex-M4 (qemu mps2-an386)"
 bash scripts/firmware.sh
 
+step "power cuts: a compaction on a fault-injecting file system, a wallet on simulated NOR flash (cut points printed)"
+cargo test -p offpay-conformance --test compaction_crash --test flash_power_cut -- --nocapture
+
 step "tests (unit, property, conformance vectors, end-to-end, doc)"
-cargo test --workspace
+cargo test --workspace -- --skip a_power_cut_at_every
 
 step "SDK bindings: Python, Kotlin and Swift generated; pytest and a Kotlin story against live offpay-issuers"
 bash scripts/bindings.sh
