@@ -147,7 +147,7 @@ pub fn wallet_payments(data: &Path, now: Option<u32>) -> Result<Output> {
     }
     text.push_str("payments\n");
     let mut payments = Vec::new();
-    for p in wallet.fetch_offline_payments() {
+    for p in wallet.fetch_payment_history().doing("reading the payments")? {
         text.push_str(&format!(
             "  {}  #{} {} to {}, {}, {}, {}\n",
             short(&p.payment_id),
@@ -252,7 +252,7 @@ pub fn merchant_payments(data: &Path) -> Result<Output> {
     let shop = open_merchant(data, None, None)?;
     let mut text = format!("payments accepted by {}\n", shop.merchant_id());
     let mut payments = Vec::new();
-    for p in shop.fetch_offline_payments() {
+    for p in shop.fetch_payment_history().doing("reading the payments")? {
         text.push_str(&format!(
             "  {}  {} on voucher {} #{}, accepted {}, {}\n",
             short(&p.payment_id),

@@ -206,6 +206,7 @@ pub struct Acceptor<S: Store, K: Signer, const R: usize = 8, const M: usize = 25
     merchant_id: MerchantId,
     open: heapless::Deque<OpenRequest, R>,
     memory: VoucherMemory<M>,
+    auto_compact: bool,
 }
 
 fn accepted_parts(body: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -270,6 +271,7 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
             merchant_id,
             open: heapless::Deque::new(),
             memory: VoucherMemory::default(),
+            auto_compact: true,
         };
         replay(&a.store, &mut a.open, &mut a.memory)?;
         Ok(a)
@@ -283,6 +285,13 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
     /// This merchant's certificate.
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
+    }
+
+    /// Whether applying a sync report compacts the journal (on by default). An app that keeps
+    /// the history a compaction drops turns it off and calls
+    /// [`compact_if_worth_archiving`](Self::compact_if_worth_archiving) itself.
+    pub fn set_auto_compact(&mut self, on: bool) {
+        self.auto_compact = on;
     }
 
     /// The store, for inspection.
@@ -423,7 +432,7 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         let acked = journal::apply_report(&mut self.store, report, trust, now, sync_items)?;
         // What the issuer acknowledged may now be dead (SPEC §8.5).
         #[cfg(feature = "alloc")]
-        if acked > 0 {
+        if acked > 0 && self.auto_compact {
             self.compact_if_worth()?;
         }
         Ok(acked)

@@ -65,6 +65,7 @@ pub struct Wallet<S: Store, K: Signer, const V: usize = 8> {
     slots: heapless::Vec<Slot, V>,
     /// Every voucher ending at or before this, and not installed, is retired (SPEC §8.1.1).
     floor: Option<Timestamp>,
+    auto_compact: bool,
 }
 
 /// A retirement record's voucher id and `not_after`.
@@ -152,12 +153,20 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             signer,
             slots,
             floor,
+            auto_compact: true,
         })
     }
 
     /// The holder key vouchers must be bound to.
     pub fn holder_key(&self) -> PublicKey {
         self.signer.public_key()
+    }
+
+    /// Whether installing a voucher compacts the journal after retiring (on by default). An
+    /// app that keeps the history a compaction drops turns it off and calls
+    /// [`compact_if_worth_archiving`](Self::compact_if_worth_archiving) itself.
+    pub fn set_auto_compact(&mut self, on: bool) {
+        self.auto_compact = on;
     }
 
     /// The store, for inspection.
@@ -220,7 +229,7 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         if self.slots.is_full() {
             // A slot whose voucher is done and settled is reused (SPEC §8.1.1), and the
             // journal is compacted when what retiring made dead is worth it (SPEC §8.5).
-            if self.retire(now)? > 0 {
+            if self.retire(now)? > 0 && self.auto_compact {
                 #[cfg(feature = "alloc")]
                 self.compact_if_worth(now)?;
             }

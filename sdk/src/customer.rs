@@ -172,7 +172,10 @@ impl CustomerWallet {
         let trust = dir.trust()?;
         let signer_failure = key.failure();
         let store = FileStore::open(dir.file("wallet.journal")).doing("opening the wallet")?;
-        let wallet = Wallet::open(store, key).doing("opening the wallet")?;
+        let mut wallet = Wallet::open(store, key).doing("opening the wallet")?;
+        // Compactions go through the history (`compact`), so that no payment is lost to a
+        // listing.
+        wallet.set_auto_compact(false);
         let issuer = config.client_for(&dir)?;
         Ok(CustomerWallet {
             state: Mutex::new(State { wallet, trust }),
@@ -280,9 +283,13 @@ impl CustomerWallet {
         let request = {
             let mut s = self.state();
             if s.wallet.balances().count() >= 8 {
-                s.wallet
+                let retired = s
+                    .wallet
                     .retire(now)
                     .doing("retiring spent and settled vouchers")?;
+                if retired > 0 {
+                    self.compact(&mut s.wallet, now)?;
+                }
             }
             if s.wallet.balances().count() >= 8 {
                 let r = offpay_protocol::Rejection::CapacityExceeded;
@@ -461,14 +468,32 @@ impl CustomerWallet {
     }
 
     /// Every payment this wallet holds, oldest first, with its receipt and whether the issuer
-    /// has settled it. The payments of a retired voucher, every one settled, are dropped when
-    /// the wallet compacts its journal (SPEC §8.5); keep your own history if you need one.
+    /// has settled it. When the wallet retires vouchers to make room, it compacts its journal
+    /// (SPEC §8.5) and moves their payments, every one settled, to its history:
+    /// [`fetch_payment_history`](Self::fetch_payment_history) lists those too.
     pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
         let s = self.state();
         s.wallet
             .payments()
             .map(|p| OfflinePayment::new(&p.payment, p.receipt, p.synced))
             .collect()
+    }
+
+    /// Every payment this wallet ever made, oldest first: those moved to its history by a
+    /// compaction (settled), then those it holds. Reads the history file, which grows with
+    /// every payment; [`fetch_offline_payments`](Self::fetch_offline_payments) does not.
+    pub fn fetch_payment_history(&self) -> Result<Vec<OfflinePayment>, Error> {
+        crate::history::with_live(&self.dir, self.fetch_offline_payments())
+    }
+
+    /// Compacts the journal when worth it, moving the payments it drops to the history first.
+    fn compact(&self, wallet: &mut Inner, now: Timestamp) -> Result<(), Error> {
+        let mut archive = None;
+        let mut add = crate::history::archiving(&self.dir, &mut archive);
+        wallet
+            .compact_if_worth_archiving(now, &mut |p| add(&p.payment, p.receipt))
+            .doing("compacting the wallet")?;
+        Ok(())
     }
 
     /// The vouchers held and what is left on each.

@@ -20,6 +20,7 @@ mod customer;
 mod device;
 mod error;
 mod files;
+mod history;
 mod merchant;
 mod money;
 pub mod qr;

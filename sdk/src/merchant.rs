@@ -133,8 +133,11 @@ impl MerchantTill {
             "reading the certificate",
         )?;
         let store = FileStore::open(dir.file("merchant.journal")).doing("opening the till")?;
-        let acceptor =
+        let mut acceptor =
             Acceptor::open(store, dir.key("merchant.key")?, &cert).doing("opening the till")?;
+        // Compactions go through the history (after a sync), so that no sale is lost to a
+        // listing.
+        acceptor.set_auto_compact(false);
         let issuer = config.client_for(&dir)?;
         Ok(MerchantTill {
             state: Mutex::new(State { acceptor, trust }),
@@ -258,14 +261,22 @@ impl MerchantTill {
     }
 
     /// Every payment this till holds, oldest first, with its receipt and whether the issuer
-    /// has settled it. Payments the issuer acknowledged and older than the till's memory of
-    /// the last 256 are dropped when it compacts its journal after a sync (SPEC §8.5).
+    /// has settled it. After a sync the till compacts its journal (SPEC §8.5) and moves the
+    /// payments the issuer settled, beyond its memory of the last 256, to its history:
+    /// [`fetch_payment_history`](Self::fetch_payment_history) lists those too.
     pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
         let s = self.state();
         s.acceptor
             .payments()
             .map(|p| OfflinePayment::new(&p.payment, Some(p.receipt), p.synced))
             .collect()
+    }
+
+    /// Every payment this till ever accepted, oldest first: those moved to its history by a
+    /// compaction (settled), then those it holds. Reads the history file, which grows with
+    /// every sale; [`fetch_offline_payments`](Self::fetch_offline_payments) does not.
+    pub fn fetch_payment_history(&self) -> Result<Vec<OfflinePayment>, Error> {
+        crate::history::with_live(&self.dir, self.fetch_offline_payments())
     }
 
     /// **Online.** Sends every payment and receipt the issuer has not acknowledged, applies
@@ -312,10 +323,20 @@ impl Syncable for MerchantTill {
     }
 
     fn apply(&self, report: &[u8], trust: &Trust, now: Timestamp) -> Result<usize, Error> {
-        self.state()
+        let mut s = self.state();
+        let acked = s
             .acceptor
             .apply_report(report, trust, now)
-            .doing("applying the issuer's report")
+            .doing("applying the issuer's report")?;
+        if acked > 0 {
+            // What the issuer settled may now be dead: compacted, through the history.
+            let mut archive = None;
+            let mut add = crate::history::archiving(&self.dir, &mut archive);
+            s.acceptor
+                .compact_if_worth_archiving(&mut |p| add(&p.payment, Some(p.receipt)))
+                .doing("compacting the till")?;
+        }
+        Ok(acked)
     }
 }
 

@@ -35,9 +35,26 @@ fn a_wallet_pre_authorizes_spends_and_retires_100_vouchers_in_a_row() {
         shop.sync_payments().unwrap();
         wallet.sync_payments().unwrap();
     }
-    let paid = wallet.fetch_offline_payments();
-    assert_eq!(paid.len(), 100, "every payment stays listed");
-    assert!(paid.iter().all(|p| p.receipt.is_some()));
+    // Retiring made the wallet compact its journal: it holds the payments of its installed
+    // vouchers, and the others moved to its history, settled, none lost or twice.
+    let held = wallet.fetch_offline_payments();
+    assert!(held.len() < 100, "compacted: {} held", held.len());
+    let all = wallet.fetch_payment_history().unwrap();
+    assert_eq!(all.len(), 100, "every payment stays listed");
+    assert!(all.iter().all(|p| p.receipt.is_some()));
+    let ids: std::collections::HashSet<_> = all.iter().map(|p| &p.payment_id).collect();
+    assert_eq!(ids.len(), 100);
+    assert!(
+        all.windows(2).all(|w| w[0].created_at <= w[1].created_at),
+        "oldest first"
+    );
+    assert!(all[..100 - held.len()].iter().all(|p| p.settled));
+    assert_eq!(&all[100 - held.len()..], &held[..]);
+    // The till kept all 100 (its memory holds 256), and lists the same.
+    assert_eq!(
+        shop.fetch_payment_history().unwrap(),
+        shop.fetch_offline_payments()
+    );
     // The instrument paid 100 × 1.00, each credited once.
     let card_now = world.admin.instrument(&card.instrument.id).unwrap();
     assert_eq!(card_now.available_minor, 0, "{card_now:?}");

@@ -112,7 +112,29 @@ fn a_till_drops_what_the_issuer_acknowledged_and_still_catches_a_cloned_wallet()
         .create_request(Amount(250), w.eur, None, t(2020), &mut w.rng)
         .unwrap();
     let records = shop.store().len();
+    let accepted: Vec<PaymentId> = shop.payments().map(|p| p.payment.id()).collect();
+    // A till that keeps the history itself: the compaction hands it what it drops.
+    shop.set_auto_compact(false);
     sync_shop(&mut w, &mut shop, t(2021));
+    assert_eq!(
+        shop.store().len(),
+        records + 40,
+        "acknowledged, not compacted yet"
+    );
+    let mut archived = Vec::new();
+    let done = shop
+        .compact_if_worth_archiving(&mut |p| {
+            assert!(p.synced);
+            archived.push(p.payment.id());
+            Ok(())
+        })
+        .unwrap();
+    assert!(done.is_some());
+    assert_eq!(
+        archived,
+        accepted[..16],
+        "the 16 oldest, once each, oldest first"
+    );
     // 20 accepted, 21 requests, 40 acknowledgements: the last 4 accepted with their 8
     // acknowledgements and the open request stay.
     assert_eq!(records, 20 + 21);

@@ -2,9 +2,13 @@
 //! accepted payments the issuer acknowledged once they are older than the voucher memory.
 
 use super::{Acceptor, accepted_parts, open_request, replay};
+#[cfg(feature = "alloc")]
+use crate::codec::decode_signed;
 use crate::crypto::{Signer, sha256};
 use crate::error::{Error, StoreError};
 use crate::journal::{self, kind};
+#[cfg(feature = "alloc")]
+use crate::msg::Payment;
 use crate::store::Store;
 use crate::types::RecordId;
 use crate::wallet::Compaction;
@@ -97,10 +101,36 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
     /// Applying a sync report that acknowledged something calls it.
     #[cfg(feature = "alloc")]
     pub fn compact_if_worth(&mut self) -> Result<Option<Compaction>, Error> {
+        self.compact_if_worth_archiving(&mut |_| Ok(()))
+    }
+
+    /// [`compact_if_worth`](Self::compact_if_worth), first handing `archive` every accepted
+    /// payment the compaction drops (each acknowledged by the issuer), oldest first. If
+    /// `archive` fails, nothing is compacted. A crash between the two leaves the payments
+    /// archived and still held: an archive skips a payment it has (by id).
+    #[cfg(feature = "alloc")]
+    pub fn compact_if_worth_archiving(
+        &mut self,
+        archive: &mut dyn FnMut(&super::AcceptedPayment<'_>) -> Result<(), Error>,
+    ) -> Result<Option<Compaction>, Error> {
         let mut marks = alloc::vec![false; self.store.len()];
         let plan = self.plan_compaction(&mut marks)?;
         if !plan.worth_it() {
             return Ok(None);
+        }
+        for (i, r) in crate::store::records(&self.store).enumerate() {
+            if marks.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            if let Some((kind::ACCEPTED, body)) = journal::split(r) {
+                let (p, receipt) = accepted_parts(body).ok_or(StoreError::Corrupt)?;
+                let payment = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
+                archive(&super::AcceptedPayment {
+                    payment,
+                    receipt,
+                    synced: true,
+                })?;
+            }
         }
         self.rewrite(&marks)?;
         Ok(Some(plan))

@@ -175,13 +175,33 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     }
 
     /// Compacts when [`Compaction::worth_it`] says so; returns what was done, if anything.
-    /// Installing a voucher calls it after retiring one.
+    /// Installing a voucher calls it after retiring one, unless
+    /// [`set_auto_compact`](Self::set_auto_compact) turned that off.
     #[cfg(feature = "alloc")]
     pub fn compact_if_worth(&mut self, now: Timestamp) -> Result<Option<Compaction>, Error> {
+        self.compact_if_worth_archiving(now, &mut |_| Ok(()))
+    }
+
+    /// [`compact_if_worth`](Self::compact_if_worth), first handing `archive` every payment the
+    /// compaction drops (those of retired vouchers, each acknowledged by the issuer), oldest
+    /// first. If `archive` fails, nothing is compacted. A crash between the two leaves the
+    /// payments archived and still held: an archive skips a payment it has (by id).
+    #[cfg(feature = "alloc")]
+    pub fn compact_if_worth_archiving(
+        &mut self,
+        now: Timestamp,
+        archive: &mut dyn FnMut(&super::StoredPayment<'_>) -> Result<(), Error>,
+    ) -> Result<Option<Compaction>, Error> {
         let mut marks = alloc::vec![false; self.store.len()];
         let (plan, floor) = self.plan_compaction(now, &mut marks)?;
         if !plan.worth_it() {
             return Ok(None);
+        }
+        for p in self.payments() {
+            // A payment is kept exactly when its voucher is installed.
+            if !self.slots.iter().any(|s| s.id == p.payment.voucher.id) {
+                archive(&p)?;
+            }
         }
         self.rewrite(&marks, floor)?;
         Ok(Some(plan))

@@ -98,13 +98,24 @@ impl CustomerWallet {
         Ok(self.0.receive_receipt(&receipt)?)
     }
 
-    /// Every payment made, with receipt and settlement state.
+    /// Every payment the wallet holds, with receipt and settlement state.
     pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
         self.0
             .fetch_offline_payments()
             .into_iter()
             .map(Into::into)
             .collect()
+    }
+
+    /// Every payment ever made: the history a compaction moved settled ones to, then those
+    /// held.
+    pub fn fetch_payment_history(&self) -> Result<Vec<OfflinePayment>> {
+        Ok(self
+            .0
+            .fetch_payment_history()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The vouchers and what is left.

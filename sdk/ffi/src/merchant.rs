@@ -83,13 +83,24 @@ impl MerchantTill {
         })
     }
 
-    /// Every payment accepted, with settlement state.
+    /// Every payment the till holds, with settlement state.
     pub fn fetch_offline_payments(&self) -> Vec<OfflinePayment> {
         self.0
             .fetch_offline_payments()
             .into_iter()
             .map(Into::into)
             .collect()
+    }
+
+    /// Every payment ever accepted: the history a compaction moved settled ones to, then
+    /// those held.
+    pub fn fetch_payment_history(&self) -> Result<Vec<OfflinePayment>> {
+        Ok(self
+            .0
+            .fetch_payment_history()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// **Online.** Syncs with the issuer.

@@ -102,6 +102,9 @@ def test_story_credited_once_and_a_clone_is_proven(issuer, tmp_path):
     assert wallet.sync_payments().records_sent == 0
     assert wallet.fetch_offline_payments()[0].settled
     assert cafe.fetch_offline_payments()[0].settled
+    # Nothing compacted yet: the whole history is what the devices hold.
+    assert wallet.fetch_payment_history() == wallet.fetch_offline_payments()
+    assert cafe.fetch_payment_history() == cafe.fetch_offline_payments()
     credits = admin.credits()
     assert [(c["amount_minor"], c["payments"]) for c in credits] == [(420, 1)]
 
