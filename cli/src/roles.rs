@@ -147,7 +147,10 @@ pub fn wallet_payments(data: &Path, now: Option<u32>) -> Result<Output> {
     }
     text.push_str("payments\n");
     let mut payments = Vec::new();
-    for p in wallet.fetch_payment_history().doing("reading the payments")? {
+    for p in wallet
+        .fetch_payment_history()
+        .doing("reading the payments")?
+    {
         text.push_str(&format!(
             "  {}  #{} {} to {}, {}, {}, {}\n",
             short(&p.payment_id),

@@ -287,7 +287,8 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         &self.certificate
     }
 
-    /// Whether applying a sync report compacts the journal (on by default). An app that keeps
+    /// Whether applying a sync report compacts the journal (on by default, with the `alloc`
+    /// feature; without it the device calls [`compact`](Self::compact)). An app that keeps
     /// the history a compaction drops turns it off and calls
     /// [`compact_if_worth_archiving`](Self::compact_if_worth_archiving) itself.
     pub fn set_auto_compact(&mut self, on: bool) {

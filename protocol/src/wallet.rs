@@ -162,7 +162,8 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         self.signer.public_key()
     }
 
-    /// Whether installing a voucher compacts the journal after retiring (on by default). An
+    /// Whether installing a voucher compacts the journal after retiring (on by default,
+    /// with the `alloc` feature; without it the device calls [`compact`](Self::compact)). An
     /// app that keeps the history a compaction drops turns it off and calls
     /// [`compact_if_worth_archiving`](Self::compact_if_worth_archiving) itself.
     pub fn set_auto_compact(&mut self, on: bool) {
@@ -538,26 +539,29 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
 
     /// Every stored offline payment, oldest first, with its receipt and sync state.
     pub fn payments(&self) -> impl Iterator<Item = StoredPayment<'_>> + '_ {
-        records(&self.store).filter_map(move |r| {
-            let (kind::PAYMENT, body) = journal::split(r)? else {
-                return None;
-            };
-            let (_, p) = payment_parts(body)?;
-            let payment = decode_signed::<Payment<'_>>(p).ok()?;
-            let id = payment.id();
-            let receipt = records(&self.store).find_map(|r| match journal::split(r) {
-                Some((kind::RECEIPT, b)) => decode_signed::<Receipt>(b)
-                    .ok()
-                    .filter(|x| x.payment_id == id)
-                    .map(|_| b),
-                _ => None,
-            });
-            let synced = journal::is_acked(&self.store, &crate::types::RecordId(id.0));
-            Some(StoredPayment {
-                payment,
-                receipt,
-                synced,
-            })
+        records(&self.store).filter_map(move |r| self.stored_payment(r))
+    }
+
+    /// The payment a record holds, if it is a payment record, with its receipt and state.
+    fn stored_payment<'a>(&'a self, record: &'a [u8]) -> Option<StoredPayment<'a>> {
+        let (kind::PAYMENT, body) = journal::split(record)? else {
+            return None;
+        };
+        let (_, p) = payment_parts(body)?;
+        let payment = decode_signed::<Payment<'_>>(p).ok()?;
+        let id = payment.id();
+        let receipt = records(&self.store).find_map(|r| match journal::split(r) {
+            Some((kind::RECEIPT, b)) => decode_signed::<Receipt>(b)
+                .ok()
+                .filter(|x| x.payment_id == id)
+                .map(|_| b),
+            _ => None,
+        });
+        let synced = journal::is_acked(&self.store, &crate::types::RecordId(id.0));
+        Some(StoredPayment {
+            payment,
+            receipt,
+            synced,
         })
     }
 

@@ -283,14 +283,13 @@ impl CustomerWallet {
         let request = {
             let mut s = self.state();
             if s.wallet.balances().count() >= 8 {
-                let retired = s
-                    .wallet
+                s.wallet
                     .retire(now)
                     .doing("retiring spent and settled vouchers")?;
-                if retired > 0 {
-                    self.compact(&mut s.wallet, now)?;
-                }
             }
+            // What retiring made dead, now or earlier (a retired voucher's records stay while
+            // a request it paid may be shown again), goes to the history when worth it.
+            self.compact(&mut s.wallet, now)?;
             if s.wallet.balances().count() >= 8 {
                 let r = offpay_protocol::Rejection::CapacityExceeded;
                 return Err(Error::Refused {
@@ -483,7 +482,14 @@ impl CustomerWallet {
     /// compaction (settled), then those it holds. Reads the history file, which grows with
     /// every payment; [`fetch_offline_payments`](Self::fetch_offline_payments) does not.
     pub fn fetch_payment_history(&self) -> Result<Vec<OfflinePayment>, Error> {
-        crate::history::with_live(&self.dir, self.fetch_offline_payments())
+        // Under the lock: a compaction appends to the history while holding it.
+        let s = self.state();
+        let live = s
+            .wallet
+            .payments()
+            .map(|p| OfflinePayment::new(&p.payment, p.receipt, p.synced))
+            .collect();
+        crate::history::with_live(&self.dir, live)
     }
 
     /// Compacts the journal when worth it, moving the payments it drops to the history first.

@@ -276,7 +276,14 @@ impl MerchantTill {
     /// compaction (settled), then those it holds. Reads the history file, which grows with
     /// every sale; [`fetch_offline_payments`](Self::fetch_offline_payments) does not.
     pub fn fetch_payment_history(&self) -> Result<Vec<OfflinePayment>, Error> {
-        crate::history::with_live(&self.dir, self.fetch_offline_payments())
+        // Under the lock: a compaction appends to the history while holding it.
+        let s = self.state();
+        let live = s
+            .acceptor
+            .payments()
+            .map(|p| OfflinePayment::new(&p.payment, Some(p.receipt), p.synced))
+            .collect();
+        crate::history::with_live(&self.dir, live)
     }
 
     /// **Online.** Sends every payment and receipt the issuer has not acknowledged, applies

@@ -35,8 +35,33 @@ fn a_wallet_pre_authorizes_spends_and_retires_100_vouchers_in_a_row() {
         shop.sync_payments().unwrap();
         wallet.sync_payments().unwrap();
     }
-    // Retiring made the wallet compact its journal: it holds the payments of its installed
-    // vouchers, and the others moved to its history, settled, none lost or twice.
+    // Every payment so far is recent: a till may still show its request again, so retiring
+    // vouchers kept their payments (SPEC §8.1.1). An hour later they are past any retry, and
+    // the next pre-authorization compacts the journal, moving them to the history.
+    assert_eq!(wallet.fetch_offline_payments().len(), 100);
+    drop(wallet);
+    world
+        .admin
+        .fund(&card.instrument.id, 100, "fund-101")
+        .unwrap();
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+        + 3600;
+    let wallet = CustomerWallet::open(
+        &world.root.join("wallet"),
+        Config {
+            fixed_time: Some(later),
+            ..Config::issuer(&world.service.url())
+        },
+    )
+    .unwrap();
+    wallet
+        .pre_authorize_instrument(&card.instrument.id, &card.credential, eur("1.00"))
+        .unwrap();
+    // It holds the payments of its installed vouchers; the others moved to its history,
+    // settled, none lost or twice.
     let held = wallet.fetch_offline_payments();
     assert!(held.len() < 100, "compacted: {} held", held.len());
     let all = wallet.fetch_payment_history().unwrap();
@@ -55,7 +80,7 @@ fn a_wallet_pre_authorizes_spends_and_retires_100_vouchers_in_a_row() {
         shop.fetch_payment_history().unwrap(),
         shop.fetch_offline_payments()
     );
-    // The instrument paid 100 × 1.00, each credited once.
+    // The instrument paid 100 × 1.00, each credited once; the last 1.00 is reserved.
     let card_now = world.admin.instrument(&card.instrument.id).unwrap();
     assert_eq!(card_now.available_minor, 0, "{card_now:?}");
     assert_eq!(card_now.spent_minor, 100 * 100, "{card_now:?}");

@@ -62,7 +62,7 @@ fn main() {
         next *= 10;
         let fresh_path = dir.path().join(format!("fresh-{}.journal", life.paid));
         let mut fresh = FileStore::open(&fresh_path).unwrap();
-        for r in wallet_life::fresh_records(&life.wallet) {
+        for r in wallet_life::fresh_records(&life.wallet, life.now) {
             fresh.append(&r).unwrap();
         }
         let (n, size) = (life.wallet.store().len(), life.wallet.store().size());

@@ -33,9 +33,14 @@ fn ended_tombstones_fold_into_a_floor_that_refuses_them_under_a_clock_set_back()
     assert_eq!(e.name(), "full");
     assert_eq!(wallet.store().size(), size);
 
-    // Before the vouchers end, their tombstones stay.
+    // Within a request's freshness of their last payment (600 s, and the skew on both
+    // clocks), retired vouchers stay whole: paying that request again gives the same bytes.
     let mut marks = vec![false; wallet.store().len()];
     let plan = wallet.compact(t(2004), &mut marks).unwrap();
+    assert_eq!(plan.dropped, 0, "nothing dead yet");
+    // Past it, and before the vouchers end, their tombstones stay.
+    let mut marks = vec![false; wallet.store().len()];
+    let plan = wallet.compact(t(2001 + 1200 + 1), &mut marks).unwrap();
     assert_eq!(plan.kept, 1 + 2, "the unspent voucher and two tombstones");
     assert_eq!(wallet.payments().count(), 0, "settled history is dropped");
     assert_eq!(wallet.balances().count(), 1);
@@ -184,7 +189,7 @@ fn a_long_lived_wallet_journal_stays_within_twice_a_fresh_one() {
     for _ in 0..1_500 {
         life.pay_once();
         if life.paid % 10 == 0 {
-            let fresh = file_size(&wallet_life::fresh_records(&life.wallet));
+            let fresh = file_size(&wallet_life::fresh_records(&life.wallet, life.now));
             let size = life.wallet.store().size();
             worst = worst.max(size as f64 / fresh as f64);
             assert!(
@@ -205,4 +210,46 @@ fn a_long_lived_wallet_journal_stays_within_twice_a_fresh_one() {
     let till = life.shop.store().len();
     assert!(till <= 2 * 3 * 256, "the till: {till} records");
     eprintln!("worst journal / fresh journal over 1,500 payments: {worst:.2}");
+}
+
+#[test]
+fn a_request_paid_again_after_its_voucher_retired_and_compacted_gets_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = world();
+    let mut shop = wallet_life::shop(&w, FileStore::open(dir.path().join("shop")).unwrap());
+    let mut wallet = wallet_life::wallet(FileStore::open(dir.path().join("wallet")).unwrap());
+    let v = voucher(&mut w, &wallet, 0, t(1000));
+    wallet.install_voucher(&v, &w.trust, t(1000)).unwrap();
+    let v2 = voucher(&mut w, &wallet, 1, t(1000));
+    wallet.install_voucher(&v2, &w.trust, t(1000)).unwrap();
+    // Two payments spend the first voucher out; the second one's request is kept.
+    pay(&mut w, &mut wallet, &mut shop, 600, t(2000));
+    let request = shop
+        .create_request(Amount(400), w.eur, None, t(2001), &mut w.rng)
+        .unwrap();
+    let paid = wallet.pay(&request, &w.trust, None, t(2001)).unwrap();
+    let ctx = Context {
+        trust: &w.trust,
+        revocations: None,
+        now: t(2001),
+    };
+    let receipt = shop.accept(&paid, &ctx).unwrap();
+    wallet.receive_receipt(&receipt).unwrap();
+    sync(&mut w, &mut wallet, t(2002));
+    assert_eq!(wallet.retire(t(2003)).unwrap(), 1);
+    let mut marks = vec![false; wallet.store().len()];
+    wallet.compact(t(2004), &mut marks).unwrap();
+    // The answer was lost; the request is shown again, and the wallet answers the same.
+    let again = wallet.pay(&request, &w.trust, None, t(2100)).unwrap();
+    assert_eq!(again[..], paid[..], "the stored payment, not a second one");
+    // Once no request of its could be fresh, the voucher's records go.
+    let late = t(2001 + REQUEST_FRESH_SECS + 2 * CLOCK_SKEW_SECS + 1);
+    let mut marks = vec![false; wallet.store().len()];
+    let plan = wallet.compact(late, &mut marks).unwrap();
+    assert!(plan.dropped > 0);
+    assert!(
+        wallet
+            .payments()
+            .all(|p| p.payment.voucher.id != decode_signed::<msg::Voucher>(&v).unwrap().id)
+    );
 }

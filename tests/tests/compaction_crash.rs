@@ -35,6 +35,10 @@ struct Disk {
     /// bytes reached the file.
     cut: Option<(usize, usize)>,
     off: bool,
+    /// A rename that happens but reports failure.
+    rename_lies: bool,
+    /// How many directory syncs fail from now.
+    sync_dir_fails: usize,
 }
 
 impl Disk {
@@ -60,6 +64,13 @@ impl Disk {
             }
         }
         d
+    }
+}
+
+impl SimFs {
+    /// An independent copy of this disk, as it is.
+    fn after_crash_copy(&self) -> SimFs {
+        SimFs(Rc::new(RefCell::new(self.0.borrow().clone())))
     }
 }
 
@@ -157,7 +168,10 @@ impl Fs for SimFs {
         let mut d = self.0.borrow_mut();
         d.names.remove(from);
         d.names.insert(to.to_path_buf(), i);
-        Ok(())
+        match d.rename_lies {
+            true => Err(io::Error::other("reported lost")),
+            false => Ok(()),
+        }
     }
     fn remove(&mut self, path: &Path) -> io::Result<()> {
         self.op("remove", 0).map_err(|_| cut())?;
@@ -167,6 +181,10 @@ impl Fs for SimFs {
     fn sync_dir(&mut self, _dir: &Path) -> io::Result<()> {
         self.op("sync_dir", 0).map_err(|_| cut())?;
         let mut d = self.0.borrow_mut();
+        if d.sync_dir_fails > 0 {
+            d.sync_dir_fails -= 1;
+            return Err(io::Error::other("directory sync failed"));
+        }
         d.durable_names = d.names.clone();
         Ok(())
     }
@@ -271,6 +289,17 @@ fn a_power_cut_at_every_step_and_byte_of_a_compaction_loses_nothing_live() {
             let store = FileStore::open_in(disk.clone(), PATH)
                 .unwrap_or_else(|e| panic!("cut {k}/{b} ({names_synced}, {data_synced}): {e:?}"));
             let got = all(&store);
+            // The journal takes appends again, and keeps them.
+            let mut probe = FileStore::open_in(disk.after_crash_copy(), PATH).unwrap();
+            probe.append(&[0x04; 33]).unwrap();
+            let mut then = got.clone();
+            then.push(vec![0x04; 33]);
+            let reopened = FileStore::open_in(probe.fs().clone(), PATH).unwrap();
+            assert_eq!(
+                all(&reopened),
+                then,
+                "cut {k}/{b}: an append after the crash"
+            );
             if got == old {
                 saw_old += 1;
             } else if got == new {
@@ -299,4 +328,57 @@ fn a_power_cut_at_every_step_and_byte_of_a_compaction_loses_nothing_live() {
         cuts.len()
     );
     assert!(saw_old > 0 && saw_new > 0);
+}
+
+/// A wallet journal on the simulated disk, after a life that retired six vouchers: the store
+/// and what a compaction at `now` keeps.
+fn retired_wallet() -> (SimFs, wallet_life::Life<FileStore<SimFs>>, Timestamp) {
+    let mut w = world();
+    let mut shop = wallet_life::shop(&w, MemStore::<65536, 512>::new());
+    let disk = SimFs::default();
+    let mut wallet = wallet_life::wallet(FileStore::open_in(disk.clone(), PATH).unwrap());
+    for n in 0..6u32 {
+        let v = voucher(&mut w, &wallet, n, t(1000));
+        wallet.install_voucher(&v, &w.trust, t(1000)).unwrap();
+        pay(&mut w, &mut wallet, &mut shop, 1000, t(1100 + n));
+    }
+    sync(&mut w, &mut wallet, t(1200));
+    assert_eq!(wallet.retire(t(1300)).unwrap(), 6);
+    // Compacted once no request of theirs can be shown again (SPEC §8.1.1).
+    (disk, wallet, t(3000))
+}
+
+#[test]
+fn a_rename_reported_lost_that_happened_leaves_the_new_journal_in_use() {
+    let (disk, mut wallet, now) = retired_wallet();
+    disk.0.borrow_mut().rename_lies = true;
+    let mut marks = vec![false; wallet.store().len()];
+    assert!(wallet.compact(now, &mut marks).is_err());
+    disk.0.borrow_mut().rename_lies = false;
+    // The path names the new journal, and the store appends to it where it ends.
+    let held = all(wallet.store());
+    assert_eq!(held.len(), 6, "the six tombstones");
+    let mut store = wallet.into_store();
+    store.append(&[0x04; 33]).unwrap();
+    let reopened = FileStore::open_in(disk.after_crash_copy(), PATH).unwrap();
+    assert_eq!(all(&reopened).len(), 7);
+    assert_eq!(all(&reopened)[..6], held[..]);
+}
+
+#[test]
+fn a_directory_sync_that_failed_is_done_again_before_the_next_append() {
+    let (disk, mut wallet, now) = retired_wallet();
+    disk.0.borrow_mut().sync_dir_fails = 1;
+    let mut marks = vec![false; wallet.store().len()];
+    let e = wallet.compact(now, &mut marks).unwrap_err();
+    assert_eq!(e.name(), "io");
+    let before = disk.0.borrow().ops.len();
+    let mut store = wallet.into_store();
+    store.append(&[0x04; 33]).unwrap();
+    let ops: Vec<_> = disk.0.borrow().ops[before..].iter().map(|o| o.0).collect();
+    assert_eq!(ops, ["sync_dir", "write", "sync"]);
+    // The rename is durable now: a crash that keeps only what was synced keeps it all.
+    let synced = disk.0.borrow().after_crash(true, true);
+    let reopened = FileStore::open_in(SimFs(Rc::new(RefCell::new(synced))), PATH).unwrap();
+    assert_eq!(all(&reopened).len(), 7);
 }

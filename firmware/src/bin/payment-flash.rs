@@ -54,7 +54,10 @@ fn main() -> ! {
         )
     };
     let (trust, now) = product::trust(tables);
-    // A region that was never written (here zeros) holds no record: it is formatted.
+    // The regions start as a new part's flash does: erased. Opened, an erased region becomes
+    // an empty store.
+    wallet_flash.fill(0xff);
+    shop_flash.fill(0xff);
     let wallet_store: Flash = ok(FlashStore::open(RamNor::new(wallet_flash), wallet_cache));
     let shop_store: Flash = ok(FlashStore::open(RamNor::new(shop_flash), shop_cache));
     let (stores, accept_ticks) = first(wallet_store, shop_store, &trust, now, &ticks);

@@ -22,6 +22,9 @@ pub struct FileStore<F: Fs = OsFs> {
     path: PathBuf,
     data: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    /// A compaction renamed its file but could not sync the directory: synced before the
+    /// next append, so that no append lands in a file whose name a crash could undo.
+    dir_unsynced: bool,
 }
 
 fn crc(len: &[u8; 4], record: &[u8]) -> u32 {
@@ -252,12 +255,10 @@ impl Fs for OsFs {
         std::fs::remove_file(path)
     }
     fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        // Directories can be opened and fsynced on Unix; elsewhere this is best effort.
+        // Directories can be opened and fsynced on Unix, where a failed sync is an error;
+        // elsewhere a directory cannot be opened, and this is best effort.
         match File::open(dir) {
-            Ok(d) => {
-                let _ = d.sync_all();
-                Ok(())
-            }
+            Ok(d) => d.sync_all(),
             Err(_) => Ok(()),
         }
     }
@@ -315,6 +316,7 @@ impl<F: Fs> FileStore<F> {
             path,
             data,
             spans,
+            dir_unsynced: false,
         })
     }
 
@@ -353,6 +355,10 @@ impl<F: Fs> Store for FileStore<F> {
         if record.len() > MAX_RECORD {
             return Err(StoreError::RecordTooLarge);
         }
+        if self.dir_unsynced {
+            self.fs.sync_dir(parent(&self.path)).map_err(io)?;
+            self.dir_unsynced = false;
+        }
         let mut frame = Vec::with_capacity(FRAME_HEAD + record.len());
         push_frame(&mut frame, record);
         let end = self.data.len() as u64;
@@ -381,7 +387,9 @@ impl<F: Fs> Store for FileStore<F> {
     /// Writes the new journal to `<path>.compacting`, syncs it, renames it over the journal
     /// and syncs the directory (SPEC §8.5). A crash before the rename leaves the old journal
     /// (the unfinished file is removed at the next open), after it the new one. An error
-    /// after the rename leaves the new journal, which this store then holds.
+    /// after the rename (or from a rename that happened anyway) leaves the new journal, which
+    /// this store then holds; a directory sync that failed is done again before the next
+    /// append.
     fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
         let mut data = MAGIC.to_vec();
         let mut spans = Vec::new();
@@ -397,18 +405,28 @@ impl<F: Fs> Store for FileStore<F> {
         }
         let next = compacting(&self.path);
         let dir = parent(&self.path).to_path_buf();
-        let written = self
+        let prepared = self
             .fs
             .create(&next)
             .and_then(|_| self.fs.write_at(&next, 0, &data))
-            .and_then(|_| self.fs.sync(&next))
-            .and_then(|_| self.fs.rename(&next, &self.path));
-        if written.is_err() {
+            .and_then(|_| self.fs.sync(&next));
+        if prepared.is_err() {
+            let _ = self.fs.remove(&next);
+            return Err(StoreError::Io);
+        }
+        let written = self.fs.rename(&next, &self.path);
+        // A rename reported as failed may still have happened: the new file's old name says
+        // which journal the path now names.
+        if written.is_err() && self.fs.exists(&next) {
             let _ = self.fs.remove(&next);
             return Err(StoreError::Io);
         }
         self.data = data;
         self.spans = spans;
-        self.fs.sync_dir(&dir).map_err(io)
+        if self.fs.sync_dir(&dir).is_err() {
+            self.dir_unsynced = true;
+            return Err(StoreError::Io);
+        }
+        written.map_err(io)
     }
 }

@@ -25,7 +25,7 @@ pub const FLASH_MAGIC: &[u8; 8] = b"OFFPAYF1";
 /// Reads and writes go through a buffer of this many bytes on the stack; the flash's read and
 /// write sizes must divide it.
 const CHUNK: usize = 64;
-const HEADER: usize = 16;
+const HEADER: usize = 20;
 const FRAME_HEAD: usize = 8;
 
 const CRC: crc::Crc<u32, crc::Table<1>> =
@@ -105,7 +105,9 @@ pub struct FlashStore<F: NorFlash, M: Mirror = MemStore> {
     generation: u32,
     /// Where the next frame goes, from the start of the active bank.
     end: u32,
-    /// A write failed part way: the active bank has bytes after `end` that are not erased.
+    /// The log must move to the other bank before the next append: a write failed part way
+    /// (the active bank has bytes after `end` that are not erased), or a compaction failed
+    /// after erasing the other bank (its header may have reached the flash).
     dirty: bool,
 }
 
@@ -128,28 +130,20 @@ impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
         len.div_ceil(Self::ALIGN) * Self::ALIGN
     }
 
-    /// Opens the store on `flash`. A region with no valid bank header holds no record (the
-    /// header is written before the first append, and a compaction never touches the live
-    /// bank) and is formatted. A log whose end is not erased holds an interrupted append
-    /// (its frame cut short): at most one frame's length of such bytes is dropped by moving
-    /// the records before them to the other bank; more is refused as
-    /// [`StoreError::Corrupt`], the flash left as it is.
-    /// `cache` takes the records in RAM; what it held is dropped.
-    pub fn open(flash: F, mut cache: M) -> Result<Self, StoreError> {
-        cache.clear();
-        let bank = (flash.capacity() / 2 / F::ERASE_SIZE * F::ERASE_SIZE) as u32;
-        if (bank as usize) < Self::padded(HEADER) + Self::padded(FRAME_HEAD) {
-            return Err(StoreError::Full);
-        }
-        let mut s = FlashStore {
-            flash,
-            cache,
-            bank,
-            active: 0,
-            generation: 0,
-            end: 0,
-            dirty: false,
-        };
+    /// Opens the store on `flash`; `cache` takes the records in RAM (what it held is dropped).
+    ///
+    /// The log is the bank with a valid header and the higher generation. A region with no
+    /// valid header is formatted only when it reads as never written: every byte 0xFF, but
+    /// for a header cut short at the start of bank 0 (a format the power cut). Any other
+    /// region without a valid header, a header of another bank size (the region's geometry
+    /// changed), or two headers of one generation are refused as [`StoreError::Corrupt`]:
+    /// [`format`](Self::format) it if it is to be used anyway. A log whose end is not erased
+    /// holds an interrupted append: at most one frame's length of such bytes is dropped by
+    /// moving the records before them to the other bank; more is `Corrupt`, the flash left
+    /// as it is. The flash must read back bytes that were written or erased part way (a part
+    /// whose ECC turns such a read into an error makes this `Io`).
+    pub fn open(flash: F, cache: M) -> Result<Self, StoreError> {
+        let mut s = Self::new(flash, cache)?;
         let headers = [s.header(0)?, s.header(1)?];
         let active = match headers {
             [Some(a), Some(b)] if a == b => return Err(StoreError::Corrupt),
@@ -159,7 +153,10 @@ impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
             [None, None] => None,
         };
         let Some((active, generation)) = active else {
-            s.format()?;
+            if !s.blank()? {
+                return Err(StoreError::Corrupt);
+            }
+            s.format_banks()?;
             return Ok(s);
         };
         s.active = active;
@@ -170,6 +167,49 @@ impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
             s.relocate()?;
         }
         Ok(s)
+    }
+
+    /// Formats `flash` as an empty store, whatever it held: both banks erased, a header of
+    /// generation 1 written. For a region first put to use that is not erased.
+    pub fn format(flash: F, cache: M) -> Result<Self, StoreError> {
+        let mut s = Self::new(flash, cache)?;
+        s.format_banks()?;
+        Ok(s)
+    }
+
+    fn new(flash: F, mut cache: M) -> Result<Self, StoreError> {
+        cache.clear();
+        let bank = (flash.capacity() / 2 / F::ERASE_SIZE * F::ERASE_SIZE) as u32;
+        if (bank as usize) < Self::padded(HEADER) + Self::padded(FRAME_HEAD) {
+            return Err(StoreError::Full);
+        }
+        Ok(FlashStore {
+            flash,
+            cache,
+            bank,
+            active: 0,
+            generation: 0,
+            end: 0,
+            dirty: false,
+        })
+    }
+
+    /// Whether the region reads as never written: all 0xFF, but for bank 0's header area
+    /// (where a format the power cut writes first and last).
+    fn blank(&mut self) -> Result<bool, StoreError> {
+        let mut buf = [0u8; CHUNK];
+        let mut at = Self::padded(HEADER);
+        let total = 2 * self.bank as usize;
+        while at < total {
+            let len = CHUNK.min(total - at);
+            let chunk = buf.get_mut(..len).ok_or(StoreError::Io)?;
+            read_at(&mut self.flash, at as u32, chunk)?;
+            if chunk.iter().any(|b| *b != 0xff) {
+                return Ok(false);
+            }
+            at += len;
+        }
+        Ok(true)
     }
 
     /// Bytes left in the active bank for frames.
@@ -195,30 +235,37 @@ impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
         read_at(&mut self.flash, offset, out)
     }
 
-    /// The generation in `bank`'s header, if the header is valid.
+    /// The generation in `bank`'s header, if the header is valid; a valid header of another
+    /// bank size is `Corrupt`.
     fn header(&mut self, bank: u32) -> Result<Option<u32>, StoreError> {
         let mut h = [0u8; HEADER];
         self.read(self.base(bank), &mut h)?;
-        let (body, crc) = h.split_at(12);
-        let (magic, generation) = body.split_at(8);
-        let ok = magic == FLASH_MAGIC.as_slice() && CRC.checksum(body).to_le_bytes() == crc;
-        Ok(ok.then(|| {
-            let mut g = [0u8; 4];
-            g.copy_from_slice(generation);
-            u32::from_le_bytes(g)
-        }))
+        let (body, crc) = h.split_at(16);
+        let (magic, rest) = body.split_at(8);
+        let (generation, size) = rest.split_at(4);
+        if magic != FLASH_MAGIC.as_slice() || CRC.checksum(body).to_le_bytes() != crc {
+            return Ok(None);
+        }
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(b);
+            u32::from_le_bytes(w)
+        };
+        if word(size) != self.bank {
+            return Err(StoreError::Corrupt);
+        }
+        Ok(Some(word(generation)))
     }
 
-    /// Erases `bank` and writes its header: the commit of a compaction, or a new store.
+    /// Writes `bank`'s header (the bank erased): the commit of a compaction, or a new store.
     fn write_header(&mut self, bank: u32, generation: u32) -> Result<(), StoreError> {
         let mut h = [0xffu8; CHUNK];
-        let (body, rest) = h.split_at_mut(12);
-        body.get_mut(..8)
-            .ok_or(StoreError::Io)?
-            .copy_from_slice(FLASH_MAGIC);
-        body.get_mut(8..)
-            .ok_or(StoreError::Io)?
-            .copy_from_slice(&generation.to_le_bytes());
+        let (body, rest) = h.split_at_mut(16);
+        let (magic, fields) = body.split_at_mut(8);
+        magic.copy_from_slice(FLASH_MAGIC);
+        let (g, size) = fields.split_at_mut(4);
+        g.copy_from_slice(&generation.to_le_bytes());
+        size.copy_from_slice(&self.bank.to_le_bytes());
         let crc = CRC.checksum(body).to_le_bytes();
         rest.get_mut(..4)
             .ok_or(StoreError::Io)?
@@ -233,7 +280,7 @@ impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
     }
 
     /// A new, empty store in bank 0.
-    fn format(&mut self) -> Result<(), StoreError> {
+    fn format_banks(&mut self) -> Result<(), StoreError> {
         // Bank 1 too: a header left there from an earlier use must not win over the new store.
         self.erase(1)?;
         self.erase(0)?;
@@ -264,13 +311,22 @@ impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
             let mut l = [0u8; 4];
             l.copy_from_slice(len4);
             let len = u32::from_le_bytes(l) as usize;
+            // Checked before any arithmetic on it: a torn length word may read as anything.
+            if len > self.bank as usize {
+                break;
+            }
             let span = Self::padded(FRAME_HEAD + len);
-            if len > self.cache.capacity() || at as usize + span > self.bank as usize {
+            if at as usize + span > self.bank as usize {
                 break;
             }
             if !self.cache.fits(len) {
-                // More than this build's RAM copy holds: refused rather than cut.
-                return Err(StoreError::Full);
+                // A whole frame that this build's RAM copy cannot hold is refused rather than
+                // cut; one that does not check is a torn append, whose length word may read as
+                // more than was written.
+                if self.frame_checks(base + at, len, len4, crc4)? {
+                    return Err(StoreError::Full);
+                }
+                break;
             }
             let mut record_ok = false;
             let flash = &mut self.flash;
@@ -310,6 +366,54 @@ impl<F: NorFlash, M: Mirror> FlashStore<F, M> {
             at += len;
         }
         Ok(())
+    }
+
+    /// Erases `bank`, writes the kept records and `extra` there, then its header with the next
+    /// generation. Returns the generation and where the log ends.
+    fn write_bank(
+        &mut self,
+        bank: u32,
+        keep: &dyn Fn(usize) -> bool,
+        extra: &[&[u8]],
+    ) -> Result<(u32, u32), StoreError> {
+        self.erase(bank)?;
+        let base = self.base(bank);
+        let mut at = Self::padded(HEADER) as u32;
+        let cache = &self.cache;
+        let kept = (0..cache.len())
+            .filter(|&i| keep(i))
+            .filter_map(|i| cache.get(i));
+        for r in kept.chain(extra.iter().copied()) {
+            let span = Self::padded(FRAME_HEAD + r.len());
+            write_frame(&mut self.flash, base + at, r, span)?;
+            at += span as u32;
+        }
+        let generation = self.generation.checked_add(1).ok_or(StoreError::Full)?;
+        self.write_header(bank, generation)?;
+        Ok((generation, at))
+    }
+
+    /// Whether the record of `len` bytes at `offset` (its frame's start) matches the CRC in
+    /// its header, streamed from the flash.
+    fn frame_checks(
+        &mut self,
+        offset: u32,
+        len: usize,
+        len4: &[u8],
+        crc4: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut digest = CRC.digest();
+        digest.update(len4);
+        let mut buf = [0u8; CHUNK];
+        let mut done = 0usize;
+        while done < len {
+            let n = CHUNK.min(len - done);
+            let chunk = buf.get_mut(..n).ok_or(StoreError::Io)?;
+            read_at(&mut self.flash, offset + (FRAME_HEAD + done) as u32, chunk)?;
+            digest.update(chunk);
+            done += n;
+        }
+        Ok(digest.finalize().to_le_bytes() == crc4)
     }
 
     /// Moves every record to the other bank: what an interrupted append left is dropped.
@@ -417,19 +521,15 @@ impl<F: NorFlash, M: Mirror> Store for FlashStore<F, M> {
             return Err(StoreError::Full);
         }
         let target = 1 - self.active;
-        self.erase(target)?;
-        let base = self.base(target);
-        let mut at = Self::padded(HEADER) as u32;
-        let kept = (0..self.cache.len())
-            .filter(|&i| keep(i))
-            .filter_map(|i| self.cache.get(i));
-        for r in kept.chain(extra.iter().copied()) {
-            let span = Self::padded(FRAME_HEAD + r.len());
-            write_frame(&mut self.flash, base + at, r, span)?;
-            at += span as u32;
-        }
-        let generation = self.generation.checked_add(1).ok_or(StoreError::Full)?;
-        self.write_header(target, generation)?;
+        // From the erase on, a failure may leave the other bank in any state, its header
+        // written or not: the next append moves the log there afresh (erasing it first).
+        let (generation, at) = match self.write_bank(target, keep, extra) {
+            Ok(done) => done,
+            Err(e) => {
+                self.dirty = true;
+                return Err(e);
+            }
+        };
         self.active = target;
         self.generation = generation;
         self.end = at;

@@ -8,9 +8,9 @@ use crate::codec::decode_signed;
 use crate::crypto::{Signer, sha256};
 use crate::error::{Error, StoreError};
 use crate::journal::{self, kind};
-use crate::msg::{Payment, Receipt};
+use crate::msg::{Payment, Receipt, Voucher};
 use crate::store::Store;
-use crate::types::{CLOCK_SKEW_SECS, Timestamp};
+use crate::types::{CLOCK_SKEW_SECS, REQUEST_FRESH_SECS, Timestamp, VoucherId};
 
 /// What a compaction keeps and drops, in records and in record bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,9 +60,11 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     ///
     /// Kept: the vouchers installed, their payments, the receipts of those payments and
     /// the acknowledgements of both; the tombstones of vouchers not yet past `not_after`
-    /// plus the skew. A tombstone past it is folded into the floor: every voucher ending at
-    /// or before the floor is refused as retired, so dropping a tombstone does not rely on
-    /// the clock never going back.
+    /// plus the skew; and, whole, a retired voucher whose last payment is recent enough that
+    /// its request may be shown again (`created_at` + [`REQUEST_FRESH_SECS`] + twice the
+    /// skew), so that the retry returns the stored payment. A tombstone past its window is
+    /// folded into the floor: every voucher ending at or before the floor is refused as
+    /// retired, so dropping a tombstone does not rely on the clock never going back.
     pub fn plan_compaction(
         &self,
         now: Timestamp,
@@ -72,11 +74,33 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         let marks = marks.get_mut(..n).ok_or(StoreError::Full)?;
         marks.fill(false);
         let ended = |not_after: Timestamp| now > not_after.saturating_add(CLOCK_SKEW_SECS);
+        // A retired voucher whose last payment's request may still be shown again (a request
+        // is fresh for REQUEST_FRESH_SECS, with the skew on both clocks) is kept whole, so that
+        // paying that request again returns the stored payment (§8.1 step 2). Should more
+        // than a few be so recent, every retired voucher is kept this time.
+        let mut recent: heapless::Vec<VoucherId, 8> = heapless::Vec::new();
+        let mut all_recent = false;
+        let window = REQUEST_FRESH_SECS + 2 * CLOCK_SKEW_SECS;
+        for r in crate::store::records(&self.store) {
+            if let Some((kind::PAYMENT, body)) = journal::split(r) {
+                let (_, p) = payment_parts(body).ok_or(StoreError::Corrupt)?;
+                let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
+                let id = p.voucher.id;
+                let installed = self.slots.iter().any(|s| s.id == id);
+                if !installed && now <= p.created_at.saturating_add(window) && !recent.contains(&id)
+                {
+                    all_recent |= recent.push(id).is_err();
+                }
+            }
+        }
+        let held = |id: &VoucherId| {
+            self.slots.iter().any(|s| s.id == *id) || all_recent || recent.contains(id)
+        };
         let mut floor = self.floor;
         for r in crate::store::records(&self.store) {
             if let Some((kind::RETIRED, body)) = journal::split(r) {
-                let (_, not_after) = retired_parts(body).ok_or(StoreError::Corrupt)?;
-                if ended(not_after) {
+                let (id, not_after) = retired_parts(body).ok_or(StoreError::Corrupt)?;
+                if ended(not_after) && !held(&id) {
                     floor = floor.max(Some(not_after));
                 }
             }
@@ -86,15 +110,22 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         for i in 0..n {
             let r = self.store.get(i).ok_or(StoreError::Corrupt)?;
             let keep = match journal::split(r) {
-                Some((kind::VOUCHER, _)) => self.slots.iter().any(|s| s.record == i),
+                Some((kind::VOUCHER, body)) => {
+                    let installed = self.slots.iter().any(|s| s.record == i);
+                    installed || {
+                        let v = decode_signed::<Voucher>(body).map_err(|_| StoreError::Corrupt)?;
+                        // Not installed: retired, and kept while recent (with its tombstone).
+                        !self.slots.iter().any(|s| s.id == v.id) && held(&v.id)
+                    }
+                }
                 Some((kind::PAYMENT, body)) => {
                     let (_, p) = payment_parts(body).ok_or(StoreError::Corrupt)?;
                     let p = decode_signed::<Payment<'_>>(p).map_err(|_| StoreError::Corrupt)?;
-                    self.slots.iter().any(|s| s.id == p.voucher.id)
+                    held(&p.voucher.id)
                 }
                 Some((kind::RETIRED, body)) => {
-                    let (_, not_after) = retired_parts(body).ok_or(StoreError::Corrupt)?;
-                    !ended(not_after)
+                    let (id, not_after) = retired_parts(body).ok_or(StoreError::Corrupt)?;
+                    !ended(not_after) || held(&id)
                 }
                 Some((kind::RETIRED_THROUGH, body)) => {
                     let keep = !floor_kept && floor.is_some() && floor_parts(body) == floor;
@@ -197,9 +228,10 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         if !plan.worth_it() {
             return Ok(None);
         }
-        for p in self.payments() {
-            // A payment is kept exactly when its voucher is installed.
-            if !self.slots.iter().any(|s| s.id == p.payment.voucher.id) {
+        for (i, r) in crate::store::records(&self.store).enumerate() {
+            if !marks.get(i).copied().unwrap_or(true)
+                && let Some(p) = self.stored_payment(r)
+            {
                 archive(&p)?;
             }
         }

@@ -205,13 +205,13 @@ impl<S: Store, A: Store> LongLife<S, A> {
     }
 }
 
-/// The records a fresh wallet holding the same installed vouchers, payments, receipts and
-/// acknowledgements would have: what a compaction keeps, without tombstones or floor.
-pub fn fresh_records<S: Store>(wallet: &Life<S>) -> Vec<Vec<u8>> {
+/// The records a fresh wallet holding the same live vouchers would have: what a compaction
+/// at `now` keeps (the installed vouchers, and those retired so recently that a retry may
+/// still need their payments, with payments, receipts and acknowledgements), without
+/// tombstones or floor.
+pub fn fresh_records<S: Store>(wallet: &Life<S>, now: Timestamp) -> Vec<Vec<u8>> {
     let mut marks = vec![false; wallet.store().len()];
-    wallet
-        .plan_compaction(Timestamp(u32::MAX), &mut marks)
-        .unwrap();
+    wallet.plan_compaction(now, &mut marks).unwrap();
     offpay_protocol::store::records(wallet.store())
         .zip(&marks)
         .filter(|(r, keep)| **keep && !matches!(r.first(), Some(0x07 | 0x08)))
