@@ -288,8 +288,10 @@ impl CustomerWallet {
                     .doing("retiring spent and settled vouchers")?;
             }
             // What retiring made dead, now or earlier (a retired voucher's records stay while
-            // a request it paid may be shown again), goes to the history when worth it.
-            self.compact(&mut s.wallet, now)?;
+            // a request it paid may be shown again), goes to the history when worth it. That is
+            // housekeeping: should it fail, the journal stays as it is and the next call tries
+            // again (a failing disk shows on the next append).
+            let _ = self.compact(&mut s.wallet, now);
             if s.wallet.balances().count() >= 8 {
                 let r = offpay_protocol::Rejection::CapacityExceeded;
                 return Err(Error::Refused {
@@ -482,18 +484,12 @@ impl CustomerWallet {
     /// compaction (settled), then those it holds. Reads the history file, which grows with
     /// every payment; [`fetch_offline_payments`](Self::fetch_offline_payments) does not.
     pub fn fetch_payment_history(&self) -> Result<Vec<OfflinePayment>, Error> {
-        // Under the lock: a compaction appends to the history while holding it.
-        let s = self.state();
-        let live = s
-            .wallet
-            .payments()
-            .map(|p| OfflinePayment::new(&p.payment, p.receipt, p.synced))
-            .collect();
-        crate::history::with_live(&self.dir, live)
+        crate::history::with_live(&self.dir, self.fetch_offline_payments())
     }
 
     /// Compacts the journal when worth it, moving the payments it drops to the history first.
     fn compact(&self, wallet: &mut Inner, now: Timestamp) -> Result<(), Error> {
+        let _history = crate::history::lock();
         let mut archive = None;
         let mut add = crate::history::archiving(&self.dir, &mut archive);
         wallet

@@ -9,6 +9,17 @@ use crate::files::DeviceDir;
 use offpay_protocol::msg::Payment;
 use offpay_protocol::{FileStore, Signed, Store, StoreError, decode_signed};
 use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
+
+/// Serializes what reads and writes history files in this process: opening one repairs a torn
+/// tail, which must not meet an append. Taken after a device's own lock, never before it.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Holds the history lock.
+pub(crate) fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The history file's name in a device directory.
 const HISTORY: &str = "history.journal";
@@ -76,7 +87,8 @@ pub(crate) fn archiving<'a>(
 
 /// Every payment in the history, oldest first: settled, each with its receipt if the device
 /// had it.
-pub(crate) fn list(dir: &DeviceDir) -> Result<Vec<OfflinePayment>, Error> {
+fn list(dir: &DeviceDir) -> Result<Vec<OfflinePayment>, Error> {
+    let _held = lock();
     let path = dir.file(HISTORY);
     if !path.exists() {
         return Ok(Vec::new());
@@ -94,6 +106,8 @@ pub(crate) fn list(dir: &DeviceDir) -> Result<Vec<OfflinePayment>, Error> {
 }
 
 /// The history, then the payments of `live` it does not hold: every payment, oldest first.
+/// `live` is read before the history: a compaction in between moves payments from one to the
+/// other, and each is listed once.
 pub(crate) fn with_live(
     dir: &DeviceDir,
     live: Vec<OfflinePayment>,

@@ -134,8 +134,8 @@ impl Fs for SimFs {
         }
         Ok(())
     }
-    fn exists(&mut self, path: &Path) -> bool {
-        self.inode(path).is_ok()
+    fn exists(&mut self, path: &Path) -> io::Result<bool> {
+        Ok(self.inode(path).is_ok())
     }
     fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let reached = match self.op("write", bytes.len()) {
@@ -308,7 +308,9 @@ fn a_power_cut_at_every_step_and_byte_of_a_compaction_loses_nothing_live() {
                 panic!("cut {k}/{b}: neither the old journal nor the new one");
             }
             assert!(
-                !disk.exists(Path::new("/wallet.journal.compacting")),
+                !disk
+                    .exists(Path::new("/wallet.journal.compacting"))
+                    .unwrap(),
                 "the unfinished file is removed"
             );
             let mut reopened = wallet_life::wallet(store);

@@ -25,6 +25,9 @@ pub struct FileStore<F: Fs = OsFs> {
     /// A compaction renamed its file but could not sync the directory: synced before the
     /// next append, so that no append lands in a file whose name a crash could undo.
     dir_unsynced: bool,
+    /// A compaction's rename failed and whether it happened cannot be told: which file the
+    /// path names is unknown, so nothing is written until the journal is opened again.
+    poisoned: bool,
 }
 
 fn crc(len: &[u8; 4], record: &[u8]) -> u32 {
@@ -174,8 +177,8 @@ pub trait Fs {
     fn read(&mut self, path: &Path) -> io::Result<Vec<u8>>;
     /// Creates `path` empty, or empties it.
     fn create(&mut self, path: &Path) -> io::Result<()>;
-    /// Whether `path` exists.
-    fn exists(&mut self, path: &Path) -> bool;
+    /// Whether `path` exists; an error when that cannot be told.
+    fn exists(&mut self, path: &Path) -> io::Result<bool>;
     /// Writes `bytes` at `offset` of the existing file `path`.
     fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()>;
     /// Cuts or extends `path` to `len` bytes.
@@ -231,8 +234,8 @@ impl Fs for OsFs {
     fn create(&mut self, path: &Path) -> io::Result<()> {
         self.file(path)?.set_len(0)
     }
-    fn exists(&mut self, path: &Path) -> bool {
-        path.exists()
+    fn exists(&mut self, path: &Path) -> io::Result<bool> {
+        path.try_exists()
     }
     fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let f = self.file(path)?;
@@ -255,11 +258,19 @@ impl Fs for OsFs {
         std::fs::remove_file(path)
     }
     fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        // Directories can be opened and fsynced on Unix, where a failed sync is an error;
-        // elsewhere a directory cannot be opened, and this is best effort.
-        match File::open(dir) {
-            Ok(d) => d.sync_all(),
-            Err(_) => Ok(()),
+        // Directories can be opened and fsynced on Unix, where a failed sync is an error, but
+        // for file systems that cannot sync a directory at all; elsewhere a directory cannot
+        // be opened, and this is best effort.
+        match File::open(dir).map(|d| d.sync_all()) {
+            Ok(Err(e))
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::Unsupported | io::ErrorKind::InvalidInput
+                ) =>
+            {
+                Err(e)
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -293,7 +304,7 @@ impl<F: Fs> FileStore<F> {
         let path = path.as_ref().to_path_buf();
         let dir = parent(&path).to_path_buf();
         let next = compacting(&path);
-        if fs.exists(&next) {
+        if fs.exists(&next).map_err(io)? {
             // A compaction that did not reach its rename: the journal is still the old one.
             fs.remove(&next).map_err(io)?;
             fs.sync_dir(&dir).map_err(io)?;
@@ -317,6 +328,7 @@ impl<F: Fs> FileStore<F> {
             data,
             spans,
             dir_unsynced: false,
+            poisoned: false,
         })
     }
 
@@ -355,6 +367,9 @@ impl<F: Fs> Store for FileStore<F> {
         if record.len() > MAX_RECORD {
             return Err(StoreError::RecordTooLarge);
         }
+        if self.poisoned {
+            return Err(StoreError::Io);
+        }
         if self.dir_unsynced {
             self.fs.sync_dir(parent(&self.path)).map_err(io)?;
             self.dir_unsynced = false;
@@ -391,6 +406,9 @@ impl<F: Fs> Store for FileStore<F> {
     /// this store then holds; a directory sync that failed is done again before the next
     /// append.
     fn compact(&mut self, keep: &dyn Fn(usize) -> bool, extra: &[&[u8]]) -> Result<(), StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Io);
+        }
         let mut data = MAGIC.to_vec();
         let mut spans = Vec::new();
         let kept = (0..self.len())
@@ -416,10 +434,20 @@ impl<F: Fs> Store for FileStore<F> {
         }
         let written = self.fs.rename(&next, &self.path);
         // A rename reported as failed may still have happened: the new file's old name says
-        // which journal the path now names.
-        if written.is_err() && self.fs.exists(&next) {
-            let _ = self.fs.remove(&next);
-            return Err(StoreError::Io);
+        // which journal the path now names; when even that cannot be told, nothing more is
+        // written until the journal is opened again.
+        if written.is_err() {
+            match self.fs.exists(&next) {
+                Ok(true) => {
+                    let _ = self.fs.remove(&next);
+                    return Err(StoreError::Io);
+                }
+                Ok(false) => {}
+                Err(_) => {
+                    self.poisoned = true;
+                    return Err(StoreError::Io);
+                }
+            }
         }
         self.data = data;
         self.spans = spans;

@@ -9,8 +9,8 @@
 //! header is written last, and is the commit.
 //!
 //! The flash `F` is split into two banks of whole erase pages. A bank is `header ‖ frame*`,
-//! the rest erased (0xFF). The header is `"OFFPAYF1" ‖ generation (u32 LE) ‖ crc32 (u32 LE,
-//! over the 12 bytes before it)`, padded with 0xFF to the write alignment; a frame is
+//! the rest erased (0xFF). The header is `"OFFPAYF1" ‖ generation (u32 LE) ‖ bank size (u32
+//! LE) ‖ crc32 (u32 LE, over the 16 bytes before it)`, padded with 0xFF to the write alignment; a frame is
 //! `length (u32 LE) ‖ crc32 (u32 LE, over the length bytes and the record) ‖ record`, padded
 //! with 0xFF to the alignment. The bank with a valid header and the higher generation is the
 //! log. Records are kept in RAM as well (a [`Mirror`]: a [`MemStore`], owned or lent), so that
@@ -523,8 +523,12 @@ impl<F: NorFlash, M: Mirror> Store for FlashStore<F, M> {
         let target = 1 - self.active;
         // From the erase on, a failure may leave the other bank in any state, its header
         // written or not: the next append moves the log there afresh (erasing it first).
+        let next = self.generation.checked_add(1).ok_or(StoreError::Full)?;
         let (generation, at) = match self.write_bank(target, keep, extra) {
             Ok(done) => done,
+            // A failure reported after the header reached the flash (a driver's timeout, a
+            // verify error): the commit happened, every frame before it too.
+            Err(_) if self.header(target).ok().flatten() == Some(next) => (next, need as u32),
             Err(e) => {
                 self.dirty = true;
                 return Err(e);
@@ -535,6 +539,10 @@ impl<F: NorFlash, M: Mirror> Store for FlashStore<F, M> {
         self.end = at;
         self.cache.compact(keep, extra)?;
         self.dirty = false;
+        // The old bank's header goes, best effort: were the live header ever to read as
+        // damaged, the store is then refused rather than rolled back to the old log.
+        let old = self.base(1 - target);
+        let _ = self.flash.erase(old, old + F::ERASE_SIZE as u32);
         Ok(())
     }
 }

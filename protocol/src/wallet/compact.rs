@@ -77,8 +77,8 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
         // A retired voucher whose last payment's request may still be shown again (a request
         // is fresh for REQUEST_FRESH_SECS, with the skew on both clocks) is kept whole, so that
         // paying that request again returns the stored payment (§8.1 step 2). Should more
-        // than a few be so recent, every retired voucher is kept this time.
-        let mut recent: heapless::Vec<VoucherId, 8> = heapless::Vec::new();
+        // than 16 be so recent, every retired voucher is kept this time (and the floor waits).
+        let mut recent: heapless::Vec<VoucherId, 16> = heapless::Vec::new();
         let mut all_recent = false;
         let window = REQUEST_FRESH_SECS + 2 * CLOCK_SKEW_SECS;
         for r in crate::store::records(&self.store) {
