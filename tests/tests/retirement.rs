@@ -28,7 +28,8 @@ fn a_wallet_pre_authorizes_spends_and_retires_100_vouchers_in_a_row() {
     let mut wallet = open(&path);
     let mut first = None;
     for n in 0..100u32 {
-        let now = t(1000 + n * 60);
+        // Half an hour apart: past the window in which a retired voucher is kept whole.
+        let now = t(1000 + n * 1800);
         let v = voucher(&mut w, &wallet, n, now);
         let id = wallet.install_voucher(&v, &w.trust, now).unwrap();
         first.get_or_insert((v.clone(), id));
@@ -63,12 +64,12 @@ fn a_wallet_pre_authorizes_spends_and_retires_100_vouchers_in_a_row() {
     // A full wallet retires every done and settled voucher at once: each ninth install
     // frees all 8 slots, so 100 installs leave the last 100 − 12 × 8 = 4.
     assert_eq!(wallet.balances().count(), 4, "the last vouchers, spent out");
-    assert_eq!(wallet.remaining(w.eur, t(1000 + 100 * 60)), Amount(0));
+    assert_eq!(wallet.remaining(w.eur, t(1000 + 100 * 1800)), Amount(0));
 
     // The first voucher, still within its window, is refused for good: reinstalled it would
     // pay again from sequence 1.
     let (v0, _) = first.unwrap();
-    let now = t(1000 + 100 * 60);
+    let now = t(1000 + 100 * 1800);
     let e = wallet.install_voucher(&v0, &w.trust, now).unwrap_err();
     assert_eq!(e.name(), "voucher-retired");
     drop(wallet);
