@@ -65,6 +65,24 @@ impl Line {
     }
 }
 
+/// The line that opens a binary's report: its whole stack high-water mark (the painted part
+/// and the frames above it), failing when the painted area was exhausted.
+pub fn stack_line(name: &[u8], top: usize) -> Line {
+    let (used, exhausted) = crate::stack::high_water(top);
+    if exhausted {
+        fail();
+    }
+    let above = crate::stack::above(top);
+    let mut line = Line::new();
+    line.text(name)
+        .text(b": stack high-water ")
+        .number((used + above) as u64)
+        .text(b" bytes (")
+        .number(above as u64)
+        .text(b" of them main's frame)");
+    line
+}
+
 pub type Customer<S> = Wallet<S, SigningKey, 2>;
 pub type Till<S> = Acceptor<S, SigningKey, 4, 64>;
 

@@ -62,16 +62,8 @@ fn main() -> ! {
     let shop_store: Flash = ok(FlashStore::open(RamNor::new(shop_flash), shop_cache));
     let (stores, accept_ticks) = first(wallet_store, shop_store, &trust, now, &ticks);
     let open_ticks = restart(stores, &trust, now, &ticks);
-    let (stack_used, exhausted) = stack::high_water(top);
-    if exhausted {
-        fail();
-    }
-    Line::new()
-        .text(b"payment-flash: stack high-water ")
-        .number((stack_used + stack::above(top)) as u64)
-        .text(b" bytes (")
-        .number(stack::above(top) as u64)
-        .text(b" of them main's frame); instructions per accept ")
+    product::stack_line(b"payment-flash", top)
+        .text(b"; instructions per accept ")
         .number(u64::from(accept_ticks) * per_tick_milli / 1000)
         .text(b", per reopen of the wallet's flash ")
         .number(u64::from(open_ticks) * per_tick_milli / 1000)

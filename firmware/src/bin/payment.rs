@@ -21,7 +21,7 @@ mod ticks;
 
 use cortex_m_rt::entry;
 use offpay_protocol::*;
-use product::{Line, fail};
+use product::fail;
 
 static mut WALLET_STORE: MemStore<8192, 64> = MemStore::new();
 static mut SHOP_STORE: MemStore<8192, 64> = MemStore::new();
@@ -47,16 +47,7 @@ fn main() -> ! {
     if wallet.remaining(product::eur(), now) != Amount(5000 - 420) || shop.payments().count() != 1 {
         fail();
     }
-    let (stack_used, exhausted) = stack::high_water(top);
-    if exhausted {
-        fail();
-    }
-    Line::new()
-        .text(b"payment: stack high-water ")
-        .number((stack_used + stack::above(top)) as u64)
-        .text(b" bytes (")
-        .number(stack::above(top) as u64)
-        .text(b" of them main's frame)")
+    product::stack_line(b"payment", top)
         .text(b"; instructions per accept (voucher verified, issuer tables) ")
         .number(u64::from(accept_ticks) * per_tick_milli / 1000)
         .text(b"\n")

@@ -73,13 +73,7 @@ impl<S: Store, K: Signer, const R: usize, const M: usize> Acceptor<S, K, R, M> {
         let mut plan = Compaction::default();
         for i in 0..n {
             let len = self.store.get(i).map_or(0, <[u8]>::len);
-            if marks.get(i).copied().unwrap_or(false) {
-                plan.kept += 1;
-                plan.kept_bytes += len;
-            } else {
-                plan.dropped += 1;
-                plan.dropped_bytes += len;
-            }
+            plan.count(marks.get(i).copied().unwrap_or(false), len);
         }
         Ok(plan)
     }

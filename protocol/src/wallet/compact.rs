@@ -35,7 +35,7 @@ impl Compaction {
     pub fn worth_it(&self) -> bool {
         self.dropped_bytes >= COMPACT_MIN_BYTES && self.dropped_bytes * 2 >= self.kept_bytes
     }
-    fn count(&mut self, keep: bool, len: usize) {
+    pub(crate) fn count(&mut self, keep: bool, len: usize) {
         if keep {
             self.kept += 1;
             self.kept_bytes += len;
