@@ -5,7 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s\n' "$*"; df -h . | awk 'NR == 2 { print "    disk: " $4 " free" }'; }
+# Incremental caches double a one-off build's size and this command builds everything once.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+# OFFPAY_TEST_LEAN=1 (set by CI) deletes each step's build output once no later step needs it,
+# for machines with little disk. A developer's run keeps everything for the next one.
+lean() { [ "${OFFPAY_TEST_LEAN:-0}" = 1 ] && rm -rf "$@" || true; }
 
 step "toolchain"
 installed_components=$(rustup component list --installed)
@@ -55,9 +60,11 @@ cargo build -p offpay-protocol --no-default-features --target thumbv7em-none-eab
 cargo build -p offpay-protocol --no-default-features --features flash --target thumbv7em-none-eabihf
 cargo build -p offpay-ble --no-default-features --target thumbv7em-none-eabihf
 cargo build -p offpay-ble --no-default-features --features trouble --target thumbv7em-none-eabihf
+lean target/thumbv7em-none-eabihf
 
 step "firmware: conformance vectors and whole payments on a Cortex-M4 (qemu mps2-an386)"
 bash scripts/firmware.sh
+lean firmware/target
 
 step "power cuts: a compaction on a fault-injecting file system, a wallet on simulated NOR flash (cut points printed)"
 cargo test -p offpay-conformance --test compaction_crash --test flash_power_cut -- --nocapture
@@ -70,6 +77,9 @@ bash scripts/bindings.sh
 
 step "issuer API: schemathesis from the OpenAPI document against a live offpay-issuer"
 bash scripts/api-fuzz.sh
+# The fuzz build comes next, into fuzz/target; the workspace's own build output is done with,
+# but for the fuzz-seeds generator, which the fuzz script rebuilds small.
+lean target
 
 step "fuzz: every target ~20 s with AddressSanitizer (nightly); a crash fails the run"
 bash scripts/fuzz.sh
