@@ -149,8 +149,12 @@ fn voucher_fields(r: &mut Report, prefix: &str, v: &Signed<'_, Voucher>) {
     );
     r.field(
         &p("holder key"),
-        hex::encode(v.holder_key.0),
-        json!(hex::encode(v.holder_key.0)),
+        format!(
+            "{} ({})",
+            hex::encode(v.holder_key.as_bytes()),
+            v.holder_key.algorithm().name()
+        ),
+        json!(hex::encode(v.holder_key.as_bytes())),
     );
     r.field(
         &p("limit"),
@@ -222,7 +226,7 @@ fn payment_fields(r: &mut Report, k: &Known, prefix: &str, p: &Signed<'_, Paymen
     r.check(&n("voucher signature"), c);
     r.check(
         &n("holder signature"),
-        p.verify(&p.voucher.holder_key)
+        p.verify_holder(&p.voucher.holder_key)
             .map(|()| "valid under the voucher's holder key".into())
             .map_err(ver),
     );
@@ -237,7 +241,7 @@ fn describe(bytes: &[u8], k: &Known, now: Timestamp) -> std::result::Result<Repo
         checks: Vec::new(),
     };
     match t {
-        MessageType::PreAuthRequest => {
+        MessageType::PreAuthRequest | MessageType::PreAuthRequestP256 => {
             let m = decode_signed::<PreAuthRequest<'_>>(bytes)?;
             r.kind = "PreAuthRequest";
             r.field(
@@ -252,18 +256,22 @@ fn describe(bytes: &[u8], k: &Known, now: Timestamp) -> std::result::Result<Repo
             );
             r.field(
                 "holder key",
-                hex::encode(m.holder_key.0),
-                json!(hex::encode(m.holder_key.0)),
+                format!(
+                    "{} ({})",
+                    hex::encode(m.holder_key.as_bytes()),
+                    m.holder_key.algorithm().name()
+                ),
+                json!(hex::encode(m.holder_key.as_bytes())),
             );
             r.field("created", show_time(m.created_at), json!(m.created_at.0));
             r.check(
                 "holder signature",
-                m.verify(&m.holder_key)
+                m.verify_holder(&m.holder_key)
                     .map(|()| "valid under the holder key it carries".into())
                     .map_err(ver),
             );
         }
-        MessageType::Voucher => {
+        MessageType::Voucher | MessageType::VoucherP256 => {
             let m = decode_signed::<Voucher>(bytes)?;
             r.kind = "Voucher";
             voucher_fields(&mut r, "", &m);

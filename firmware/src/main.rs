@@ -168,7 +168,7 @@ fn verify_any(ty: &Ty, b: &[u8], now: Timestamp) -> Result<(), Error> {
             let p = decode_signed::<Payment<'_>>(b)?;
             trust.verify(&p.voucher, &p.voucher.issuer_key_id, p.voucher.not_before)?;
             p.voucher.check_time(now)?;
-            Ok(p.verify(&p.voucher.holder_key)?)
+            Ok(p.verify_holder(&p.voucher.holder_key)?)
         }
         Ty::PaymentRequest => {
             let r = decode_signed::<PaymentRequest<'_>>(b)?;

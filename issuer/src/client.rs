@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use std::fmt;
 use std::time::Duration;
 
-/// The most bytes a response may have (a SyncReport is at most 74,801; a revocation list
+/// The most bytes a response may have (a SyncReport is at most 74,929; a revocation list
 /// 34,909; the admin listings grow with the ledger).
 pub const MAX_RESPONSE: u64 = 8 * 1024 * 1024;
 

@@ -27,7 +27,7 @@ use crate::error::Failure;
 use crate::settle::StateReader;
 use offpay_protocol::settlement::Ingested;
 use offpay_protocol::{
-    Amount, Currency, MerchantId, Nonce, PublicKey, Timestamp, VoucherId, VoucherSummary,
+    Amount, Currency, HolderKey, MerchantId, Nonce, Timestamp, VoucherId, VoucherSummary,
 };
 
 /// A pre-authorization the service has checked and signed, to be granted.
@@ -36,7 +36,7 @@ pub struct PreAuth {
     /// The instrument to reserve from.
     pub instrument: String,
     /// The holder key of the request.
-    pub holder_key: PublicKey,
+    pub holder_key: HolderKey,
     /// The request's client nonce.
     pub client_nonce: Nonce,
     /// SHA-256 of the request's bytes.
@@ -109,7 +109,7 @@ pub trait Storage: Send + Sync {
         now: Timestamp,
     ) -> Result<api::Instrument, Failure>;
     /// The request hash and voucher of a pre-authorization granted for (holder key, nonce).
-    fn granted(&self, holder: &PublicKey, nonce: &Nonce) -> Result<Option<Granted>, Failure>;
+    fn granted(&self, holder: &HolderKey, nonce: &Nonce) -> Result<Option<Granted>, Failure>;
     /// Grants a pre-authorization: the voucher stored for the same (holder key, client nonce)
     /// if there is one (the same request: no second reservation; another request:
     /// `nonce-reused`), else reserves the amount (`insufficient-funds` if the instrument lacks

@@ -187,7 +187,7 @@ pub fn decide<const N: usize, const M: usize>(
     if !memory.voucher_verified(&sha256(v.bytes())) {
         ctx.trust.verify(v, &v.issuer_key_id, v.not_before)?;
     }
-    payment.verify(&v.holder_key)?;
+    payment.verify_holder(&v.holder_key)?;
     Ok(())
 }
 

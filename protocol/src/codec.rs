@@ -13,7 +13,7 @@
 
 use crate::crypto::{self, Signer};
 use crate::error::{DecodeError, EncodeError, VerifyError};
-use crate::types::PublicKey;
+use crate::types::{HolderKey, PublicKey};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this implementation speaks, the first byte of every message.
@@ -48,6 +48,10 @@ crate::codes! {
         SyncReport = (0x09, "SyncReport"),
         /// [`FraudProof`](crate::msg::FraudProof).
         FraudProof = (0x0A, "FraudProof"),
+        /// [`PreAuthRequest`](crate::msg::PreAuthRequest) for a P-256 holder key (SPEC §7.1.1).
+        PreAuthRequestP256 = (0x0B, "PreAuthRequestP256"),
+        /// [`Voucher`](crate::msg::Voucher) bound to a P-256 holder key (SPEC §7.1.1).
+        VoucherP256 = (0x0C, "VoucherP256"),
     }
 }
 
@@ -81,6 +85,26 @@ pub trait Message<'a>: Sized {
     /// The range rules of SPEC §4 for this message; the encoder applies them too, so nothing is
     /// ever built that a decoder would refuse.
     fn validate(&self) -> Result<(), DecodeError>;
+    /// The type byte this value is written with: [`Message::TYPE`], but for a message whose
+    /// holder key is P-256, which has a type of its own (SPEC §3.2).
+    fn message_type(&self) -> MessageType {
+        Self::TYPE
+    }
+    /// The type bytes a message of this kind may carry.
+    fn has_type(t: MessageType) -> bool {
+        t == Self::TYPE
+    }
+    /// The hard maximum size of a message of type `t` (one of [`Message::has_type`]);
+    /// [`Message::MAX_LEN`] is the largest of them.
+    fn max_len_of(t: MessageType) -> usize {
+        let _ = t;
+        Self::MAX_LEN
+    }
+    /// Reads the body of a message of type `t` (one of [`Message::has_type`]).
+    fn take_body_of(t: MessageType, input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
+        let _ = t;
+        Self::take_body(input)
+    }
 }
 
 /// A message that carries a signature.
@@ -123,6 +147,10 @@ impl<'a, T: SignedMessage<'a>> Signed<'a, T> {
     pub fn verify(&self, key: &PublicKey) -> Result<(), VerifyError> {
         crypto::verify(key, T::DOMAIN, self.signed_bytes(), &self.signature)
     }
+    /// Verifies the signature under a holder key of either algorithm (SPEC §7.1.1).
+    pub fn verify_holder(&self, key: &HolderKey) -> Result<(), VerifyError> {
+        crypto::verify_holder(key, T::DOMAIN, self.signed_bytes(), &self.signature)
+    }
 }
 
 impl<T> core::ops::Deref for Signed<'_, T> {
@@ -132,13 +160,23 @@ impl<T> core::ops::Deref for Signed<'_, T> {
     }
 }
 
-/// Checks the size bound, version and type; returns the bytes after the header.
-fn header(bytes: &[u8], ty: MessageType) -> Result<&[u8], DecodeError> {
+/// Checks version and type; returns the type and the bytes after the header.
+fn header<'a, 'b, T: Message<'a>>(bytes: &'b [u8]) -> Result<(MessageType, &'b [u8]), DecodeError> {
     let t = MessageType::of(bytes)?;
-    if t != ty {
+    if !T::has_type(t) {
         return Err(DecodeError::WrongType);
     }
-    Ok(bytes.get(2..).unwrap_or(&[]))
+    Ok((t, bytes.get(2..).unwrap_or(&[])))
+}
+
+/// The size bound of §3.4 step 1 for `bytes`: the maximum of the type its type byte names,
+/// read without decoding anything (the largest of the message's types when there is none).
+fn over_size<'a, T: Message<'a>>(bytes: &[u8]) -> bool {
+    let max = match bytes.get(1).copied().and_then(MessageType::from_byte) {
+        Some(t) if T::has_type(t) => T::max_len_of(t),
+        _ => T::MAX_LEN,
+    };
+    bytes.len() > max
 }
 
 /// Reads a signed message that may be followed by more bytes (an embedded message); returns it
@@ -146,11 +184,11 @@ fn header(bytes: &[u8], ty: MessageType) -> Result<&[u8], DecodeError> {
 pub fn take_signed<'a, T: SignedMessage<'a>>(
     bytes: &'a [u8],
 ) -> Result<(Signed<'a, T>, &'a [u8]), DecodeError> {
-    let body = header(bytes, T::TYPE)?;
-    let (value, rest) = T::take_body(body)?;
+    let (t, body) = header::<T>(bytes)?;
+    let (value, rest) = T::take_body_of(t, body)?;
     let (signature, rest) = take_array::<SIGNATURE_LEN>(rest)?;
     let len = bytes.len() - rest.len();
-    if len > T::MAX_LEN {
+    if len > T::max_len_of(t) {
         return Err(DecodeError::OverSize);
     }
     let bytes = bytes.get(..len).ok_or(DecodeError::Truncated)?;
@@ -168,7 +206,7 @@ pub fn take_signed<'a, T: SignedMessage<'a>>(
 pub fn decode_signed<'a, T: SignedMessage<'a>>(
     bytes: &'a [u8],
 ) -> Result<Signed<'a, T>, DecodeError> {
-    if bytes.len() > T::MAX_LEN {
+    if over_size::<T>(bytes) {
         return Err(DecodeError::OverSize);
     }
     let (signed, rest) = take_signed::<T>(bytes)?;
@@ -180,16 +218,19 @@ pub fn decode_signed<'a, T: SignedMessage<'a>>(
 
 /// Decodes a whole unsigned message.
 pub fn decode_unsigned<'a, T: Message<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
-    if bytes.len() > T::MAX_LEN {
+    if over_size::<T>(bytes) {
         return Err(DecodeError::OverSize);
     }
-    let body = header(bytes, T::TYPE)?;
-    let (value, rest) = T::take_body(body)?;
+    let (t, body) = header::<T>(bytes)?;
+    let (value, rest) = T::take_body_of(t, body)?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes);
     }
     Ok(value)
 }
+
+/// A signing function: `sign(domain, message)` gives the 64-byte signature.
+pub type SignFn<'f> = &'f dyn Fn(&[u8], &[u8]) -> Result<[u8; SIGNATURE_LEN], EncodeError>;
 
 /// Encodes and signs a message into `buf`; returns the length written.
 pub fn encode_signed<'a, T: SignedMessage<'a>>(
@@ -197,16 +238,27 @@ pub fn encode_signed<'a, T: SignedMessage<'a>>(
     signer: &dyn Signer,
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
+    encode_signed_with(value, &|d, m| signer.sign(d, m), buf)
+}
+
+/// As [`encode_signed`], signing with `sign(domain, message)`: a holder's messages, signed
+/// by a [`HolderSigner`](crate::crypto::HolderSigner) of either algorithm.
+pub fn encode_signed_with<'a, T: SignedMessage<'a>>(
+    value: &T,
+    sign: SignFn<'_>,
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
     value.validate().map_err(|_| EncodeError::OutOfRange)?;
+    let t = value.message_type();
     let mut w = Writer::new(buf);
-    w.bytes(&[VERSION, T::TYPE as u8])?;
+    w.bytes(&[VERSION, t as u8])?;
     value.write_body(&mut w)?;
     let n = w.pos;
-    if n + SIGNATURE_LEN > T::MAX_LEN {
+    if n + SIGNATURE_LEN > T::max_len_of(t) {
         return Err(EncodeError::BufferTooSmall);
     }
     let signed = w.buf.get(..n).ok_or(EncodeError::BufferTooSmall)?;
-    let sig = signer.sign(T::DOMAIN, signed)?;
+    let sig = sign(T::DOMAIN, signed)?;
     w.bytes(&sig)?;
     Ok(w.pos)
 }
@@ -219,8 +271,16 @@ pub(crate) fn sign_into<'a, T: SignedMessage<'a>, const N: usize>(
     value: &T,
     signer: &dyn Signer,
 ) -> Result<MessageBuf<N>, EncodeError> {
+    sign_into_with(value, &|d, m| signer.sign(d, m))
+}
+
+/// As [`sign_into`], signing with `sign(domain, message)`.
+pub(crate) fn sign_into_with<'a, T: SignedMessage<'a>, const N: usize>(
+    value: &T,
+    sign: SignFn<'_>,
+) -> Result<MessageBuf<N>, EncodeError> {
     let mut buf = [0u8; N];
-    let n = encode_signed(value, signer, &mut buf)?;
+    let n = encode_signed_with(value, sign, &mut buf)?;
     MessageBuf::from_slice(buf.get(..n).ok_or(EncodeError::BufferTooSmall)?)
         .map_err(|_| EncodeError::BufferTooSmall)
 }
@@ -231,10 +291,11 @@ pub fn encode_unsigned<'a, T: Message<'a>>(
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
     value.validate().map_err(|_| EncodeError::OutOfRange)?;
+    let t = value.message_type();
     let mut w = Writer::new(buf);
-    w.bytes(&[VERSION, T::TYPE as u8])?;
+    w.bytes(&[VERSION, t as u8])?;
     value.write_body(&mut w)?;
-    if w.pos > T::MAX_LEN {
+    if w.pos > T::max_len_of(t) {
         return Err(EncodeError::BufferTooSmall);
     }
     Ok(w.pos)
@@ -324,17 +385,37 @@ pub fn take_fields<'a, T>(input: &'a [u8]) -> Result<(T, &'a [u8]), DecodeError>
 where
     T: Deserialize<'a> + Serialize,
 {
+    let (v, consumed, rest) = take_fields_unchecked::<T>(input)?;
+    check_canonical(&v, consumed)?;
+    Ok((v, rest))
+}
+
+/// Reads a group of postcard fields without the canonical check; returns the value, the
+/// bytes it was read from and the rest. For a group split around a field postcard cannot
+/// carry (a 33-byte key): read every part, then [`check_canonical`] each, so that the group
+/// keeps §3.3's order (read whole first, then compared).
+pub(crate) fn take_fields_unchecked<'a, T>(
+    input: &'a [u8],
+) -> Result<(T, &'a [u8], &'a [u8]), DecodeError>
+where
+    T: Deserialize<'a>,
+{
     let (v, rest) = postcard::take_from_bytes::<T>(input).map_err(map_postcard)?;
     let used = input.len() - rest.len();
     let consumed = input.get(..used).ok_or(DecodeError::Truncated)?;
+    Ok((v, consumed, rest))
+}
+
+/// Whether `consumed` is the canonical encoding of `v`.
+pub(crate) fn check_canonical<T: Serialize>(v: &T, consumed: &[u8]) -> Result<(), DecodeError> {
     match postcard::serialize_with_flavor(
-        &v,
+        v,
         Compare {
             expected: consumed,
             pos: 0,
         },
     ) {
-        Ok(n) if n == used => Ok((v, rest)),
+        Ok(n) if n == consumed.len() => Ok(()),
         _ => Err(DecodeError::NonCanonical),
     }
 }

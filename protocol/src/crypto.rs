@@ -11,7 +11,7 @@
 //! cheaper on a Cortex-M4, for 36 KiB of RAM, with the same result.
 
 use crate::error::{EncodeError, VerifyError};
-use crate::types::PublicKey;
+use crate::types::{HolderKey, PublicKey};
 use core::fmt;
 #[cfg(not(fuzzing))]
 use curve25519_dalek::edwards::EdwardsPoint;
@@ -24,7 +24,12 @@ use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha512};
 use zeroize::Zeroizing;
 
+mod ecdsa;
 mod tables;
+pub use ecdsa::{
+    P256SigningKey, holder_digest, p256_key_from_sec1, p256_key_of, p256_low_s,
+    p256_signature_from_der, p256_verifying_key, verify_p256,
+};
 pub use tables::FixedKeyTables;
 
 /// Something that holds an Ed25519 private key and signs with it: a software key, or a secure
@@ -96,9 +101,73 @@ impl Signer for SigningKey {
     }
     fn sign(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
         #[cfg(fuzzing)]
-        return Ok(fuzzing::signature(&self.public_key(), domain, message));
+        return Ok(fuzzing::signature(&self.public_key().0, domain, message));
         #[cfg(not(fuzzing))]
         self.sign_ed25519(domain, message)
+    }
+}
+
+/// What signs a wallet's messages (its pre-authorization requests and payments): any
+/// Ed25519 [`Signer`], or a P-256 key ([`P256SigningKey`], a secure element, a PKCS#11 token).
+pub trait HolderSigner {
+    /// The holder key, whose algorithm decides the type of the pre-authorization request.
+    fn holder_key(&self) -> HolderKey;
+    /// Signs `domain ‖ message` with the holder key: pure Ed25519, or ECDSA P-256 over
+    /// [`holder_digest`]`(domain, message)` as `r ‖ s` (either S: the wallet brings it to
+    /// low S with [`p256_low_s`]).
+    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError>;
+}
+
+impl<S: Signer + ?Sized> HolderSigner for S {
+    fn holder_key(&self) -> HolderKey {
+        HolderKey::Ed25519(self.public_key())
+    }
+    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        self.sign(domain, message)
+    }
+}
+
+impl HolderSigner for P256SigningKey {
+    fn holder_key(&self) -> HolderKey {
+        HolderKey::P256(self.public_key())
+    }
+    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        self.sign(domain, message)
+    }
+}
+
+impl HolderSigner for &P256SigningKey {
+    fn holder_key(&self) -> HolderKey {
+        HolderKey::P256(self.public_key())
+    }
+    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        self.sign(domain, message)
+    }
+}
+
+/// Signs as the holder and, for P-256, brings the signature to low S (SPEC §7.1.1).
+pub fn sign_as_holder<K: HolderSigner + ?Sized>(
+    signer: &K,
+    domain: &[u8],
+    message: &[u8],
+) -> Result<[u8; 64], EncodeError> {
+    let sig = signer.sign_holder(domain, message)?;
+    match signer.holder_key() {
+        HolderKey::Ed25519(_) => Ok(sig),
+        HolderKey::P256(_) => p256_low_s(&sig),
+    }
+}
+
+/// Verifies a holder signature over `domain ‖ message` under a key of either algorithm.
+pub fn verify_holder(
+    key: &HolderKey,
+    domain: &[u8],
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), VerifyError> {
+    match key {
+        HolderKey::Ed25519(k) => verify(k, domain, message, signature),
+        HolderKey::P256(k) => verify_p256(k, domain, message, signature),
     }
 }
 
@@ -141,6 +210,14 @@ pub fn has_torsion(key: &PublicKey) -> bool {
     }
 }
 
+/// [`has_torsion`] for a holder key: a P-256 key has none (its group has prime order).
+pub fn holder_has_torsion(key: &HolderKey) -> bool {
+    match key {
+        HolderKey::Ed25519(k) => has_torsion(k),
+        HolderKey::P256(_) => false,
+    }
+}
+
 /// Verifies `signature` over `domain ‖ message` under `key` with `verify_strict` semantics.
 pub fn verify(
     key: &PublicKey,
@@ -174,7 +251,7 @@ pub fn verify_with_tables(
     #[cfg(fuzzing)]
     {
         let _ = tables;
-        return match fuzzing::signature(&PublicKey(vk.to_bytes()), domain, message) == *signature {
+        return match fuzzing::signature(vk.as_bytes(), domain, message) == *signature {
             true => Ok(()),
             false => Err(VerifyError::BadSignature),
         };
@@ -311,9 +388,9 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 #[cfg(fuzzing)]
 mod fuzzing {
     use super::*;
-    pub fn signature(key: &PublicKey, domain: &[u8], message: &[u8]) -> [u8; 64] {
+    pub fn signature(key: &[u8], domain: &[u8], message: &[u8]) -> [u8; 64] {
         let mut h = Sha512::new();
-        h.update(key.0);
+        h.update(key);
         h.update(domain);
         h.update(message);
         h.finalize().into()

@@ -33,9 +33,9 @@ impl<'a> VerifiedPreAuth<'a> {
     /// holder key it carries (the proof of possession).
     pub fn check(bytes: &'a [u8]) -> Result<Self, Error> {
         let req = decode_signed::<PreAuthRequest<'_>>(bytes)?;
-        req.verify(&req.holder_key)?;
+        req.verify_holder(&req.holder_key)?;
         // The issuer issues no voucher to a holder key with a torsion component (§7.1).
-        if crypto::has_torsion(&req.holder_key) {
+        if crypto::holder_has_torsion(&req.holder_key) {
             return Err(VerifyError::WeakKey.into());
         }
         Ok(VerifiedPreAuth(req))

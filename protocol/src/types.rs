@@ -68,6 +68,125 @@ byte_id!(
     /// A record id: SHA-256 of one record (payment or receipt) as it appears in a sync batch.
     RecordId, 32);
 
+/// An ECDSA P-256 public key: a SEC1 compressed point (33 bytes, `02` or `03` then X).
+/// Written by hand, not by `byte_id!`: serde and `Default` stop at 32-byte arrays.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct P256Key(pub [u8; 33]);
+
+impl P256Key {
+    /// Length in bytes.
+    pub const LEN: usize = 33;
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 33] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for P256Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "P256Key({self})")
+    }
+}
+
+impl fmt::Display for P256Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The algorithm of a holder key (SPEC §7.1.1); the message type of a pre-authorization
+/// request or voucher says which (SPEC §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HolderAlgorithm {
+    /// Ed25519 (RFC 8032), as every other key of the protocol.
+    Ed25519,
+    /// ECDSA on P-256 with SHA-256, low-S, signature `r ‖ s`: the keys a phone's secure
+    /// hardware can hold (Secure Enclave, StrongBox).
+    P256,
+}
+
+impl HolderAlgorithm {
+    /// The name used in SPEC.md, the vectors and the issuer API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HolderAlgorithm::Ed25519 => "ed25519",
+            HolderAlgorithm::P256 => "p256",
+        }
+    }
+}
+
+/// The key a voucher is bound to and that signs the holder's messages: Ed25519 or ECDSA
+/// P-256 (SPEC §7.1.1).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HolderKey {
+    /// An Ed25519 key, 32 bytes.
+    Ed25519(PublicKey),
+    /// A P-256 key, 33 bytes SEC1 compressed.
+    P256(P256Key),
+}
+
+impl HolderKey {
+    /// The key's algorithm.
+    pub const fn algorithm(&self) -> HolderAlgorithm {
+        match self {
+            HolderKey::Ed25519(_) => HolderAlgorithm::Ed25519,
+            HolderKey::P256(_) => HolderAlgorithm::P256,
+        }
+    }
+    /// The key's bytes as they travel: 32 for Ed25519, 33 for P-256.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            HolderKey::Ed25519(k) => &k.0,
+            HolderKey::P256(k) => &k.0,
+        }
+    }
+    /// The key from its bytes, the algorithm told by their length (32: Ed25519, 33: P-256).
+    /// Checks the length only; whether the bytes name a usable point is checked when a
+    /// signature is verified (SPEC §7.1).
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if let Ok(k) = <[u8; 32]>::try_from(b) {
+            Some(HolderKey::Ed25519(PublicKey(k)))
+        } else {
+            <[u8; 33]>::try_from(b)
+                .ok()
+                .map(|k| HolderKey::P256(P256Key(k)))
+        }
+    }
+}
+
+impl From<PublicKey> for HolderKey {
+    fn from(k: PublicKey) -> Self {
+        HolderKey::Ed25519(k)
+    }
+}
+
+impl From<P256Key> for HolderKey {
+    fn from(k: P256Key) -> Self {
+        HolderKey::P256(k)
+    }
+}
+
+impl fmt::Debug for HolderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HolderKey::Ed25519(k) => write!(f, "HolderKey::Ed25519({k})"),
+            HolderKey::P256(k) => write!(f, "HolderKey::P256({k})"),
+        }
+    }
+}
+
+impl fmt::Display for HolderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HolderKey::Ed25519(k) => write!(f, "{k}"),
+            HolderKey::P256(k) => write!(f, "{k}"),
+        }
+    }
+}
+
 impl PaymentId {
     /// The link that the next payment of the same voucher carries.
     pub fn link(&self) -> LinkId {

@@ -5,14 +5,16 @@
 //! retry for the same request returns the very same bytes.
 
 use crate::codec::{Message, Signed, decode_signed};
-use crate::codec::{MessageBuf, sign_into};
-use crate::crypto::Signer;
+use crate::codec::{MessageBuf, sign_into_with};
+use crate::crypto::{HolderSigner, sign_as_holder};
 use crate::error::{Error, Rejection, StoreError, VerifyError};
 use crate::journal::{self, kind};
 use crate::msg::{Payment, PaymentRequest, PreAuthRequest, Receipt, RevocationList, Voucher};
 use crate::store::{Store, records};
 use crate::trust::TrustStore;
-use crate::types::{Amount, Currency, LinkId, PaymentId, PublicKey, Timestamp, VoucherId};
+use crate::types::{
+    Amount, Currency, HolderKey, LinkId, PaymentId, PublicKey, Timestamp, VoucherId,
+};
 
 mod compact;
 pub use compact::{COMPACT_MIN_BYTES, Compaction};
@@ -59,7 +61,7 @@ pub struct VoucherBalance {
 
 /// A customer wallet over a store `S`, signing with `K`, holding up to `V` vouchers.
 #[derive(Debug)]
-pub struct Wallet<S: Store, K: Signer, const V: usize = 8> {
+pub struct Wallet<S: Store, K: HolderSigner, const V: usize = 8> {
     store: S,
     signer: K,
     slots: heapless::Vec<Slot, V>,
@@ -143,7 +145,7 @@ fn floor_parts(body: &[u8]) -> Option<Timestamp> {
     (body.len() == 4).then(|| Timestamp(u32::from_le_bytes(*t)))
 }
 
-impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
+impl<S: Store, K: HolderSigner, const V: usize> Wallet<S, K, V> {
     /// Opens a wallet over `store`, replaying it. The store holds only what this wallet wrote,
     /// so a record that does not decode means the store was damaged: [`StoreError::Corrupt`].
     pub fn open(store: S, signer: K) -> Result<Self, Error> {
@@ -158,8 +160,13 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
     }
 
     /// The holder key vouchers must be bound to.
-    pub fn holder_key(&self) -> PublicKey {
-        self.signer.public_key()
+    pub fn holder_key(&self) -> HolderKey {
+        self.signer.holder_key()
+    }
+
+    /// Signs `domain ‖ message` as the holder, low-S for P-256 (SPEC §7.1.1).
+    fn sign(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], crate::error::EncodeError> {
+        sign_as_holder(&self.signer, domain, message)
     }
 
     /// Whether installing a voucher compacts the journal after retiring (on by default,
@@ -204,7 +211,7 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             client_nonce,
             created_at: now,
         };
-        Ok(sign_into(&req, &self.signer)?)
+        Ok(sign_into_with(&req, &|d, m| self.sign(d, m))?)
     }
 
     /// Installs a voucher from the issuer after checking it: bound to this wallet's key, signed
@@ -421,7 +428,7 @@ impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
             request_nonce: req.nonce,
             created_at: now,
         };
-        let bytes: PaymentBytes = sign_into(&payment, &self.signer)?;
+        let bytes: PaymentBytes = sign_into_with(&payment, &|d, m| self.sign(d, m))?;
         let mut rec = [0u8; 1 + 32 + <Payment<'static> as Message<'static>>::MAX_LEN];
         rec[0] = kind::PAYMENT;
         rec[1..33].copy_from_slice(&cert.merchant_key.0);

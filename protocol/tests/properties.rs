@@ -28,7 +28,7 @@ prop_compose! {
                  single in any::<u64>(), payments in 1u32.., cur in currency()) -> Voucher {
         let not_after = nb.saturating_add(len).max(nb + 1);
         Voucher {
-            id: VoucherId(id), issuer_key_id: issuer().key_id(), holder_key: holder().public_key(), currency: cur,
+            id: VoucherId(id), issuer_key_id: issuer().key_id(), holder_key: holder().public_key().into(), currency: cur,
             limit: Amount(limit), not_before: Timestamp(nb), not_after: Timestamp(not_after),
             policy: AcceptancePolicy { max_single: Amount(single % limit + 1), max_payments: payments },
         }
@@ -153,7 +153,7 @@ fn valid_messages() -> Vec<Vec<u8>> {
     let v = Voucher {
         id: VoucherId([5; 16]),
         issuer_key_id: issuer().key_id(),
-        holder_key: holder().public_key(),
+        holder_key: holder().public_key().into(),
         currency: Currency::parse("EUR").unwrap(),
         limit: Amount(5000),
         not_before: Timestamp(0),

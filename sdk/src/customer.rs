@@ -8,8 +8,9 @@ use crate::sync::{self, SyncSummary, Syncable};
 use crate::{Error, Money, OfflinePayment};
 use offpay_issuer::client::Client;
 use offpay_protocol::PreAuthRequest;
+use offpay_protocol::crypto::HolderSigner as _;
 use offpay_protocol::msg::{Payment, PaymentRequest, Receipt, RevocationList, Voucher};
-use offpay_protocol::{FileStore, Nonce, Signer, SigningKey, Timestamp, Wallet, decode_signed};
+use offpay_protocol::{FileStore, Nonce, SigningKey, Timestamp, Wallet, decode_signed};
 use rand_core::{OsRng, RngCore};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -128,7 +129,7 @@ impl CustomerWallet {
                 let key = HolderKey::app(s.clone())?;
                 crate::files::write_atomic(
                     &staged.dir().file("holder.pub"),
-                    hex::encode(key.public_key().0).as_bytes(),
+                    hex::encode(key.holder_key().as_bytes()).as_bytes(),
                 )?;
             }
             None => staged
@@ -161,7 +162,7 @@ impl CustomerWallet {
             }
             (Some(s), false) => {
                 let key = HolderKey::app(s.clone())?;
-                if dir.public_key("holder.pub")? != key.public_key() {
+                if dir.holder_public_key("holder.pub")? != key.holder_key() {
                     return Err(Error::Signer {
                         message: "the signer's key is not this wallet's holder key".into(),
                     });
@@ -238,9 +239,10 @@ impl CustomerWallet {
         self.issuer.base()
     }
 
-    /// The holder key's public half (what vouchers are bound to).
-    pub fn holder_key(&self) -> [u8; 32] {
-        self.state().wallet.holder_key().0
+    /// The holder key's public half (what vouchers are bound to): 32 bytes for Ed25519, 33
+    /// (SEC1 compressed) for P-256.
+    pub fn holder_key(&self) -> Vec<u8> {
+        self.state().wallet.holder_key().as_bytes().to_vec()
     }
 
     /// **Online.** Asks the issuer to reserve `amount` on `instrument` (authorized by the

@@ -171,18 +171,19 @@ impl DeviceDir {
         Ok(SigningKey::from_seed(&seed))
     }
 
-    /// Reads a 32-byte public key in hex from `name`.
-    pub fn public_key(&self, name: &str) -> Result<PublicKey, Error> {
+    /// Reads a holder's public key file: hex of 32 bytes (Ed25519) or 33 (P-256).
+    pub fn holder_public_key(&self, name: &str) -> Result<offpay_protocol::HolderKey, Error> {
         let path = self.file(name);
         let bytes = read_capped(&path, SMALL_FILE, "reading the public key")?;
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(String::from_utf8_lossy(&bytes).trim(), &mut key).map_err(|_| {
-            Error::corrupt(format!(
-                "{} is not a public key file; restore it from a backup",
-                path.display()
-            ))
-        })?;
-        Ok(PublicKey(key))
+        hex::decode(String::from_utf8_lossy(&bytes).trim())
+            .ok()
+            .and_then(|k| offpay_protocol::HolderKey::from_bytes(&k))
+            .ok_or_else(|| {
+                Error::corrupt(format!(
+                    "{} is not a public key file; restore it from a backup",
+                    path.display()
+                ))
+            })
     }
 
     /// Reads the trust anchors.

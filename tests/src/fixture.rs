@@ -24,6 +24,10 @@ pub struct Fixture {
     pub stranger: SigningKey,
     /// The customer's device key.
     pub holder: SigningKey,
+    /// A second customer's device key, ECDSA P-256 (secret scalar `02` × 32).
+    pub holder_p256: crypto::P256SigningKey,
+    /// Its 50.00 EUR voucher (id [`VOUCHER_P256_ID`]), otherwise as [`Fixture::voucher`].
+    pub voucher_p256: Vec<u8>,
     /// Merchant A's key.
     pub merchant_a: SigningKey,
     /// Merchant B's key.
@@ -44,6 +48,8 @@ pub const MERCHANT_A: MerchantId = MerchantId(*b"MERCH-A1");
 pub const MERCHANT_B: MerchantId = MerchantId(*b"MERCH-B2");
 /// The voucher id.
 pub const VOUCHER_ID: VoucherId = VoucherId([0x5a; 16]);
+/// The P-256 holder's voucher id.
+pub const VOUCHER_P256_ID: VoucherId = VoucherId([0x5c; 16]);
 
 /// Euro.
 pub fn eur() -> Currency {
@@ -51,11 +57,11 @@ pub fn eur() -> Currency {
 }
 
 /// The voucher terms of the fixture: valid T0 .. T0+30 days, 25.00 max single, 10 payments.
-pub fn voucher_value(holder: PublicKey, key_id: KeyId) -> Voucher {
+pub fn voucher_value(holder: impl Into<HolderKey>, key_id: KeyId) -> Voucher {
     Voucher {
         id: VOUCHER_ID,
         issuer_key_id: key_id,
-        holder_key: holder,
+        holder_key: holder.into(),
         currency: eur(),
         limit: Amount(5000),
         not_before: t(0),
@@ -100,6 +106,13 @@ impl Fixture {
             &voucher_value(holder.public_key(), issuer.key_id()),
             issuer.signer(),
         );
+        let holder_p256 = crypto::P256SigningKey::from_bytes(&[2; 32])
+            .unwrap_or_else(|| fail("a P-256 scalar below n"));
+        let voucher_p256 = {
+            let mut v = voucher_value(holder_p256.public_key(), issuer.key_id());
+            v.id = VOUCHER_P256_ID;
+            sign(&v, issuer.signer())
+        };
         let mut trust = TrustStore::new();
         let _ = trust.add(
             issuer.public_key(),
@@ -110,6 +123,8 @@ impl Fixture {
             issuer,
             stranger,
             holder,
+            holder_p256,
+            voucher_p256,
             merchant_a,
             merchant_b,
             cert_a,
@@ -178,11 +193,53 @@ pub fn sign<'a, T: SignedMessage<'a>>(value: &T, signer: &dyn Signer) -> Vec<u8>
 /// Builds `version ‖ type ‖ parts… ‖ signature(domain ‖ …)` with no range checks, so vectors
 /// can hold messages a conforming encoder would never produce.
 pub fn raw_signed(ty: MessageType, domain: &[u8], body: &[u8], signer: &dyn Signer) -> Vec<u8> {
+    raw_signed_with(ty, domain, body, &|d, m| signer.sign(d, m))
+}
+
+/// As [`raw_signed`], signing with `sign(domain, message)` (a P-256 holder key).
+pub fn raw_signed_with(
+    ty: MessageType,
+    domain: &[u8],
+    body: &[u8],
+    sign: codec::SignFn<'_>,
+) -> Vec<u8> {
     let mut m = vec![VERSION, ty as u8];
     m.extend_from_slice(body);
-    let sig = signer.sign(domain, &m).unwrap_or_else(|e| fail(e));
+    let sig = sign(domain, &m).unwrap_or_else(|e| fail(e));
     m.extend_from_slice(&sig);
     m
+}
+
+/// A payment built raw and signed by the P-256 holder key.
+pub fn raw_payment_p256(
+    voucher: &[u8],
+    tail: &PaymentTail,
+    key: &crypto::P256SigningKey,
+) -> Vec<u8> {
+    let mut body = voucher.to_vec();
+    body.extend(fields(tail));
+    raw_signed_with(
+        MessageType::Payment,
+        <Payment<'_> as SignedMessage<'_>>::DOMAIN,
+        &body,
+        &|d, m| key.sign(d, m),
+    )
+}
+
+/// A voucher's body fields as they are written, without the range rules the library applies
+/// (for vouchers it would refuse to build).
+pub fn voucher_body(v: &Voucher) -> Vec<u8> {
+    let mut body = fields(&(v.id, v.issuer_key_id));
+    body.extend(v.holder_key.as_bytes());
+    body.extend(fields(&(
+        v.currency,
+        v.limit,
+        v.not_before,
+        v.not_after,
+        v.policy.max_single,
+        v.policy.max_payments,
+    )));
+    body
 }
 
 /// Postcard-encodes a group of fields.

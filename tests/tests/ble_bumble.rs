@@ -307,7 +307,7 @@ async fn pay_at<P: PacketPool>(write: WriteMode, want_mtu: u16) {
     let stored = w.wallet.payments().next().unwrap();
     let receipt = stored.receipt.expect("the wallet stored the receipt");
     let p = stored.payment.clone();
-    p.verify(&p.voucher.holder_key).unwrap();
+    p.verify_holder(&p.voucher.holder_key).unwrap();
     assert_eq!((p.id(), p.amount), (id, Amount(1200)));
     assert_eq!(w.shop.payments().count(), 1);
     let accepted = w.shop.payments().next().unwrap();

@@ -36,7 +36,7 @@ fn a_whole_payment_at_mtu_23_185_and_517() {
         // The payment the merchant stored verifies with offpay-protocol, and is the wallet's.
         let stored = w.shop.payments().next().unwrap();
         let p = stored.payment.clone();
-        p.verify(&p.voucher.holder_key).unwrap();
+        p.verify_holder(&p.voucher.holder_key).unwrap();
         assert_eq!(p.id(), id);
         assert_eq!(
             w.wallet.payments().next().unwrap().payment.bytes(),

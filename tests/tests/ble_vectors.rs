@@ -129,7 +129,7 @@ fn ble_vectors_follow_the_spec_formulas() {
         // The payment inside verifies and is the one the receipt names.
         let payment = unhex(&frames[2]["plaintext"])[1..].to_vec();
         let p = decode_signed::<Payment<'_>>(&payment).unwrap();
-        p.verify(&p.voucher.holder_key).unwrap();
+        p.verify_holder(&p.voucher.holder_key).unwrap();
         let receipt = unhex(&frames[3]["plaintext"])[1..].to_vec();
         assert_eq!(
             decode_signed::<Receipt>(&receipt).unwrap().payment_id,

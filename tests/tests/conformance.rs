@@ -57,8 +57,8 @@ fn name_of<T>(r: Result<T, Error>) -> String {
 
 fn decode_any(ty: &str, b: &[u8]) -> Result<(), Error> {
     match ty {
-        "PreAuthRequest" => decode_signed::<PreAuthRequest<'_>>(b).map(drop),
-        "Voucher" => decode_signed::<Voucher>(b).map(drop),
+        "PreAuthRequest" | "PreAuthRequestP256" => decode_signed::<PreAuthRequest<'_>>(b).map(drop),
+        "Voucher" | "VoucherP256" => decode_signed::<Voucher>(b).map(drop),
         "MerchantCertificate" => decode_signed::<MerchantCertificate<'_>>(b).map(drop),
         "PaymentRequest" => decode_signed::<PaymentRequest<'_>>(b).map(drop),
         "Payment" => decode_signed::<Payment<'_>>(b).map(drop),
@@ -83,7 +83,7 @@ fn verify_any(file: &Value, ty: &str, b: &[u8], now: Timestamp) -> Result<(), Er
         panic!("unknown merchant in vector")
     };
     match ty {
-        "Voucher" => {
+        "Voucher" | "VoucherP256" => {
             let v = decode_signed::<Voucher>(b)?;
             trust.verify(&v, &v.issuer_key_id, v.not_before)?;
             Ok(v.check_time(now)?)
@@ -97,7 +97,7 @@ fn verify_any(file: &Value, ty: &str, b: &[u8], now: Timestamp) -> Result<(), Er
             let p = decode_signed::<Payment<'_>>(b)?;
             trust.verify(&p.voucher, &p.voucher.issuer_key_id, p.voucher.not_before)?;
             p.voucher.check_time(now)?;
-            Ok(p.verify(&p.voucher.holder_key)?)
+            Ok(p.verify_holder(&p.voucher.holder_key)?)
         }
         "PaymentRequest" => {
             let r = decode_signed::<PaymentRequest<'_>>(b)?;

@@ -14,8 +14,10 @@ fn spec() -> String {
 fn the_type_table_gives_every_message_its_byte_and_maximum_size() {
     let spec = spec();
     let max = |t: MessageType| match t {
-        MessageType::PreAuthRequest => <PreAuthRequest<'_> as Message<'_>>::MAX_LEN,
-        MessageType::Voucher => <Voucher as Message<'_>>::MAX_LEN,
+        MessageType::PreAuthRequest | MessageType::PreAuthRequestP256 => {
+            <PreAuthRequest<'_> as Message<'_>>::max_len_of(t)
+        }
+        MessageType::Voucher | MessageType::VoucherP256 => <Voucher as Message<'_>>::max_len_of(t),
         MessageType::MerchantCertificate => <MerchantCertificate<'_> as Message<'_>>::MAX_LEN,
         MessageType::PaymentRequest => <PaymentRequest<'_> as Message<'_>>::MAX_LEN,
         MessageType::Payment => <Payment<'_> as Message<'_>>::MAX_LEN,

@@ -123,7 +123,12 @@ fn characteristic(
 /// final event; on [`CentralError::Disconnected`] call again with the same engagement to
 /// resume.
 #[allow(clippy::too_many_arguments)]
-pub async fn pay<S: Store, K: Signer, const V: usize, const N: usize>(
+pub async fn pay<
+    S: Store,
+    K: offpay_protocol::crypto::HolderSigner,
+    const V: usize,
+    const N: usize,
+>(
     adapter: &Adapter,
     engagement: &Engagement,
     wallet: &mut Wallet<S, K, V>,

@@ -108,7 +108,14 @@ pub trait Endpoint {
 }
 
 /// The customer's role: its session, the wallet that pays, and the person who approves.
-pub struct Customer<'a, S: Store, K: Signer, const V: usize, const N: usize, F> {
+pub struct Customer<
+    'a,
+    S: Store,
+    K: offpay_protocol::crypto::HolderSigner,
+    const V: usize,
+    const N: usize,
+    F,
+> {
     /// The session.
     pub session: &'a mut CustomerSession,
     /// The wallet that pays and stores the receipt.
@@ -123,8 +130,13 @@ pub struct Customer<'a, S: Store, K: Signer, const V: usize, const N: usize, F> 
     pub approve: F,
 }
 
-impl<S: Store, K: Signer, const V: usize, const N: usize, F: FnMut(&[u8]) -> bool> Endpoint
-    for Customer<'_, S, K, V, N, F>
+impl<
+    S: Store,
+    K: offpay_protocol::crypto::HolderSigner,
+    const V: usize,
+    const N: usize,
+    F: FnMut(&[u8]) -> bool,
+> Endpoint for Customer<'_, S, K, V, N, F>
 {
     type Role = CustomerRole;
 

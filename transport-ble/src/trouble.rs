@@ -299,7 +299,7 @@ where
     C: Controller,
     P: PacketPool,
     S: Store,
-    K: Signer,
+    K: offpay_protocol::crypto::HolderSigner,
     F: FnMut(&[u8]) -> bool,
 {
     let config = ConnectConfig {

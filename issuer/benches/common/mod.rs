@@ -236,7 +236,7 @@ pub fn floor_rate(threads: usize, per_thread: usize) -> f64 {
             let (input, issuer) = (&input, &issuer);
             s.spawn(move || {
                 for _ in 0..per_thread {
-                    crypto::verify(&holder, &[], input, &sig).unwrap();
+                    crypto::verify_holder(&holder, &[], input, &sig).unwrap();
                     std::hint::black_box(
                         issuer.signer().sign(b"offpay/1/voucher\0", input).unwrap(),
                     );

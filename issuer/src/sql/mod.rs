@@ -26,7 +26,7 @@
 use crate::api;
 use crate::error::Failure;
 use crate::storage::{Close, Granted, InstrumentRow, PreAuth, Settle, SignList, Storage, Synced};
-use offpay_protocol::{Currency, MerchantId, Nonce, PublicKey, Timestamp, VoucherId};
+use offpay_protocol::{Currency, HolderKey, MerchantId, Nonce, Timestamp, VoucherId};
 
 mod accounts;
 mod ops;
@@ -184,7 +184,7 @@ pub enum Key<'a> {
     /// An instrument (its balances, its funding).
     Instrument(&'a str),
     /// A pre-authorization (holder key, client nonce).
-    PreAuth(&'a PublicKey, &'a Nonce),
+    PreAuth(&'a HolderKey, &'a Nonce),
     /// The revocation list.
     Revocations,
 }
@@ -209,7 +209,7 @@ pub fn key(k: Key<'_>) -> i64 {
         }
         Key::PreAuth(k, n) => {
             h.update(b"a");
-            h.update(k.0);
+            h.update(k.as_bytes());
             h.update(n.0);
         }
         Key::Revocations => h.update(b"r"),
@@ -279,7 +279,7 @@ impl<B: SqlBackend> Storage for B {
         self.write(move |t| ops::fund(t, &id, amount, &reference, now))
     }
 
-    fn granted(&self, holder: &PublicKey, nonce: &Nonce) -> Result<Option<Granted>, Failure> {
+    fn granted(&self, holder: &HolderKey, nonce: &Nonce) -> Result<Option<Granted>, Failure> {
         self.read(|t| ops::granted(t, holder, nonce))
     }
 

@@ -12,7 +12,7 @@ use crate::settle::{StateReader, TRUST_KEYS};
 use crate::storage::{Close, Granted, PreAuth, Settle, SignList, Synced};
 use offpay_protocol::msg::{MerchantCertificate, Outcome, Voucher};
 use offpay_protocol::{
-    Amount, Currency, MerchantId, Nonce, PublicKey, Settlement, Timestamp, VoucherId,
+    Amount, Currency, HolderKey, MerchantId, Nonce, Settlement, Timestamp, VoucherId,
     VoucherSummary, crypto::sha256, decode_signed,
 };
 use std::collections::BTreeMap;
@@ -127,12 +127,12 @@ type Known = (Vec<u8>, Option<Vec<u8>>);
 
 /// The (request hash, voucher) stored for (holder key, nonce); the voucher is NULL for a
 /// voucher this ledger only learnt of at settlement, which is never a grant.
-fn known(t: &mut dyn Tx, holder: &PublicKey, nonce: &Nonce) -> Result<Option<Known>, Failure> {
+fn known(t: &mut dyn Tx, holder: &HolderKey, nonce: &Nonce) -> Result<Option<Known>, Failure> {
     t.row(
         "SELECT p.request_hash, v.voucher FROM preauthorizations p
          JOIN vouchers v ON v.voucher_id = p.voucher_id
          WHERE p.holder_key = ?1 AND p.client_nonce = ?2",
-        &[P::B(&holder.0), P::B(&nonce.0)],
+        &[P::B(holder.as_bytes()), P::B(&nonce.0)],
     )?
     .map(|r| Ok((r.bytes(0)?, r.opt_bytes(1)?)))
     .transpose()
@@ -140,7 +140,7 @@ fn known(t: &mut dyn Tx, holder: &PublicKey, nonce: &Nonce) -> Result<Option<Kno
 
 pub(super) fn granted(
     t: &mut dyn Tx,
-    holder: &PublicKey,
+    holder: &HolderKey,
     nonce: &Nonce,
 ) -> Result<Option<Granted>, Failure> {
     match known(t, holder, nonce)? {
@@ -194,7 +194,7 @@ pub(super) fn preauthorize(t: &mut dyn Tx, p: &PreAuth) -> Result<Vec<u8>, Failu
         "INSERT INTO preauthorizations (holder_key, client_nonce, request_hash, voucher_id)
          VALUES (?1, ?2, ?3, ?4)",
         &[
-            P::B(&p.holder_key.0),
+            P::B(p.holder_key.as_bytes()),
             P::B(&p.client_nonce.0),
             P::B(&p.request_hash),
             P::B(&v.id.0),

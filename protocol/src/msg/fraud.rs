@@ -40,8 +40,8 @@ impl FraudProof<'_> {
     pub fn verify<const N: usize>(&self, trust: &TrustStore<N>) -> Result<(), VerifyError> {
         let v = &self.first.voucher;
         trust.verify(v, &v.issuer_key_id, v.not_before)?;
-        self.first.verify(&v.holder_key)?;
-        self.second.verify(&v.holder_key)
+        self.first.verify_holder(&v.holder_key)?;
+        self.second.verify_holder(&v.holder_key)
     }
 }
 

@@ -41,9 +41,9 @@ struct Fields {
 
 impl<'a> Message<'a> for Payment<'a> {
     const TYPE: MessageType = MessageType::Payment;
-    // 2 header + 158 voucher + 5 seq + 10 amount + 10 cumulative + 16 link + 8 merchant
-    // + 16 nonce + 4 time + 64 signature.
-    const MAX_LEN: usize = 293;
+    // 2 header + the voucher (159 with a P-256 holder key, 158 with Ed25519) + 5 seq
+    // + 10 amount + 10 cumulative + 16 link + 8 merchant + 16 nonce + 4 time + 64 signature.
+    const MAX_LEN: usize = 2 + <Voucher as Message<'_>>::MAX_LEN + 133;
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         let (voucher, rest) = take_signed::<Voucher>(input)?;
         let (f, rest) = take_fields::<Fields>(rest)?;

@@ -1,8 +1,12 @@
 //! Voucher (type 0x02): the issuer's signed pre-authorization, bound to the holder's key.
 
-use crate::codec::{Message, MessageType, SignedMessage, Writer, take_fields};
+use crate::codec::{
+    Message, MessageType, SignedMessage, Writer, check_canonical, take_array, take_fields_unchecked,
+};
 use crate::error::{DecodeError, EncodeError, Rejection};
-use crate::types::{Amount, CLOCK_SKEW_SECS, Currency, KeyId, PublicKey, Timestamp, VoucherId};
+use crate::types::{
+    Amount, CLOCK_SKEW_SECS, Currency, HolderKey, KeyId, P256Key, PublicKey, Timestamp, VoucherId,
+};
 use serde::{Deserialize, Serialize};
 
 /// What a merchant may accept from a voucher, beyond its limit.
@@ -15,14 +19,15 @@ pub struct AcceptancePolicy {
 }
 
 /// A voucher. It carries no instrument id or card number: only the issuer links it to one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Its type byte is `0x02` for an Ed25519 holder key, `0x0C` for a P-256 one (SPEC §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Voucher {
     /// 16 random bytes chosen by the issuer.
     pub id: VoucherId,
     /// Which issuer key signed it.
     pub issuer_key_id: KeyId,
     /// The customer device key that may spend it.
-    pub holder_key: PublicKey,
+    pub holder_key: HolderKey,
     /// The currency of every amount drawn on it.
     pub currency: Currency,
     /// The total that may be spent.
@@ -57,18 +62,89 @@ pub(crate) fn check_window(
     }
 }
 
+/// The fields before the holder key.
+#[derive(Serialize, Deserialize)]
+struct Head {
+    id: VoucherId,
+    issuer_key_id: KeyId,
+}
+
+/// The fields after the holder key.
+#[derive(Serialize, Deserialize)]
+struct Tail {
+    currency: Currency,
+    limit: Amount,
+    not_before: Timestamp,
+    not_after: Timestamp,
+    policy: AcceptancePolicy,
+}
+
+/// The size of an Ed25519-bound voucher at its longest (type `0x02`): 2 header + 16 id + 8
+/// key id + 32 key + 3 currency + 10 limit + 4 + 4 times + 10 max_single + 5 max_payments
+/// + 64 signature.
+const MAX_LEN_ED25519: usize = 158;
+
 impl<'a> Message<'a> for Voucher {
     const TYPE: MessageType = MessageType::Voucher;
-    // 2 header + 16 id + 8 key id + 32 key + 3 currency + 10 limit + 4 + 4 times
-    // + 10 max_single + 5 max_payments + 64 signature.
-    const MAX_LEN: usize = 158;
+    /// A P-256 key is one byte longer (type `0x0C`).
+    const MAX_LEN: usize = MAX_LEN_ED25519 + 1;
     fn take_body(input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
-        let (v, rest) = take_fields::<Voucher>(input)?;
+        Self::take_body_of(MessageType::Voucher, input)
+    }
+    fn take_body_of(t: MessageType, input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
+        // One group of fields around the key (SPEC §3.3): read whole, then compared.
+        let (head, head_bytes, rest) = take_fields_unchecked::<Head>(input)?;
+        let (holder_key, rest) = if t == MessageType::VoucherP256 {
+            let (k, rest) = take_array::<33>(rest)?;
+            (HolderKey::P256(P256Key(k)), rest)
+        } else {
+            let (k, rest) = take_array::<32>(rest)?;
+            (HolderKey::Ed25519(PublicKey(k)), rest)
+        };
+        let (tail, tail_bytes, rest) = take_fields_unchecked::<Tail>(rest)?;
+        check_canonical(&head, head_bytes)?;
+        check_canonical(&tail, tail_bytes)?;
+        let v = Voucher {
+            id: head.id,
+            issuer_key_id: head.issuer_key_id,
+            holder_key,
+            currency: tail.currency,
+            limit: tail.limit,
+            not_before: tail.not_before,
+            not_after: tail.not_after,
+            policy: tail.policy,
+        };
         v.validate()?;
         Ok((v, rest))
     }
     fn write_body(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        w.fields(self)
+        w.fields(&Head {
+            id: self.id,
+            issuer_key_id: self.issuer_key_id,
+        })?;
+        w.bytes(self.holder_key.as_bytes())?;
+        w.fields(&Tail {
+            currency: self.currency,
+            limit: self.limit,
+            not_before: self.not_before,
+            not_after: self.not_after,
+            policy: self.policy,
+        })
+    }
+    fn message_type(&self) -> MessageType {
+        match self.holder_key {
+            HolderKey::Ed25519(_) => MessageType::Voucher,
+            HolderKey::P256(_) => MessageType::VoucherP256,
+        }
+    }
+    fn has_type(t: MessageType) -> bool {
+        matches!(t, MessageType::Voucher | MessageType::VoucherP256)
+    }
+    fn max_len_of(t: MessageType) -> usize {
+        match t {
+            MessageType::VoucherP256 => Self::MAX_LEN,
+            _ => MAX_LEN_ED25519,
+        }
     }
     fn validate(&self) -> Result<(), DecodeError> {
         let ok = self.currency.is_valid()

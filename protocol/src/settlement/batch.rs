@@ -1,5 +1,6 @@
 //! Signature verification for a batch: every voucher once, every holder signature, in one
-//! ed25519 batch when it gives the strict verdict (SPEC §7.1), one by one otherwise.
+//! ed25519 batch when it gives the strict verdict (SPEC §7.1), one by one otherwise. ECDSA
+//! has no batch verification: P-256 holder signatures are verified one by one (§7.1.1).
 
 use super::*;
 
@@ -24,14 +25,14 @@ impl<const N: usize> Settlement<N> {
         // Payments under a holder key with a torsion component: verified one by one, since a
         // batch equation can accept what the strict one refuses (§7.1). A voucher is only
         // remembered as verified once its holder key is known to have none.
-        let mut singles: Vec<(usize, Vec<u8>, [u8; 64], PublicKey)> = Vec::new();
+        let mut singles: Vec<(usize, Vec<u8>, [u8; 64], HolderKey)> = Vec::new();
         let mut torsion: BTreeSet<[u8; 32]> = BTreeSet::new();
         let mut queued = BTreeSet::new();
         for (i, c) in candidates.iter().enumerate() {
             let v = &c.payment.voucher;
             let vh = c.voucher_hash;
             let fresh = !self.verified_vouchers.contains(&vh) && queued.insert(vh);
-            if fresh && crypto::has_torsion(&v.holder_key) {
+            if fresh && crypto::holder_has_torsion(&v.holder_key) {
                 torsion.insert(vh);
             }
             if fresh {
@@ -53,14 +54,15 @@ impl<const N: usize> Settlement<N> {
                 *p.signature(),
                 v.holder_key,
             );
-            if torsion.contains(&vh) {
-                singles.push((i, job.0, job.1, job.2));
-            } else {
-                jobs.push((Job::Holder(i), job.0, job.1, job.2));
+            match job.2 {
+                HolderKey::Ed25519(k) if !torsion.contains(&vh) => {
+                    jobs.push((Job::Holder(i), job.0, job.1, k));
+                }
+                key => singles.push((i, job.0, job.1, key)),
             }
         }
         for (i, msg, sig, key) in &singles {
-            if let Err(e) = crypto::verify(key, &[], msg, sig) {
+            if let Err(e) = crypto::verify_holder(key, &[], msg, sig) {
                 verdicts[*i] = Err(e);
             }
         }

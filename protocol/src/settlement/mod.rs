@@ -26,7 +26,7 @@ use crate::msg::{
 };
 use crate::trust::TrustStore;
 use crate::types::{
-    Amount, Currency, MerchantId, PaymentId, PublicKey, RecordId, Timestamp, VoucherId,
+    Amount, Currency, HolderKey, MerchantId, PaymentId, PublicKey, RecordId, Timestamp, VoucherId,
 };
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;

@@ -5,7 +5,7 @@
 
 use super::{Wallet, floor_parts, payment_parts, replay, retired_parts};
 use crate::codec::decode_signed;
-use crate::crypto::{Signer, sha256};
+use crate::crypto::{HolderSigner, sha256};
 use crate::error::{Error, StoreError};
 use crate::journal::{self, kind};
 use crate::msg::{Payment, Receipt, Voucher};
@@ -52,7 +52,7 @@ fn mark(marks: &mut [bool], i: usize) {
     }
 }
 
-impl<S: Store, K: Signer, const V: usize> Wallet<S, K, V> {
+impl<S: Store, K: HolderSigner, const V: usize> Wallet<S, K, V> {
     /// Plans a compaction at `now` without changing anything: sets `marks[i]` to whether
     /// record `i` is kept, and returns what would be kept and dropped, and the floor
     /// (SPEC §8.1.1) the new journal would hold. `marks` needs one entry per record

@@ -43,7 +43,7 @@ impl CustomerWallet {
 
     /// The holder key's public half.
     pub fn holder_key(&self) -> Vec<u8> {
-        self.0.holder_key().to_vec()
+        self.0.holder_key()
     }
 
     /// **Online.** Reserves `amount` on `instrument` and installs the voucher.

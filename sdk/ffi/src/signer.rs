@@ -5,29 +5,27 @@ use offpay_sdk as sdk;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A holder key the app keeps (secure element, platform keystore): see
-/// `offpay_sdk::HolderSigner`. `sign` gets the exact bytes to sign and returns the 64-byte
-/// pure Ed25519 signature; `public_key` returns the 32-byte public key.
+/// A holder key the app keeps (Secure Enclave, Android Keystore, PKCS#11): see
+/// `offpay_sdk::HolderSigner`. Ed25519: `public_key` returns the 32-byte key and `sign` the
+/// 64-byte pure Ed25519 signature of the bytes it gets. ECDSA P-256: `public_key` returns the
+/// SEC1 point (33 or 65 bytes), `sign` signs the SHA-256 of the bytes it gets (the platform's
+/// "SHA256withECDSA") and returns DER or `r ‖ s`; the library converts and brings S low.
 #[uniffi::export(with_foreign)]
 pub trait HolderSigner: Send + Sync {
-    /// The 32-byte Ed25519 public key.
+    /// The public key: 32 bytes (Ed25519), or 33 or 65 (P-256, SEC1).
     fn public_key(&self) -> std::result::Result<Vec<u8>, SignerError>;
-    /// Signs `message` with pure Ed25519; 64 bytes.
+    /// Signs `message`: pure Ed25519 (64 bytes), or ECDSA P-256 over SHA-256 (DER or 64).
     fn sign(&self, message: Vec<u8>) -> std::result::Result<Vec<u8>, SignerError>;
 }
 
 struct Foreign(Arc<dyn HolderSigner>);
 
 impl sdk::HolderSigner for Foreign {
-    fn public_key(&self) -> std::result::Result<[u8; 32], String> {
-        let k = self.0.public_key().map_err(|e| e.to_string())?;
-        <[u8; 32]>::try_from(k.as_slice())
-            .map_err(|_| format!("a public key is 32 bytes, not {}", k.len()))
+    fn public_key(&self) -> std::result::Result<Vec<u8>, String> {
+        self.0.public_key().map_err(|e| e.to_string())
     }
-    fn sign(&self, message: &[u8]) -> std::result::Result<[u8; 64], String> {
-        let s = self.0.sign(message.to_vec()).map_err(|e| e.to_string())?;
-        <[u8; 64]>::try_from(s.as_slice())
-            .map_err(|_| format!("a signature is 64 bytes, not {}", s.len()))
+    fn sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        self.0.sign(message.to_vec()).map_err(|e| e.to_string())
     }
 }
 

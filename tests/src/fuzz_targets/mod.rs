@@ -48,7 +48,7 @@ pub const TARGETS: &[(&str, Target)] = &[
 fn reencode_signed<'a, T: SignedMessage<'a>>(m: &Signed<'a, T>) -> Vec<u8> {
     let mut buf = vec![0u8; T::MAX_LEN];
     let mut w = Writer::new(&mut buf);
-    w.bytes(&[VERSION, T::TYPE as u8]).unwrap();
+    w.bytes(&[VERSION, m.value().message_type() as u8]).unwrap();
     m.value().write_body(&mut w).unwrap();
     w.bytes(m.signature()).unwrap();
     let n = w.len();

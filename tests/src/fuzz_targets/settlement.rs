@@ -73,11 +73,39 @@ fn pool() -> &'static Pool {
                 }
             }
         }
+        // A P-256 holder's voucher (SPEC §7.1.1): two chains that fork at sequence 1, their
+        // receipts, and each payment's high-S twin, which must never be credited.
+        for chain in 0u8..2 {
+            let mut prev: Option<Vec<u8>> = None;
+            let mut cumulative = 0;
+            for seq in 1..=4u32 {
+                let amount = 150 * u64::from(chain + 1) + u64::from(seq);
+                cumulative += amount;
+                let p = crate::vectors::holder_p256::payment_p256(
+                    &f,
+                    &f.voucher_p256,
+                    seq,
+                    amount,
+                    cumulative,
+                    prev.as_deref(),
+                    MERCHANT_A,
+                    [0xc0 + chain * 16 + seq as u8; 16],
+                );
+                records.push(receipt(&p, MERCHANT_A, &f.merchant_a, t(3650)));
+                records.push(crate::vectors::holder_p256::high_s(&p));
+                records.push(p.clone());
+                prev = Some(p);
+            }
+        }
         Pool {
             records,
             trust: f.trust.clone(),
             certs: [f.cert_a.clone(), f.cert_b.clone()],
-            limits: vec![(VOUCHER_ID, 5000), (VoucherId([0x6c; 16]), 5000)],
+            limits: vec![
+                (VOUCHER_ID, 5000),
+                (VoucherId([0x6c; 16]), 5000),
+                (VOUCHER_P256_ID, 5000),
+            ],
         }
     })
 }

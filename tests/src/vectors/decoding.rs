@@ -240,7 +240,12 @@ pub(super) fn messages(f: &Fixture) -> Vec<Value> {
         (
             "voucher",
             MessageType::Voucher,
-            <Voucher as codec::Message<'_>>::MAX_LEN,
+            <Voucher as codec::Message<'_>>::max_len_of(MessageType::Voucher),
+        ),
+        (
+            "voucher-p256",
+            MessageType::VoucherP256,
+            <Voucher as codec::Message<'_>>::max_len_of(MessageType::VoucherP256),
         ),
         (
             "payment",
@@ -315,7 +320,7 @@ pub(super) fn messages(f: &Fixture) -> Vec<Value> {
         let mut body = Vec::new();
         body.extend(vv.id.0);
         body.extend(vv.issuer_key_id.0);
-        body.extend(vv.holder_key.0);
+        body.extend(vv.holder_key.as_bytes());
         body.extend(*b"EUR");
         body.extend(overlong_varint(5000, 4));
         body.extend(fields(&(
@@ -344,7 +349,7 @@ pub(super) fn messages(f: &Fixture) -> Vec<Value> {
     let bad_voucher = |edit: &dyn Fn(&mut Voucher)| {
         let mut vv = voucher_value(f.holder.public_key(), f.issuer.key_id());
         edit(&mut vv);
-        let body = fields(&vv);
+        let body = voucher_body(&vv);
         raw_signed(
             MessageType::Voucher,
             VOUCHER_DOMAIN,

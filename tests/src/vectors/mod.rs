@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 mod accepting;
 mod bluetooth;
 mod decoding;
+pub mod holder_p256;
 mod paths;
 mod paying;
 mod retiring;
@@ -52,11 +53,11 @@ pub fn describe(bytes: &[u8]) -> Value {
         return Value::Null;
     };
     match ty {
-        MessageType::PreAuthRequest => decode_signed::<PreAuthRequest<'_>>(bytes).map(|m| json!({
+        MessageType::PreAuthRequest | MessageType::PreAuthRequestP256 => decode_signed::<PreAuthRequest<'_>>(bytes).map(|m| json!({
             "instrument_id": hx(m.instrument_id), "amount": m.amount.0, "currency": m.currency.as_str(),
-            "holder_key": hx(&m.holder_key.0), "client_nonce": hx(&m.client_nonce.0), "created_at": m.created_at.0,
+            "holder_key": hx(m.holder_key.as_bytes()), "client_nonce": hx(&m.client_nonce.0), "created_at": m.created_at.0,
         })).unwrap_or(Value::Null),
-        MessageType::Voucher => decode_signed::<Voucher>(bytes).map(|m| voucher_json(&m)).unwrap_or(Value::Null),
+        MessageType::Voucher | MessageType::VoucherP256 => decode_signed::<Voucher>(bytes).map(|m| voucher_json(&m)).unwrap_or(Value::Null),
         MessageType::MerchantCertificate => decode_signed::<MerchantCertificate<'_>>(bytes).map(|m| cert_json(&m)).unwrap_or(Value::Null),
         MessageType::PaymentRequest => decode_signed::<PaymentRequest<'_>>(bytes).map(|m| json!({
             "certificate": cert_json(&m.certificate), "amount": m.amount.0, "currency": m.currency.as_str(),
@@ -91,7 +92,7 @@ pub fn describe(bytes: &[u8]) -> Value {
 
 fn voucher_json(m: &Voucher) -> Value {
     json!({
-        "id": hx(&m.id.0), "issuer_key_id": hx(&m.issuer_key_id.0), "holder_key": hx(&m.holder_key.0),
+        "id": hx(&m.id.0), "issuer_key_id": hx(&m.issuer_key_id.0), "holder_key": hx(m.holder_key.as_bytes()),
         "currency": m.currency.as_str(), "limit": m.limit.0, "not_before": m.not_before.0, "not_after": m.not_after.0,
         "max_single": m.policy.max_single.0, "max_payments": m.policy.max_payments,
     })
@@ -141,11 +142,13 @@ pub fn batch(records: &[&[u8]]) -> Vec<u8> {
 
 fn fixture_json(f: &Fixture) -> Value {
     json!({
-        "description": "Keys come from fixed seeds (issuer [1;32], holder [2;32], merchant A [3;32], merchant B [4;32], stranger [5;32]); times are Unix seconds.",
+        "description": "Keys come from fixed seeds (issuer [1;32], holder [2;32], merchant A [3;32], merchant B [4;32], stranger [5;32]; the P-256 holder's secret scalar is [2;32], its signatures RFC 6979 and low-S); times are Unix seconds.",
         "issuer_key": hx(&f.issuer.public_key().0),
         "issuer_key_id": hx(&f.issuer.key_id().0),
         "trust": [{ "key": hx(&f.issuer.public_key().0), "not_before": t(0).0 - 86_400, "not_after": t(2 * 365 * 86_400).0 }],
         "holder_key": hx(&f.holder.public_key().0),
+        "holder_p256_key": hx(&f.holder_p256.public_key().0),
+        "voucher_p256": hx(&f.voucher_p256),
         "merchant_a": { "id": hx(&MERCHANT_A.0), "key": hx(&f.merchant_a.public_key().0), "certificate": hx(&f.cert_a) },
         "merchant_b": { "id": hx(&MERCHANT_B.0), "key": hx(&f.merchant_b.public_key().0), "certificate": hx(&f.cert_b) },
         "voucher": hx(&f.voucher),
@@ -188,7 +191,7 @@ pub fn generate() -> Vec<(String, String)> {
             file(
                 &f,
                 "context 'decode': decode the hex as `message` (when `zero_pad_to` is present, the hex followed by zero bytes up to that many bytes in all); expect 'valid' (then `fields` are the decoded values) or the SPEC error name",
-                messages(&f),
+                [messages(&f), holder_p256::messages(&f)].concat(),
             ),
         ),
         (
@@ -196,7 +199,7 @@ pub fn generate() -> Vec<(String, String)> {
             file(
                 &f,
                 "context 'verify': decode, then verify the message's signatures under the fixture trust store: a Voucher's issuer signature and its window at `now`; a MerchantCertificate's issuer signature and its window at `now`; a Payment's voucher (as a Voucher) and the payment under the voucher's holder key; a PaymentRequest's certificate (as a MerchantCertificate) and the request under the certificate's merchant key; a Receipt under the fixture key of the merchant its merchant_id names (merchant A or B; no certificate window is checked); a RevocationList's issuer signature. A voucher's or a certificate's issuer key must be trusted at its own `not_before` (SPEC §7.2), a revocation list's at `now`. Expect 'valid' or the first error",
-                verify(&f),
+                [verify(&f), holder_p256::verify(&f)].concat(),
             ),
         ),
         (
@@ -204,7 +207,7 @@ pub fn generate() -> Vec<(String, String)> {
             file(
                 &f,
                 "context 'accept': merchant A decides on the payment (SPEC §8.2 steps 3-14; step 2 does not apply: this merchant has accepted nothing) with `open_request` as its one open request, its voucher memory (§8.2.1) holding each payment of `seen` (they are remembered, not accepted before), and `revocation_list` when not null (it verifies under the fixture trust store at `now` and is installed before the decision), at `now` (the voucher's issuer key at the voucher's `not_before`, §7.2); expect 'valid' or the first error",
-                accept(&f),
+                [accept(&f), holder_p256::accept(&f)].concat(),
             ),
         ),
         (
@@ -228,7 +231,7 @@ pub fn generate() -> Vec<(String, String)> {
             file(
                 &f,
                 "settlement scenarios (SPEC §8.3): a fresh ledger with the fixture trust store, merchants A and B registered from their fixture certificates, grace `grace_secs`; each step ingests `batch` at `now` and expects one outcome per record in batch order (`rejected:<code name>`), and when `proofs` is present, exactly those FraudProofs in the report, in order (kind, first and second payment ids); after the steps, when `close_at` is not null, every voucher whose `not_after + grace` is before it closes; `final` is the ledger then: the credit of each merchant (merchants with none are absent), the number of proofs held, and for each voucher listed its credited total, overspend, whether it holds a proof and what closing released (null: not closed)",
-                settlement(&f),
+                [settlement(&f), holder_p256::settlement(&f)].concat(),
             ),
         ),
         (

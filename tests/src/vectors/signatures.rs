@@ -159,7 +159,7 @@ pub(super) fn verify(f: &Fixture) -> Vec<Value> {
         let mut vv = vv;
         let mut id = [0u8; 32];
         id[0] = 1;
-        vv.holder_key = PublicKey(id);
+        vv.holder_key = PublicKey(id).into();
         sign(&vv, f.issuer.signer())
     };
     let weak_payment = raw_payment(
@@ -190,7 +190,7 @@ pub(super) fn verify(f: &Fixture) -> Vec<Value> {
         ("payment-holder-key-non-canonical", non_canonical),
     ] {
         let mut vv = vv;
-        vv.holder_key = PublicKey(key);
+        vv.holder_key = PublicKey(key).into();
         let voucher = sign(&vv, f.issuer.signer());
         let p = raw_payment(&voucher, &tail(1, 420, NONCE), &f.holder);
         out.push(ver(name, MessageType::Payment, &p, "weak-key", NOW));
@@ -418,7 +418,7 @@ pub fn torsion_payments(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
     for amount in 400..600u64 {
         let p = raw_payment(&voucher, &tail(1, amount, NONCE), &holder);
         let d = decode_signed::<Payment<'_>>(&p).unwrap();
-        let i = usize::from(d.verify(&d.voucher.holder_key).is_err());
+        let i = usize::from(d.verify_holder(&d.voucher.holder_key).is_err());
         found[i].get_or_insert(p);
         if found.iter().all(Option::is_some) {
             break;

@@ -110,7 +110,7 @@ impl Session<CustomerRole> {
     /// Handles one Server2Client notification at `now`. The wallet stores the merchant's
     /// receipt. An error ends the session (see [`poll_event`](Self::poll_event)) and is
     /// returned too.
-    pub fn handle_input<S: Store, K: Signer, const V: usize>(
+    pub fn handle_input<S: Store, K: offpay_protocol::crypto::HolderSigner, const V: usize>(
         &mut self,
         chunk: &[u8],
         now: Instant,
@@ -135,7 +135,7 @@ impl Session<CustomerRole> {
         })
     }
 
-    fn on_frame<S: Store, K: Signer, const V: usize>(
+    fn on_frame<S: Store, K: offpay_protocol::crypto::HolderSigner, const V: usize>(
         &mut self,
         frame: &mut [u8],
         now: Instant,
@@ -197,7 +197,12 @@ impl Session<CustomerRole> {
     /// Pays the pending request with the wallet at protocol time `time` (SPEC §8.1) and
     /// queues the payment; when the wallet refuses, queues the refusal and ends the session.
     /// `now` is the session clock: the receipt is due within the idle limit.
-    pub fn approve<S: Store, K: Signer, const V: usize, const N: usize>(
+    pub fn approve<
+        S: Store,
+        K: offpay_protocol::crypto::HolderSigner,
+        const V: usize,
+        const N: usize,
+    >(
         &mut self,
         wallet: &mut Wallet<S, K, V>,
         trust: &TrustStore<N>,
