@@ -66,7 +66,7 @@ fn main() {
     for v in messages["vectors"].as_array().unwrap() {
         let ty = v["message"].as_str().unwrap();
         if v["context"] == "decode"
-            && ["Voucher", "Payment", "Receipt", "PaymentRequest"].contains(&ty)
+            && ["Voucher", "VoucherP256", "Payment", "Receipt", "PaymentRequest"].contains(&ty)
         {
             writeln!(
                 s,
@@ -83,7 +83,7 @@ fn main() {
     s.push_str("pub const VERIFY: &[Verify] = &[\n");
     for v in verify["vectors"].as_array().unwrap() {
         let ty = v["message"].as_str().unwrap();
-        if ["Voucher", "Payment", "Receipt", "PaymentRequest"].contains(&ty) {
+        if ["Voucher", "VoucherP256", "Payment", "Receipt", "PaymentRequest"].contains(&ty) {
             writeln!(
                 s,
                 "    Verify {{ name: {}, ty: Ty::{ty}, bytes: &{}, expect: {}, now: {} }},",

@@ -107,8 +107,8 @@ impl Signer for SigningKey {
     }
 }
 
-/// What signs a wallet's messages (its pre-authorization requests and payments): any
-/// Ed25519 [`Signer`], or a P-256 key ([`P256SigningKey`], a secure element, a PKCS#11 token).
+/// What signs a wallet's messages (its pre-authorization requests and payments): an Ed25519
+/// key ([`SigningKey`], or any [`Signer`] wrapped in [`Ed25519Holder`]), or a P-256 key ([`P256SigningKey`], a secure element, a PKCS#11 token).
 pub trait HolderSigner {
     /// The holder key, whose algorithm decides the type of the pre-authorization request.
     fn holder_key(&self) -> HolderKey;
@@ -118,25 +118,39 @@ pub trait HolderSigner {
     fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError>;
 }
 
-impl<S: Signer + ?Sized> HolderSigner for S {
+impl HolderSigner for SigningKey {
     fn holder_key(&self) -> HolderKey {
         HolderKey::Ed25519(self.public_key())
     }
     fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
-        self.sign(domain, message)
+        Signer::sign(self, domain, message)
+    }
+}
+
+impl<H: HolderSigner + ?Sized> HolderSigner for &H {
+    fn holder_key(&self) -> HolderKey {
+        (**self).holder_key()
+    }
+    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        (**self).sign_holder(domain, message)
+    }
+}
+
+/// An Ed25519 [`Signer`] as a holder: for a key behind the Ed25519 trait (a secure element
+/// that holds Ed25519) given to a wallet.
+#[derive(Debug)]
+pub struct Ed25519Holder<S>(pub S);
+
+impl<S: Signer> HolderSigner for Ed25519Holder<S> {
+    fn holder_key(&self) -> HolderKey {
+        HolderKey::Ed25519(self.0.public_key())
+    }
+    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        self.0.sign(domain, message)
     }
 }
 
 impl HolderSigner for P256SigningKey {
-    fn holder_key(&self) -> HolderKey {
-        HolderKey::P256(self.public_key())
-    }
-    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
-        self.sign(domain, message)
-    }
-}
-
-impl HolderSigner for &P256SigningKey {
     fn holder_key(&self) -> HolderKey {
         HolderKey::P256(self.public_key())
     }

@@ -160,7 +160,8 @@ fn the_issuer_refuses_keys_with_a_torsion_component() {
 
     // A pre-authorization request from a holder key with a torsion component.
     let holder = EdgeSigner::new([2; 32], true, Edge::None);
-    let wallet: Wallet<MemStore, EdgeSigner> = Wallet::open(MemStore::new(), holder).unwrap();
+    let wallet: Wallet<MemStore, crypto::Ed25519Holder<EdgeSigner>> =
+        Wallet::open(MemStore::new(), crypto::Ed25519Holder(holder)).unwrap();
     // One whose signature satisfies the strict equation, so that the key alone is refused.
     let req = (0u8..=255)
         .map(|n| {

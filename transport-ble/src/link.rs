@@ -211,7 +211,7 @@ impl Link for Half<'_> {
 #[allow(clippy::too_many_arguments)]
 pub fn run<
     S1: Store,
-    K1: Signer,
+    K1: offpay_protocol::crypto::HolderSigner,
     const V: usize,
     const N: usize,
     S2: Store,
