@@ -24,6 +24,8 @@ need=()
 pkg-config --exists dbus-1 2>/dev/null || need+=(libdbus-1-dev pkg-config)
 command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
+# SoftHSM2, a real PKCS#11 token for the hardware-held keys' tests (pkcs11/tests/softhsm.rs).
+[ -f /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || need+=(softhsm2)
 # JNA and a JVM for the Kotlin bindings' story (its compiler comes from the npm registry).
 [ -f /usr/share/java/jna.jar ] || need+=(libjna-java)
 command -v java >/dev/null || need+=(default-jre-headless)

@@ -37,7 +37,13 @@ fn run<K: HolderSigner>(holder: K) -> Run {
         .unwrap();
     let key = SigningKey::from_seed(&[3; 32]);
     let cert = issuer
-        .certify_merchant(SHOP, key.public_key(), "Shop", Timestamp(0), Timestamp(1_000_000))
+        .certify_merchant(
+            SHOP,
+            key.public_key(),
+            "Shop",
+            Timestamp(0),
+            Timestamp(1_000_000),
+        )
         .unwrap()
         .to_vec();
     let mut shop: Acceptor<MemStore<{ 1 << 20 }, 4096>, _, 8, 1024> =
@@ -47,7 +53,13 @@ fn run<K: HolderSigner>(holder: K) -> Run {
     let eur = Currency::parse("EUR").unwrap();
     let mut rng = ChaCha20Rng::from_seed([9; 32]);
     let pre = wallet
-        .preauth_request(b"card", Amount(1_000_000), eur, Nonce([4; 16]), Timestamp(10))
+        .preauth_request(
+            b"card",
+            Amount(1_000_000),
+            eur,
+            Nonce([4; 16]),
+            Timestamp(10),
+        )
         .unwrap();
     let terms = VoucherTerms {
         not_before: Timestamp(0),
@@ -56,7 +68,9 @@ fn run<K: HolderSigner>(holder: K) -> Run {
         max_payments: PAYMENTS as u32,
     };
     let voucher = issuer.issue_voucher(&pre, terms, &mut rng).unwrap();
-    wallet.install_voucher(&voucher, &trust, Timestamp(20)).unwrap();
+    wallet
+        .install_voucher(&voucher, &trust, Timestamp(20))
+        .unwrap();
     let now = Timestamp(100);
     let ctx = Context {
         trust: &trust,
@@ -66,8 +80,12 @@ fn run<K: HolderSigner>(holder: K) -> Run {
     let mut payments = Vec::new();
     for i in 0..PAYMENTS {
         let amount = Amount(100 + i as u64);
-        let req = shop.create_request(amount, eur, None, now, &mut rng).unwrap();
-        let nonce = decode_signed::<msg::PaymentRequest<'_>>(&req).unwrap().nonce;
+        let req = shop
+            .create_request(amount, eur, None, now, &mut rng)
+            .unwrap();
+        let nonce = decode_signed::<msg::PaymentRequest<'_>>(&req)
+            .unwrap()
+            .nonce;
         let p = wallet.pay(&req, &trust, None, now).unwrap().to_vec();
         let r = shop.accept(&p, &ctx).unwrap().to_vec();
         payments.push((nonce, amount, p, r));

@@ -53,16 +53,17 @@ impl<'a> core::ops::Deref for VerifiedPreAuth<'a> {
     }
 }
 
-/// An issuer signing key with its key id.
+/// An issuer signing key with its key id. The key is a software [`SigningKey`] by default, or
+/// any Ed25519 [`Signer`]: a key held in an HSM.
 #[derive(Debug)]
-pub struct Issuer {
-    key: SigningKey,
+pub struct Issuer<K: Signer = SigningKey> {
+    key: K,
     key_id: KeyId,
 }
 
-impl Issuer {
+impl<K: Signer> Issuer<K> {
     /// An issuer using `key`.
-    pub fn new(key: SigningKey) -> Self {
+    pub fn new(key: K) -> Self {
         let key_id = KeyId::of(&key.public_key());
         Issuer { key, key_id }
     }
@@ -75,7 +76,7 @@ impl Issuer {
         self.key.public_key()
     }
     /// The signer, for messages built elsewhere.
-    pub fn signer(&self) -> &SigningKey {
+    pub fn signer(&self) -> &K {
         &self.key
     }
 
