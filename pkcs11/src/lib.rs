@@ -1,6 +1,6 @@
 //! offpay signers whose private keys never leave a PKCS#11 token (an HSM, a smart card,
 //! SoftHSM2): a **P-256 holder key** for a wallet ([`TokenHolderKey`], a
-//! [`HolderSigner`](offpay_protocol::crypto::HolderSigner), SPEC §7.1.1) and an **Ed25519
+//! [`HolderSigner`], SPEC §7.1.1) and an **Ed25519
 //! key** for an issuer or a merchant ([`TokenEd25519Key`], a [`Signer`]).
 //!
 //! Keys are generated in the token as sensitive and non-extractable objects; only their
