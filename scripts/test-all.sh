@@ -51,6 +51,10 @@ cargo fmt --all --check
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "issuer with its key in a PKCS#11 token (feature pkcs11)"
+cargo clippy -p offpay-issuer --features pkcs11 --all-targets -- -D warnings
+cargo test -p offpay-issuer --features pkcs11 --test hsm
+
 step "btleplug adapter (compiled; there is no Bluetooth hardware to run it on)"
 cargo clippy -p offpay-ble --features btleplug -- -D warnings
 

@@ -26,9 +26,13 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// The issuer's signing key: a software key from `issuer.key`, or a key in an HSM (feature
+/// `pkcs11`).
+pub type IssuerKey = Box<dyn offpay_protocol::Signer + Send + Sync>;
+
 /// The issuer: its key, its policy and its ledger.
 pub struct Ledger {
-    issuer: Arc<Issuer>,
+    issuer: Arc<Issuer<IssuerKey>>,
     key_window: (Timestamp, Timestamp),
     trust: Trust,
     policy: Policy,
@@ -55,7 +59,7 @@ fn random_hex(n: usize) -> String {
 impl Ledger {
     /// A ledger signing with `issuer`, whose key devices trust over `key_window`.
     pub fn new(
-        issuer: Issuer,
+        issuer: Issuer<IssuerKey>,
         key_window: (Timestamp, Timestamp),
         policy: Policy,
         storage: Arc<dyn Storage>,

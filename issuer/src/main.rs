@@ -64,6 +64,20 @@ enum Command {
         /// system clock. For tests only: whoever writes the file moves the issuer's time.
         #[arg(long, hide = true)]
         clock_for_testing_only: Option<PathBuf>,
+        /// Sign with an Ed25519 key in a PKCS#11 token loaded from this module (e.g.
+        /// /usr/lib/softhsm/libsofthsm2.so) instead of DATA/issuer.key; the PIN comes from
+        /// the environment variable OFFPAY_PKCS11_PIN, never from the command line.
+        #[cfg(feature = "pkcs11")]
+        #[arg(long, requires = "pkcs11_token")]
+        pkcs11_module: Option<PathBuf>,
+        /// The PKCS#11 token's label.
+        #[cfg(feature = "pkcs11")]
+        #[arg(long, requires = "pkcs11_module")]
+        pkcs11_token: Option<String>,
+        /// The label of the issuer's key in the token (made there on first start).
+        #[cfg(feature = "pkcs11")]
+        #[arg(long, default_value = "offpay-issuer")]
+        pkcs11_key: String,
     },
 }
 
@@ -91,6 +105,12 @@ fn main() -> ExitCode {
         concurrency,
         timeout,
         clock_for_testing_only,
+        #[cfg(feature = "pkcs11")]
+        pkcs11_module,
+        #[cfg(feature = "pkcs11")]
+        pkcs11_token,
+        #[cfg(feature = "pkcs11")]
+        pkcs11_key,
     } = Cli::parse().command;
     if voucher_days == 0 || max_payments == 0 || concurrency == 0 {
         eprintln!(
@@ -111,6 +131,19 @@ fn main() -> ExitCode {
         concurrency,
         timeout: Duration::from_secs(timeout.max(1)),
     };
+    #[cfg(feature = "pkcs11")]
+    if let (Some(module), Some(token)) = (pkcs11_module, pkcs11_token) {
+        let Ok(pin) = std::env::var("OFFPAY_PKCS11_PIN") else {
+            eprintln!("offpay-issuer: --pkcs11-module needs the token's PIN in OFFPAY_PKCS11_PIN");
+            return ExitCode::FAILURE;
+        };
+        config.key = offpay_issuer::server::KeySource::Pkcs11 {
+            module,
+            token,
+            key: pkcs11_key,
+            pin,
+        };
+    }
     if let Some(p) = clock_for_testing_only {
         config.clock = file_clock(p);
     }

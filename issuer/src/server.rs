@@ -3,7 +3,7 @@
 
 use crate::api::Policy;
 use crate::error::Failure;
-use crate::ledger::{Clock, Ledger, system_clock};
+use crate::ledger::{Clock, IssuerKey, Ledger, system_clock};
 use crate::postgres::PgStorage;
 use crate::service::{AppState, Limits, admin_router, public_router};
 use crate::sqlite::SqliteStorage;
@@ -46,6 +46,30 @@ pub struct Config {
     pub limits: Limits,
     /// The clock.
     pub clock: Clock,
+    /// Where the issuer's signing key is: `DATA/issuer.key` (the default) or a PKCS#11 token.
+    pub key: KeySource,
+}
+
+/// Where the issuer's signing key is.
+#[derive(Clone, Default)]
+pub enum KeySource {
+    /// A software key in `DATA/issuer.key`, made on first start.
+    #[default]
+    File,
+    /// An Ed25519 key in a PKCS#11 token (an HSM), which never leaves it; made in the token on
+    /// first start when no key has the label. Its window of trust is kept in
+    /// `DATA/issuer.window`.
+    #[cfg(feature = "pkcs11")]
+    Pkcs11 {
+        /// The PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+        module: PathBuf,
+        /// The token's label.
+        token: String,
+        /// The key's label in the token.
+        key: String,
+        /// The token user's PIN.
+        pin: String,
+    },
 }
 
 impl Config {
@@ -60,6 +84,25 @@ impl Config {
             tls: None,
             limits: Limits::default(),
             clock: system_clock(),
+            key: KeySource::File,
+        }
+    }
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File => f.write_str("KeySource::File"),
+            // The PIN is never printed.
+            #[cfg(feature = "pkcs11")]
+            KeySource::Pkcs11 {
+                module, token, key, ..
+            } => f
+                .debug_struct("KeySource::Pkcs11")
+                .field("module", module)
+                .field("token", token)
+                .field("key", key)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -92,12 +135,101 @@ fn read_small(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(io("reading", path))
 }
 
-/// The issuer's key and admin token from `data`, created there on first start.
+/// A window of trust `<not before> <not after>` from the rest of a key file's words.
+fn window<'a>(
+    mut parts: impl Iterator<Item = &'a str>,
+    bad: impl Fn() -> Failure,
+) -> Result<(Timestamp, Timestamp), Failure> {
+    let nb: u32 = parts.next().and_then(|t| t.parse().ok()).ok_or_else(&bad)?;
+    let na: u32 = parts.next().and_then(|t| t.parse().ok()).ok_or_else(&bad)?;
+    Ok((Timestamp(nb), Timestamp(na)))
+}
+
+/// The admin token from `data`, made there on first start.
+fn admin_token(data: &Path) -> Result<String, Failure> {
+    let token_path = data.join("admin.token");
+    if !token_path.exists() {
+        let mut t = [0u8; 32];
+        OsRng.fill_bytes(&mut t);
+        create_secret(&token_path, &format!("{}\n", hex::encode(t)))?;
+    }
+    let token = read_small(&token_path)?.trim().to_string();
+    if token.len() < 32 {
+        return Err(Failure::storage(format!(
+            "{} holds a token shorter than 32 characters",
+            token_path.display()
+        )));
+    }
+    Ok(token)
+}
+
+/// The issuer, the window its key is trusted over, and the admin token.
+pub type OpenedKey = (Issuer<IssuerKey>, (Timestamp, Timestamp), String);
+
+/// The issuer's key (from `source`) and admin token, from `data`, created on first start.
+pub fn open_key(
+    data: &Path,
+    source: &KeySource,
+    now: Timestamp,
+) -> Result<OpenedKey, Failure> {
+    match source {
+        KeySource::File => {
+            let (key, window, token) = file_key(data, now)?;
+            let key: IssuerKey = Box::new(key);
+            Ok((Issuer::new(key), window, token))
+        }
+        #[cfg(feature = "pkcs11")]
+        KeySource::Pkcs11 {
+            module,
+            token,
+            key,
+            pin,
+        } => {
+            std::fs::create_dir_all(data).map_err(io("creating", data))?;
+            let hsm = |e: offpay_pkcs11::Pkcs11Error| {
+                Failure::storage(format!("the issuer key in PKCS#11 token {token:?}: {e}"))
+            };
+            let t = offpay_pkcs11::Token::open(module, token, pin).map_err(hsm)?;
+            let window_path = data.join("issuer.window");
+            let signer = match t.ed25519(key) {
+                Ok(k) => k,
+                // A first start: the key is made in the token, never outside it.
+                Err(offpay_pkcs11::Pkcs11Error::Key(_)) if !window_path.exists() => {
+                    t.generate_ed25519(key).map_err(hsm)?
+                }
+                Err(e) => return Err(hsm(e)),
+            };
+            if !window_path.exists() {
+                let until = now.saturating_add(KEY_LIFETIME_SECS);
+                create_secret(&window_path, &format!("{} {}\n", now.0, until.0))?;
+            }
+            let text = read_small(&window_path)?;
+            let bad = || {
+                Failure::storage(format!(
+                    "{} is not an issuer key window file",
+                    window_path.display()
+                ))
+            };
+            let w = window(text.split_whitespace(), bad)?;
+            let key: IssuerKey = Box::new(signer);
+            Ok((Issuer::new(key), w, admin_token(data)?))
+        }
+    }
+}
+
+/// The issuer's software key and admin token from `data`, created there on first start.
 /// `issuer.key` holds `<seed hex> <not before> <not after>`.
 pub fn open_data(
     data: &Path,
     now: Timestamp,
 ) -> Result<(Issuer, (Timestamp, Timestamp), String), Failure> {
+    let (key, window, token) = file_key(data, now)?;
+    Ok((Issuer::new(key), window, token))
+}
+
+type FileKey = (SigningKey, (Timestamp, Timestamp), String);
+
+fn file_key(data: &Path, now: Timestamp) -> Result<FileKey, Failure> {
     std::fs::create_dir_all(data).map_err(io("creating", data))?;
     let key_path = data.join("issuer.key");
     if !key_path.exists() {
@@ -109,12 +241,7 @@ pub fn open_data(
             &format!("{} {} {}\n", hex::encode(seed), now.0, until.0),
         )?;
     }
-    let token_path = data.join("admin.token");
-    if !token_path.exists() {
-        let mut t = [0u8; 32];
-        OsRng.fill_bytes(&mut t);
-        create_secret(&token_path, &format!("{}\n", hex::encode(t)))?;
-    }
+    let token = admin_token(data)?;
     let text = read_small(&key_path)?;
     let bad = || Failure::storage(format!("{} is not an issuer key file", key_path.display()));
     let mut parts = text.split_whitespace();
@@ -123,20 +250,8 @@ pub fn open_data(
         .and_then(|h| hex::decode(h).ok())
         .and_then(|b| b.try_into().ok())
         .ok_or_else(bad)?;
-    let nb: u32 = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
-    let na: u32 = parts.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
-    let token = read_small(&token_path)?.trim().to_string();
-    if token.len() < 32 {
-        return Err(Failure::storage(format!(
-            "{} holds a token shorter than 32 characters",
-            token_path.display()
-        )));
-    }
-    Ok((
-        Issuer::new(SigningKey::from_seed(&seed)),
-        (Timestamp(nb), Timestamp(na)),
-        token,
-    ))
+    let w = window(parts, bad)?;
+    Ok((SigningKey::from_seed(&seed), w, token))
 }
 
 /// Opens the storage a `--database` URL names (`sqlite:PATH`, or `postgres://...` /
@@ -161,7 +276,7 @@ pub fn open_storage(database: Option<&str>, data: &Path) -> Result<Arc<dyn Stora
 /// The ledger and the admin token for a configuration.
 pub fn open_ledger(config: &Config) -> Result<(Arc<Ledger>, String), Failure> {
     let now = (config.clock)();
-    let (issuer, window, token) = open_data(&config.data, now)?;
+    let (issuer, window, token) = open_key(&config.data, &config.key, now)?;
     let storage = open_storage(config.database.as_deref(), &config.data)?;
     let ledger = Ledger::new(issuer, window, config.policy, storage, config.clock.clone())?;
     ledger.ensure_revocation_list()?;

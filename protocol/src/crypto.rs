@@ -185,6 +185,16 @@ pub fn verify_holder(
     }
 }
 
+#[cfg(feature = "alloc")]
+impl<S: Signer + ?Sized> Signer for alloc::boxed::Box<S> {
+    fn public_key(&self) -> PublicKey {
+        (**self).public_key()
+    }
+    fn sign(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        (**self).sign(domain, message)
+    }
+}
+
 impl<S: Signer + ?Sized> Signer for &S {
     fn public_key(&self) -> PublicKey {
         (**self).public_key()

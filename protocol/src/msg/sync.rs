@@ -246,8 +246,8 @@ impl<'a> SyncReport<'a> {
     }
     /// Encodes and signs a report (issuer side).
     #[cfg(feature = "alloc")]
-    pub fn build(
-        issuer: &crate::issuer::Issuer,
+    pub fn build<K: crate::crypto::Signer>(
+        issuer: &crate::issuer::Issuer<K>,
         batch_id: [u8; 32],
         created_at: Timestamp,
         entries: &[ReportEntry],

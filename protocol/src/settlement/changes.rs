@@ -127,7 +127,11 @@ impl Ingested {
     /// Signs the report the sender gets back. At most
     /// [`MAX_REPORT_PROOFS`](crate::msg::sync::MAX_REPORT_PROOFS) proofs travel in it; all of
     /// them stay available from [`Settlement::proofs`].
-    pub fn report(&self, issuer: &Issuer, now: Timestamp) -> Result<Vec<u8>, Error> {
+    pub fn report<K: crate::crypto::Signer>(
+        &self,
+        issuer: &Issuer<K>,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, Error> {
         let n = self.proofs.len().min(crate::msg::sync::MAX_REPORT_PROOFS);
         Ok(SyncReport::build(
             issuer,
