@@ -64,12 +64,12 @@ on_both_backends! {
             ),
             (400, 103)
         );
-        // A body over the PreAuthRequest maximum (164 bytes).
+        // A body over the PreAuthRequest maximum (165 bytes, with a P-256 holder key).
         let url = format!("{}{}", w.service.url(), api::path::PREAUTHORIZATIONS);
         let (s, e) = raw(
             &url,
             api::OCTET_STREAM,
-            &[1u8; 165],
+            &[1u8; 166],
             &[(api::CREDENTIAL_HEADER, &cred)],
         );
         assert_eq!((s, e.code, e.error.as_str()), (413, 802, "body-too-large"));
@@ -100,7 +100,7 @@ on_both_backends! {
         let sync = format!("{}{}", w.service.url(), api::path::SYNC);
         // Not a SyncBatch; over its maximum size; the wrong media type.
         assert_eq!(code(w.public.sync(&[1, 8, 5])).0, 400);
-        let (s, e) = raw(&sync, api::OCTET_STREAM, &vec![0u8; 302_086], &[]);
+        let (s, e) = raw(&sync, api::OCTET_STREAM, &vec![0u8; 303_110], &[]);
         assert_eq!((s, e.code), (413, 802));
         let (s, e) = raw(&sync, api::JSON, b"{}", &[]);
         assert_eq!((s, e.code), (415, 803));

@@ -89,7 +89,7 @@ fn every_message_type_from_the_vectors_round_trips_through_pixels() {
         assert_eq!(got, bytes, "{name}");
         types.insert(ty);
     }
-    assert_eq!(types.len(), 10, "every message type: {types:?}");
+    assert_eq!(types.len(), 12, "every message type: {types:?}");
 }
 
 #[test]
