@@ -280,3 +280,56 @@ def test_a_payment_over_ble_chunks(issuer, tmp_path):
     assert w.outcome() == t.outcome()
     [p] = wallet.fetch_offline_payments()
     assert p.receipt is not None and p.payment_id == w.outcome().payment_id
+
+
+class SecureElementSigner(offpay.HolderSigner):
+    """A P-256 key as the Secure Enclave or the Android Keystore hold it: the public key comes
+    out uncompressed (04 ‖ X ‖ Y, 65 bytes), `sign` hashes the bytes with SHA-256 and answers
+    DER ("SHA256withECDSA"), high S and all. The SDK converts and brings S low."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.ec = ec
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.signed = []
+
+    def public_key(self):
+        return self.key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+    def sign(self, message):
+        from cryptography.hazmat.primitives import hashes
+
+        self.signed.append(bytes(message))
+        return self.key.sign(bytes(message), self.ec.ECDSA(hashes.SHA256()))
+
+
+def test_a_p256_key_in_secure_hardware_pays_with_der_signatures(issuer, tmp_path):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    url, admin = issuer
+    instrument, credential = admin.instrument("EUR", 10_000)
+    shop = till(tmp_path, url, admin, "P256SHOP", "Enclave Bakery")
+    signer = SecureElementSigner()
+    wallet = CustomerWallet.create(str(tmp_path / "p256-wallet"), Config(issuer_url=url), signer)
+    compressed = signer.key.public_key().public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    assert bytes(wallet.holder_key()) == compressed and len(compressed) == 33
+
+    wallet.pre_authorize_instrument(instrument, credential, eur("30.00"))
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    for cents in range(101, 109):
+        request = shop.create_request(offpay.Money(minor=cents, currency="EUR"), None)
+        paid = wallet.pay(request)
+        r = int.from_bytes(paid.bytes[-64:-32], "big")
+        s = int.from_bytes(paid.bytes[-32:], "big")
+        assert 0 < s <= order // 2, "every stored signature is low-S"
+        # The raw r ‖ s on the wire is the DER signature the key made, S brought low.
+        signer.key.public_key().verify(
+            encode_dss_signature(r, s), signer.signed[-1], signer.ec.ECDSA(hashes.SHA256())
+        )
+        accepted = shop.accept(paid.bytes)
+        assert wallet.receive_receipt(accepted.receipt) == paid.payment_id
+        assert wallet.pay(request).bytes == paid.bytes, "a retry returns the stored bytes"
+    assert shop.sync_payments().credited == 16
+    assert [(c["amount_minor"], c["payments"]) for c in admin.credits()] == [(sum(range(101, 109)), 8)]
