@@ -10,6 +10,7 @@
 
 use crate::error::{EncodeError, VerifyError};
 use crate::types::P256Key;
+#[cfg(not(fuzzing))]
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::{Signature, VerifyingKey};
 use rand_core::CryptoRngCore;
