@@ -167,11 +167,7 @@ fn admin_token(data: &Path) -> Result<String, Failure> {
 pub type OpenedKey = (Issuer<IssuerKey>, (Timestamp, Timestamp), String);
 
 /// The issuer's key (from `source`) and admin token, from `data`, created on first start.
-pub fn open_key(
-    data: &Path,
-    source: &KeySource,
-    now: Timestamp,
-) -> Result<OpenedKey, Failure> {
+pub fn open_key(data: &Path, source: &KeySource, now: Timestamp) -> Result<OpenedKey, Failure> {
     match source {
         KeySource::File => {
             let (key, window, token) = file_key(data, now)?;
@@ -186,31 +182,72 @@ pub fn open_key(
             pin,
         } => {
             std::fs::create_dir_all(data).map_err(io("creating", data))?;
+            // Devices trust the key this data directory already signs with: switching to
+            // another would strand every voucher and payment made under it.
+            if data.join("issuer.key").exists() {
+                return Err(Failure::storage(format!(
+                    "{} signs with the software key in issuer.key; a PKCS#11 key would be a \
+                     new issuer key, which devices do not trust: start it without \
+                     --pkcs11-module, or give the HSM key its own data directory",
+                    data.display()
+                )));
+            }
             let hsm = |e: offpay_pkcs11::Pkcs11Error| {
                 Failure::storage(format!("the issuer key in PKCS#11 token {token:?}: {e}"))
             };
             let t = offpay_pkcs11::Token::open(module, token, pin).map_err(hsm)?;
+            // `issuer.window` names the key (its public half) and the window devices trust it
+            // over; every instance shares it, as they share `issuer.key` otherwise.
             let window_path = data.join("issuer.window");
-            let signer = match t.ed25519(key) {
-                Ok(k) => k,
-                // A first start: the key is made in the token, never outside it.
-                Err(offpay_pkcs11::Pkcs11Error::Key(_)) if !window_path.exists() => {
-                    t.generate_ed25519(key).map_err(hsm)?
-                }
-                Err(e) => return Err(hsm(e)),
-            };
-            if !window_path.exists() {
-                let until = now.saturating_add(KEY_LIFETIME_SECS);
-                create_secret(&window_path, &format!("{} {}\n", now.0, until.0))?;
-            }
-            let text = read_small(&window_path)?;
             let bad = || {
                 Failure::storage(format!(
                     "{} is not an issuer key window file",
                     window_path.display()
                 ))
             };
-            let w = window(text.split_whitespace(), bad)?;
+            let (signer, w) = if window_path.exists() {
+                let text = read_small(&window_path)?;
+                let mut parts = text.split_whitespace();
+                let named = parts.next().ok_or_else(bad)?.to_string();
+                let w = window(parts, bad)?;
+                let signer = t.ed25519(key).map_err(hsm)?;
+                if hex::encode(offpay_protocol::Signer::public_key(&signer).0) != named {
+                    return Err(Failure::storage(format!(
+                        "the key labelled {key:?} in token {token:?} is not the issuer key \
+                         {named} that {} names",
+                        window_path.display()
+                    )));
+                }
+                (signer, w)
+            } else {
+                // A first start: the key is made in the token, never outside it. A key already
+                // there under this label belongs to another data directory's issuer.
+                let signer = match t.ed25519(key) {
+                    Err(offpay_pkcs11::Pkcs11Error::NoKey(_)) => {
+                        t.generate_ed25519(key).map_err(hsm)?
+                    }
+                    Ok(_) => {
+                        return Err(Failure::storage(format!(
+                            "token {token:?} already holds a key labelled {key:?} but {} is \
+                             missing: copy it from the data directory of the instance that \
+                             made the key, or choose another --pkcs11-key",
+                            window_path.display()
+                        )));
+                    }
+                    Err(e) => return Err(hsm(e)),
+                };
+                let w = (now, now.saturating_add(KEY_LIFETIME_SECS));
+                create_secret(
+                    &window_path,
+                    &format!(
+                        "{} {} {}\n",
+                        hex::encode(offpay_protocol::Signer::public_key(&signer).0),
+                        w.0.0,
+                        w.1.0
+                    ),
+                )?;
+                (signer, w)
+            };
             let key: IssuerKey = Box::new(signer);
             Ok((Issuer::new(key), w, admin_token(data)?))
         }

@@ -222,15 +222,36 @@ fn the_issuer_service_signs_with_a_key_held_in_a_pkcs11_token() {
     assert_eq!(published(&s.public), first);
     drop(s);
 
-    // A wrong PIN: the service does not start, and says why.
-    let mut bad = command(&conf, &data, "00000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = bad.wait().unwrap();
-    let mut err = String::new();
-    bad.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(!status.success());
-    assert!(err.contains("PKCS#11"), "{err}");
+    // Starts that must not sign with the wrong key refuse, and say why: a wrong PIN; another
+    // data directory without the window file while the token holds the label (it would
+    // publish another window); a data directory that signs with a software key.
+    let refused = |data: &Path, pin: &str| {
+        let mut bad = command(&conf, data, pin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = bad.wait().unwrap();
+        let mut err = String::new();
+        bad.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(!status.success(), "{err}");
+        err
+    };
+    assert!(refused(&data, "00000000").contains("PKCS#11"));
+    let other = dir.path().join("other");
+    assert!(refused(&other, PIN).contains("already holds a key labelled"));
+    assert!(!other.join("issuer.window").exists());
+    let software = dir.path().join("software");
+    std::fs::create_dir(&software).unwrap();
+    std::fs::write(software.join("issuer.key"), "00 0 1\n").unwrap();
+    assert!(refused(&software, PIN).contains("software key in issuer.key"));
+    // The window file names the key: a file naming another key is refused.
+    let text = std::fs::read_to_string(data.join("issuer.window")).unwrap();
+    assert!(text.starts_with(&hex::encode(issuer_key.0)), "{text}");
+    std::fs::write(
+        data.join("issuer.window"),
+        text.replacen(&hex::encode(issuer_key.0), &"ab".repeat(32), 1),
+    )
+    .unwrap();
+    assert!(refused(&data, PIN).contains("is not the issuer key"));
 }

@@ -34,6 +34,16 @@ const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x0
 /// Ed25519 keys (SoftHSM2 2.6 takes this form).
 const ED25519_PARAMS: &[u8] = b"\x13\x0cedwards25519";
 
+/// The domain of the signature that checks a key pair found by label when it is loaded; no
+/// protocol message uses it.
+const PAIR_CHECK: &[u8] = b"offpay/1/pkcs11-pair-check\0";
+
+fn mismatch(label: &str) -> Pkcs11Error {
+    Pkcs11Error::Key(format!(
+        "the private and public keys labelled {label:?} are not one pair"
+    ))
+}
+
 /// Why a token operation failed.
 #[derive(Debug)]
 pub enum Pkcs11Error {
@@ -41,7 +51,10 @@ pub enum Pkcs11Error {
     Token(cryptoki::error::Error),
     /// No slot holds a token with this label.
     NoToken(String),
-    /// No key with this label, or more than one.
+    /// No key with this label.
+    NoKey(String),
+    /// More than one key with this label, a private key without its public half, a key that
+    /// could leave the token, or a pair whose halves do not match.
     Key(String),
     /// The token gave a public key that is not a point of the expected curve.
     BadPublicKey,
@@ -52,6 +65,7 @@ impl std::fmt::Display for Pkcs11Error {
         match self {
             Pkcs11Error::Token(e) => write!(f, "PKCS#11: {e}"),
             Pkcs11Error::NoToken(l) => write!(f, "no PKCS#11 token labelled {l:?}"),
+            Pkcs11Error::NoKey(l) => write!(f, "no key labelled {l:?} in the token"),
             Pkcs11Error::Key(why) => f.write_str(why),
             Pkcs11Error::BadPublicKey => f.write_str("the token's public key is not a valid point"),
         }
@@ -190,8 +204,9 @@ impl Token {
         })?;
         match found.as_slice() {
             [one] => Ok(*one),
+            [] if class == ObjectClass::PRIVATE_KEY => Err(Pkcs11Error::NoKey(label.into())),
             [] => Err(Pkcs11Error::Key(format!(
-                "no key labelled {label:?} in the token"
+                "the key labelled {label:?} has no public key object in the token"
             ))),
             _ => Err(Pkcs11Error::Key(format!(
                 "{} keys labelled {label:?} in the token",
@@ -212,8 +227,11 @@ impl Token {
                 _ => None,
             })
             .ok_or(Pkcs11Error::BadPublicKey)?;
-        Ok(match point.as_slice() {
-            [0x04, n, rest @ ..] if usize::from(*n) == rest.len() && *n < 0x80 => rest.to_vec(),
+        // Wrapped: 04 41 ‖ 65-byte P-256 point, or 04 20 ‖ 32-byte Ed25519 key. Anything else
+        // is taken as the bare point (a bare 65-byte point also starts with 04).
+        Ok(match (key_type, point.as_slice()) {
+            (KeyType::EC, [0x04, 0x41, rest @ ..]) if rest.len() == 65 => rest.to_vec(),
+            (KeyType::EC_EDWARDS, [0x04, 0x20, rest @ ..]) if rest.len() == 32 => rest.to_vec(),
             _ => point,
         })
     }
@@ -221,11 +239,16 @@ impl Token {
     fn p256_from(&self, private: ObjectHandle, label: &str) -> Result<TokenHolderKey, Pkcs11Error> {
         let point = self.ec_point(label, KeyType::EC)?;
         let public = crypto::p256_key_from_sec1(&point).ok_or(Pkcs11Error::BadPublicKey)?;
-        Ok(TokenHolderKey {
+        self.check_held(private, label)?;
+        let key = TokenHolderKey {
             token: self.clone(),
             private,
             public,
-        })
+        };
+        // The halves are found by label: one signature proves they are one pair.
+        let sig = crypto::sign_as_holder(&key, PAIR_CHECK, &[]).map_err(|_| mismatch(label))?;
+        crypto::verify_p256(&public, PAIR_CHECK, &[], &sig).map_err(|_| mismatch(label))?;
+        Ok(key)
     }
 
     fn ed25519_from(
@@ -239,11 +262,27 @@ impl Token {
             .try_into()
             .map_err(|_| Pkcs11Error::BadPublicKey)?;
         crypto::verifying_key(&PublicKey(public)).map_err(|_| Pkcs11Error::BadPublicKey)?;
-        Ok(TokenEd25519Key {
+        self.check_held(private, label)?;
+        let key = TokenEd25519Key {
             token: self.clone(),
             private,
             public: PublicKey(public),
-        })
+        };
+        let sig = key.sign(PAIR_CHECK, &[]).map_err(|_| mismatch(label))?;
+        crypto::verify(&key.public, PAIR_CHECK, &[], &sig).map_err(|_| mismatch(label))?;
+        Ok(key)
+    }
+
+    /// Refuses a private key the token would let out.
+    fn check_held(&self, key: ObjectHandle, label: &str) -> Result<(), Pkcs11Error> {
+        if self.is_held(key)? {
+            Ok(())
+        } else {
+            Err(Pkcs11Error::Key(format!(
+                "the key labelled {label:?} is extractable or not sensitive: it could leave \
+                 the token, so it is not used"
+            )))
+        }
     }
 
     /// Whether the object is sensitive and not extractable, as the token reports it.

@@ -159,7 +159,10 @@ impl HolderSigner for P256SigningKey {
     }
 }
 
-/// Signs as the holder and, for P-256, brings the signature to low S (SPEC §7.1.1).
+/// Signs as the holder and, for P-256, brings the signature to low S (SPEC §7.1.1) and
+/// verifies it: a P-256 signer is secure hardware whose answer is checked before a wallet
+/// stores it for good (a payment stored with a bad signature would be refused by every
+/// merchant, and its retry returns the same bytes). An Ed25519 signer is trusted as before.
 pub fn sign_as_holder<K: HolderSigner + ?Sized>(
     signer: &K,
     domain: &[u8],
@@ -168,7 +171,11 @@ pub fn sign_as_holder<K: HolderSigner + ?Sized>(
     let sig = signer.sign_holder(domain, message)?;
     match signer.holder_key() {
         HolderKey::Ed25519(_) => Ok(sig),
-        HolderKey::P256(_) => p256_low_s(&sig),
+        HolderKey::P256(k) => {
+            let low = p256_low_s(&sig)?;
+            verify_p256(&k, domain, message, &low).map_err(|_| EncodeError::Signer)?;
+            Ok(low)
+        }
     }
 }
 

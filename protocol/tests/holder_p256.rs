@@ -305,3 +305,43 @@ fn der_and_uncompressed_forms_from_platform_apis_convert_to_the_wire_forms() {
     );
     assert!(crypto::p256_signature_from_der(&der.as_bytes()[..20]).is_err());
 }
+
+/// A P-256 signer whose key answers for another public key.
+struct Lying {
+    shown: P256SigningKey,
+    used: P256SigningKey,
+}
+
+impl HolderSigner for Lying {
+    fn holder_key(&self) -> HolderKey {
+        HolderKey::P256(self.shown.public_key())
+    }
+    fn sign_holder(&self, domain: &[u8], message: &[u8]) -> Result<[u8; 64], EncodeError> {
+        self.used.sign(domain, message)
+    }
+}
+
+#[test]
+fn a_p256_signature_that_does_not_verify_is_never_stored() {
+    let mut w = world();
+    let honest = P256SigningKey::from_bytes(&[4; 32]).unwrap();
+    let mut wallet: Wallet<MemStore, _> = Wallet::open(MemStore::new(), &honest).unwrap();
+    fund(&mut w, &mut wallet);
+    // The same journal opened with a signer that signs with another key.
+    let store = wallet.into_store();
+    let lying = Lying {
+        shown: P256SigningKey::from_bytes(&[4; 32]).unwrap(),
+        used: P256SigningKey::from_bytes(&[5; 32]).unwrap(),
+    };
+    let mut wallet: Wallet<MemStore, _> = Wallet::open(store, lying).unwrap();
+    let now = Timestamp(100);
+    let req = w
+        .shop
+        .create_request(Amount(420), w.eur, None, now, &mut w.rng)
+        .unwrap();
+    let before = wallet.store().len();
+    let e = wallet.pay(&req, &w.trust, None, now).unwrap_err();
+    assert_eq!(e, Error::Encode(EncodeError::Signer));
+    assert_eq!(wallet.store().len(), before, "nothing stored");
+    assert_eq!(wallet.remaining(w.eur, now), Amount(5000), "nothing spent");
+}

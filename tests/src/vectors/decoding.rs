@@ -114,7 +114,7 @@ pub(super) fn messages(f: &Fixture) -> Vec<Value> {
     }
     // §5.9: a report's counts are checked before what they count; a `rejected` code is any
     // u16 (a receiver maps codes it does not know to "refused"); its proofs are opaque byte
-    // strings (1 to 589 bytes), decoded as FraudProofs only by a receiver that uses them.
+    // strings (1 to 591 bytes), decoded as FraudProofs only by a receiver that uses them.
     {
         let report_of = |body: &[u8]| {
             raw_signed(
