@@ -36,14 +36,16 @@ crate::codes! {
     #[non_exhaustive]
     pub enum VerifyError: u16 {
         /// The signature does not verify under the expected key (includes every case that
-        /// `verify_strict` refuses: non-canonical scalar, small-order R).
+        /// `verify_strict` refuses: non-canonical scalar, small-order R; for a P-256 holder
+        /// key, r or s zero or ≥ n and a high S).
         BadSignature = (200, "bad-signature"),
         /// The message names an issuer key id that is not in the trust store.
         UnknownIssuerKey = (201, "unknown-issuer-key"),
         /// The issuer key exists but its validity window does not cover the time of use.
         IssuerKeyNotValid = (202, "issuer-key-not-valid"),
         /// A public key in the message is of small order (a "weak" key), names no point, or is
-        /// not canonically encoded (`y ≥ p`).
+        /// not canonically encoded (`y ≥ p`); a P-256 holder key whose tag is not `02`/`03`,
+        /// whose x is ≥ p or is no point's.
         WeakKey = (203, "weak-key"),
     }
 }

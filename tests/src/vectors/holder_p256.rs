@@ -205,6 +205,19 @@ pub(super) fn messages(f: &Fixture) -> Vec<Value> {
         &f.voucher_p256,
         "wrong-type",
     ));
+    // §3.4 step 1: a type byte that is neither voucher type takes the larger maximum, so 159
+    // bytes of it are not over-size but the wrong type; 160 bytes are over-size.
+    for (n, e) in [(159, "wrong-type"), (160, "over-size")] {
+        let mut b = vec![0u8; n];
+        b[0] = 1;
+        b[1] = 0x7f;
+        out.push(dec(
+            &format!("voucher-unknown-type-{n}-bytes"),
+            MessageType::Voucher,
+            &b,
+            e,
+        ));
+    }
     // A DER signature where `r ‖ s` belongs: 70 to 72 bytes, so bytes trail the message.
     let sig: [u8; 64] = p1[p1.len() - 64..].try_into().unwrap();
     let mut der_payment = p1[..p1.len() - 64].to_vec();
@@ -285,6 +298,15 @@ pub(super) fn verify(f: &Fixture) -> Vec<Value> {
         let p = payment_p256(f, &voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
         out.push(ver(name, MessageType::Payment, &p, "weak-key"));
     }
+    // The key is judged before the signature under it: a bad key with r = 0 is `weak-key`.
+    let voucher = voucher_with_key(f, off_curve_x());
+    let p = payment_p256(f, &voucher, 1, 420, 420, None, MERCHANT_A, NONCE);
+    out.push(ver(
+        "payment-p256-holder-key-off-curve-and-r-zero",
+        MessageType::Payment,
+        &with_signature(&p, &sig_of(&[0; 32], s)),
+        "weak-key",
+    ));
     // The algorithm is the voucher's: an Ed25519 signature under a P-256 voucher, and a P-256
     // signature under an Ed25519 voucher, are both bad signatures.
     let tail = PaymentTail {
