@@ -22,7 +22,7 @@ use core::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use offpay_protocol::msg::RevocationList;
-use offpay_protocol::{Signer, Store, Timestamp, TrustStore, Wallet};
+use offpay_protocol::{Store, Timestamp, TrustStore, Wallet};
 use rand_core::CryptoRngCore;
 use std::vec;
 use uuid::Uuid;
