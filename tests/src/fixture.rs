@@ -341,17 +341,31 @@ pub fn payment(
     merchant: MerchantId,
     nonce: [u8; 16],
 ) -> Vec<u8> {
-    let prev = prev.map(|p| pid(p).link().0).unwrap_or([0; 16]);
-    let tail = PaymentTail {
+    raw_payment(
+        voucher,
+        &tail_at_3700(seq, amount, cumulative, prev, merchant, nonce),
+        &f.holder,
+    )
+}
+
+/// The tail of a payment made at `t(3700)`, linked to `prev` (none: sequence 1).
+pub fn tail_at_3700(
+    seq: u32,
+    amount: u64,
+    cumulative: u64,
+    prev: Option<&[u8]>,
+    merchant: MerchantId,
+    nonce: [u8; 16],
+) -> PaymentTail {
+    PaymentTail {
         seq,
         amount,
         cumulative,
-        prev,
+        prev: prev.map(|p| pid(p).link().0).unwrap_or([0; 16]),
         merchant: merchant.0,
         nonce,
         created_at: t(3700).0.to_le_bytes(),
-    };
-    raw_payment(voucher, &tail, &f.holder)
+    }
 }
 
 /// Which message a vector holds, as its SPEC name.

@@ -21,7 +21,21 @@ pub use sync::{Outcome, ReportEntry, SyncBatch, SyncReport};
 pub(crate) use voucher::check_window;
 pub use voucher::{AcceptancePolicy, Voucher};
 
+use crate::codec::take_array;
 use crate::error::DecodeError;
+use crate::types::{HolderKey, P256Key, PublicKey};
+
+/// Reads the holder key of a PreAuthRequest or Voucher: 33 bytes when its type is the P-256
+/// one, 32 otherwise (SPEC §3.2).
+pub(crate) fn take_holder_key(p256: bool, input: &[u8]) -> Result<(HolderKey, &[u8]), DecodeError> {
+    if p256 {
+        let (k, rest) = take_array::<33>(input)?;
+        Ok((HolderKey::P256(P256Key(k)), rest))
+    } else {
+        let (k, rest) = take_array::<32>(input)?;
+        Ok((HolderKey::Ed25519(PublicKey(k)), rest))
+    }
+}
 
 /// Longest display name, merchant reference or instrument id, in bytes.
 pub const MAX_TEXT_LEN: usize = 32;

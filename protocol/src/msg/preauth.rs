@@ -2,10 +2,10 @@
 //! holds the key by signing the request with it.
 
 use crate::codec::{
-    Message, MessageType, SignedMessage, Writer, check_canonical, take_array, take_fields_unchecked,
+    Message, MessageType, SignedMessage, Writer, check_canonical, take_fields_unchecked,
 };
 use crate::error::{DecodeError, EncodeError};
-use crate::types::{Amount, Currency, HolderKey, Nonce, P256Key, PublicKey, Timestamp};
+use crate::types::{Amount, Currency, HolderKey, Nonce, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A pre-authorization request. Its type byte is `0x01` for an Ed25519 holder key, `0x0B`
@@ -55,13 +55,8 @@ impl<'a> Message<'a> for PreAuthRequest<'a> {
     fn take_body_of(t: MessageType, input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         // One group of fields around the key (SPEC §3.3): read whole, then compared.
         let (head, head_bytes, rest) = take_fields_unchecked::<Head<'a>>(input)?;
-        let (holder_key, rest) = if t == MessageType::PreAuthRequestP256 {
-            let (k, rest) = take_array::<33>(rest)?;
-            (HolderKey::P256(P256Key(k)), rest)
-        } else {
-            let (k, rest) = take_array::<32>(rest)?;
-            (HolderKey::Ed25519(PublicKey(k)), rest)
-        };
+        let (holder_key, rest) =
+            super::take_holder_key(t == MessageType::PreAuthRequestP256, rest)?;
         let (tail, tail_bytes, rest) = take_fields_unchecked::<Tail>(rest)?;
         check_canonical(&head, head_bytes)?;
         check_canonical(&tail, tail_bytes)?;

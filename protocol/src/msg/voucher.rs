@@ -1,12 +1,10 @@
 //! Voucher (type 0x02): the issuer's signed pre-authorization, bound to the holder's key.
 
 use crate::codec::{
-    Message, MessageType, SignedMessage, Writer, check_canonical, take_array, take_fields_unchecked,
+    Message, MessageType, SignedMessage, Writer, check_canonical, take_fields_unchecked,
 };
 use crate::error::{DecodeError, EncodeError, Rejection};
-use crate::types::{
-    Amount, CLOCK_SKEW_SECS, Currency, HolderKey, KeyId, P256Key, PublicKey, Timestamp, VoucherId,
-};
+use crate::types::{Amount, CLOCK_SKEW_SECS, Currency, HolderKey, KeyId, Timestamp, VoucherId};
 use serde::{Deserialize, Serialize};
 
 /// What a merchant may accept from a voucher, beyond its limit.
@@ -94,13 +92,7 @@ impl<'a> Message<'a> for Voucher {
     fn take_body_of(t: MessageType, input: &'a [u8]) -> Result<(Self, &'a [u8]), DecodeError> {
         // One group of fields around the key (SPEC §3.3): read whole, then compared.
         let (head, head_bytes, rest) = take_fields_unchecked::<Head>(input)?;
-        let (holder_key, rest) = if t == MessageType::VoucherP256 {
-            let (k, rest) = take_array::<33>(rest)?;
-            (HolderKey::P256(P256Key(k)), rest)
-        } else {
-            let (k, rest) = take_array::<32>(rest)?;
-            (HolderKey::Ed25519(PublicKey(k)), rest)
-        };
+        let (holder_key, rest) = super::take_holder_key(t == MessageType::VoucherP256, rest)?;
         let (tail, tail_bytes, rest) = take_fields_unchecked::<Tail>(rest)?;
         check_canonical(&head, head_bytes)?;
         check_canonical(&tail, tail_bytes)?;

@@ -50,17 +50,11 @@ pub fn payment_p256(
     merchant: MerchantId,
     nonce: [u8; 16],
 ) -> Vec<u8> {
-    let prev = prev.map(|p| pid(p).link().0).unwrap_or([0; 16]);
-    let tail = PaymentTail {
-        seq,
-        amount,
-        cumulative,
-        prev,
-        merchant: merchant.0,
-        nonce,
-        created_at: t(3700).0.to_le_bytes(),
-    };
-    raw_payment_p256(voucher, &tail, &f.holder_p256)
+    raw_payment_p256(
+        voucher,
+        &tail_at_3700(seq, amount, cumulative, prev, merchant, nonce),
+        &f.holder_p256,
+    )
 }
 
 /// The fixture's P-256 voucher bound to another 33-byte key.
